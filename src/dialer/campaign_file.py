@@ -1,0 +1,252 @@
+"""The campaign file: YAML in, domain settings out, with errors that name the key.
+
+The same document form is what the store keeps, so a campaign read back is the campaign written.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from dialer.domain.durations import format_duration, parse_duration
+from dialer.domain.model import CampaignSettings, Rate
+from dialer.domain.phone import InvalidNumber, normalize
+from dialer.domain.retry import DelayRule, ExponentialBackoff, FixedDelays, Outcome, RetryPolicy
+from dialer.domain.window import DAY_NAMES, CallingWindow, format_clock, parse_clock
+from dialer.errors import InvalidInput, Problem
+
+Seconds = Annotated[int, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RateSpec(_Strict):
+    per_second: float = Field(gt=0, le=10000)
+    burst: int | None = Field(default=None, ge=1, le=100000)
+
+
+DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _every_day() -> list[DayName]:
+    return ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class WindowSpec(_Strict):
+    days: list[DayName] = Field(default_factory=_every_day, min_length=1)
+    start: str = "08:00"
+    end: str = "21:00"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        parse_clock(value)
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WindowSpec:
+        if parse_clock(self.start) >= parse_clock(self.end):
+            raise ValueError(f"start {self.start} must be before end {self.end}")
+        return self
+
+
+class ExponentialSpec(_Strict):
+    base: Seconds
+    factor: float = Field(default=2.0, ge=1.0, le=10.0)
+    max: Seconds = 86400
+    jitter: float = Field(default=0.1, ge=0.0, le=1.0)
+
+
+class ExponentialRule(_Strict):
+    exponential: ExponentialSpec
+
+
+RuleSpec = list[Seconds] | ExponentialRule
+
+
+class RetrySpec(_Strict):
+    max_attempts: int = Field(default=1, ge=1, le=50)
+    no_answer: RuleSpec | None = None
+    busy: RuleSpec | None = None
+    failed: RuleSpec | None = None
+    disconnected: RuleSpec | None = None
+    unknown: RuleSpec | None = None
+
+
+class CampaignSpec(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    caller_id: str
+    max_concurrency: int = Field(default=100, ge=1, le=1_000_000)
+    rate: RateSpec | None = None
+    window: WindowSpec = Field(default_factory=WindowSpec)
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+    priority: int = Field(default=5, ge=0, le=100)
+    ring_timeout: Seconds = Field(default=30, ge=5, le=600)
+    max_call_duration: Seconds = Field(default=480, ge=10, le=14400)
+    default_timezone: str = "America/New_York"
+    answer_url: str | None = None
+
+    @field_validator("caller_id")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        try:
+            return normalize(value)
+        except InvalidNumber as exc:
+            raise ValueError(str(exc)) from exc
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+def _rule(spec: RuleSpec | None) -> DelayRule | None:
+    if spec is None:
+        return None
+    if isinstance(spec, ExponentialRule):
+        e = spec.exponential
+        return ExponentialBackoff(e.base, e.factor, e.max, e.jitter)
+    return FixedDelays(tuple(spec))
+
+
+def _to_settings(spec: CampaignSpec) -> CampaignSettings:
+    rules = {o: r for o in Outcome if (r := _rule(getattr(spec.retry, o.value))) is not None}
+    rate = None
+    if spec.rate is not None:
+        burst = spec.rate.burst or max(1, math.ceil(spec.rate.per_second))
+        rate = Rate(spec.rate.per_second, burst)
+    days = [DAY_NAMES.index(d) for d in spec.window.days]
+    window = CallingWindow.daily(days, parse_clock(spec.window.start), parse_clock(spec.window.end))
+    return CampaignSettings(
+        name=spec.name,
+        caller_id=spec.caller_id,
+        max_concurrency=spec.max_concurrency,
+        rate=rate,
+        window=window,
+        retry=RetryPolicy(spec.retry.max_attempts, rules),
+        priority=spec.priority,
+        ring_timeout=spec.ring_timeout,
+        max_call_duration=spec.max_call_duration,
+        default_timezone=spec.default_timezone,
+        answer_url=spec.answer_url,
+    )
+
+
+_LIST_BRANCH = "list[function-before[parse_duration(), int]]"
+
+
+def _wrong_union_branch(loc: tuple[int | str, ...], data: Any) -> bool:
+    """A retry rule is a list or an ``exponential`` mapping: report only the errors of the
+    branch whose shape the operator wrote."""
+    for marker, wants_mapping in (("ExponentialRule", True), (_LIST_BRANCH, False)):
+        if marker in loc:
+            rule = _value_at(data, loc[: loc.index(marker)])
+            return isinstance(rule, dict) is not wants_mapping
+    return False
+
+
+def _value_at(data: Any, path: tuple[int | str, ...]) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in {_LIST_BRANCH, "ExponentialRule"}:
+            continue  # pydantic's name for a union branch, not a key the operator wrote
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(campaign)"
+
+
+def settings_from_mapping(data: Any) -> CampaignSettings:
+    """Validate a parsed campaign document; raise InvalidInput naming each bad key."""
+    if not isinstance(data, dict):
+        raise InvalidInput(Problem("(campaign)", "the campaign file must be a mapping of keys"))
+    try:
+        return _to_settings(CampaignSpec.model_validate(data))
+    except ValidationError as exc:
+        problems: dict[str, Problem] = {}
+        for err in exc.errors():
+            if _wrong_union_branch(err["loc"], data):
+                continue
+            where = _location(err["loc"])
+            problems.setdefault(where, Problem(where, err["msg"].removeprefix("Value error, ")))
+        raise InvalidInput(list(problems.values())) from exc
+
+
+def settings_from_yaml(text: str) -> CampaignSettings:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(yaml)"
+        raise InvalidInput(Problem(where, f"not valid YAML: {exc.problem}")) from exc
+    except yaml.YAMLError as exc:
+        raise InvalidInput(Problem("(yaml)", f"not valid YAML: {exc}")) from exc
+    return settings_from_mapping(data)
+
+
+def _rule_document(rule: DelayRule) -> Any:
+    if isinstance(rule, FixedDelays):
+        return [format_duration(d) for d in rule.delays]
+    return {
+        "exponential": {
+            "base": rule.base,
+            "factor": rule.factor,
+            "max": rule.maximum,
+            "jitter": rule.jitter,
+        }
+    }
+
+
+def _window_document(window: CallingWindow) -> dict[str, Any]:
+    open_days = [DAY_NAMES[d] for d, ranges in enumerate(window.weekly) if ranges]
+    first = next(ranges[0] for ranges in window.weekly if ranges)
+    return {"days": open_days, "start": format_clock(first.start), "end": format_clock(first.end)}
+
+
+def settings_to_mapping(settings: CampaignSettings) -> dict[str, Any]:
+    """The normalised document form (what ``settings_from_mapping`` reads back unchanged)."""
+    doc: dict[str, Any] = {
+        "name": settings.name,
+        "caller_id": settings.caller_id,
+        "max_concurrency": settings.max_concurrency,
+        "window": _window_document(settings.window),
+        "retry": {"max_attempts": settings.retry.max_attempts}
+        | {o.value: _rule_document(r) for o, r in settings.retry.rules.items()},
+        "priority": settings.priority,
+        "ring_timeout": settings.ring_timeout,
+        "max_call_duration": settings.max_call_duration,
+        "default_timezone": settings.default_timezone,
+    }
+    if settings.rate is not None:
+        doc["rate"] = {"per_second": settings.rate.per_second, "burst": settings.rate.burst}
+    if settings.answer_url is not None:
+        doc["answer_url"] = settings.answer_url
+    return doc

@@ -1,0 +1,156 @@
+"""Every status in Dialer, and the one table of legal transitions for each.
+
+A transition not in the table is ignored (and logged by the caller), never a crash: provider
+events arrive duplicated and out of order, and a stale event must not move a record backwards.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "DRAFT"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+
+
+class LeadStatus(StrEnum):
+    PENDING = "PENDING"  # never dialled yet
+    DIALING = "DIALING"  # an attempt is in flight
+    WAITING_RETRY = "WAITING_RETRY"  # a retry is scheduled at next_attempt_at
+    DONE = "DONE"  # a conversation happened
+    FAILED = "FAILED"  # an outcome the policy does not retry
+    EXHAUSTED = "EXHAUSTED"  # retried up to max_attempts without a conversation
+    SKIPPED = "SKIPPED"  # never dialled on purpose (no calling window, do-not-call, ...)
+    CANCELLED = "CANCELLED"  # its campaign was cancelled
+
+
+class AttemptStatus(StrEnum):
+    QUEUED = "QUEUED"  # admitted and recorded, not yet sent to the provider
+    INITIATED = "INITIATED"  # the provider accepted the call
+    RINGING = "RINGING"
+    ANSWERED = "ANSWERED"
+    COMPLETED = "COMPLETED"  # answered and ended normally
+    BUSY = "BUSY"
+    NO_ANSWER = "NO_ANSWER"
+    FAILED = "FAILED"  # never connected (bad number, network, carrier refusal)
+    CANCELED = "CANCELED"  # hung up by us before it was answered
+    DISCONNECTED = "DISCONNECTED"  # answered, then dropped abnormally
+    UNKNOWN = "UNKNOWN"  # the outcome could not be learned from the provider
+
+
+class CallProgress(StrEnum):
+    """What a provider tells about a call, in provider-neutral words. Adapters translate their
+    wire statuses (Twilio's ``in-progress``, Telnyx's ``call.answered`` ...) into these."""
+
+    QUEUED = "queued"
+    INITIATED = "initiated"
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    COMPLETED = "completed"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+TERMINAL_CAMPAIGN = frozenset({CampaignStatus.COMPLETED, CampaignStatus.CANCELLED})
+TERMINAL_LEAD = frozenset(
+    {
+        LeadStatus.DONE,
+        LeadStatus.FAILED,
+        LeadStatus.EXHAUSTED,
+        LeadStatus.SKIPPED,
+        LeadStatus.CANCELLED,
+    }
+)
+DUE_LEAD = frozenset({LeadStatus.PENDING, LeadStatus.WAITING_RETRY})
+TERMINAL_ATTEMPT = frozenset(
+    {
+        AttemptStatus.COMPLETED,
+        AttemptStatus.BUSY,
+        AttemptStatus.NO_ANSWER,
+        AttemptStatus.FAILED,
+        AttemptStatus.CANCELED,
+        AttemptStatus.DISCONNECTED,
+        AttemptStatus.UNKNOWN,
+    }
+)
+LIVE_ATTEMPT = frozenset(set(AttemptStatus) - TERMINAL_ATTEMPT)
+
+_C = CampaignStatus
+CAMPAIGN_TRANSITIONS: dict[CampaignStatus, frozenset[CampaignStatus]] = {
+    _C.DRAFT: frozenset({_C.RUNNING, _C.CANCELLED}),
+    _C.RUNNING: frozenset({_C.PAUSED, _C.COMPLETED, _C.CANCELLED}),
+    _C.PAUSED: frozenset({_C.RUNNING, _C.COMPLETED, _C.CANCELLED}),
+    _C.COMPLETED: frozenset(),
+    _C.CANCELLED: frozenset(),
+}
+
+_L = LeadStatus
+_LEAD_OUTCOMES = frozenset({_L.DONE, _L.FAILED, _L.EXHAUSTED, _L.WAITING_RETRY})
+LEAD_TRANSITIONS: dict[LeadStatus, frozenset[LeadStatus]] = {
+    _L.PENDING: frozenset({_L.DIALING, _L.SKIPPED, _L.CANCELLED}),
+    # DIALING -> PENDING/WAITING_RETRY also covers "claimed but not admitted" and
+    # "the provider refused before creating the call": no attempt was spent.
+    _L.DIALING: _LEAD_OUTCOMES | {_L.PENDING, _L.CANCELLED},
+    # A retry decided on an UNKNOWN outcome is re-decided when the real outcome arrives late.
+    _L.WAITING_RETRY: _LEAD_OUTCOMES | {_L.DIALING, _L.SKIPPED, _L.CANCELLED},
+    _L.DONE: frozenset(),
+    _L.FAILED: frozenset(),
+    _L.EXHAUSTED: frozenset(),
+    _L.SKIPPED: frozenset(),
+    _L.CANCELLED: frozenset(),
+}
+
+_A = AttemptStatus
+_ENDINGS = frozenset(TERMINAL_ATTEMPT)
+ATTEMPT_TRANSITIONS: dict[AttemptStatus, frozenset[AttemptStatus]] = {
+    _A.QUEUED: frozenset({_A.INITIATED, _A.RINGING, _A.ANSWERED}) | _ENDINGS,
+    _A.INITIATED: frozenset({_A.RINGING, _A.ANSWERED}) | _ENDINGS,
+    _A.RINGING: frozenset({_A.ANSWERED}) | _ENDINGS,
+    _A.ANSWERED: frozenset({_A.COMPLETED, _A.DISCONNECTED, _A.UNKNOWN}),
+    # The provider's late word beats our guess: an UNKNOWN attempt takes its real ending.
+    _A.UNKNOWN: _ENDINGS - {_A.UNKNOWN},
+    _A.COMPLETED: frozenset(),
+    _A.BUSY: frozenset(),
+    _A.NO_ANSWER: frozenset(),
+    _A.FAILED: frozenset(),
+    _A.CANCELED: frozenset(),
+    _A.DISCONNECTED: frozenset(),
+}
+
+_PROGRESS_TO_STATUS = {
+    CallProgress.INITIATED: _A.INITIATED,
+    CallProgress.RINGING: _A.RINGING,
+    CallProgress.ANSWERED: _A.ANSWERED,
+    CallProgress.COMPLETED: _A.COMPLETED,
+    CallProgress.BUSY: _A.BUSY,
+    CallProgress.NO_ANSWER: _A.NO_ANSWER,
+    CallProgress.FAILED: _A.FAILED,
+    CallProgress.CANCELED: _A.CANCELED,
+}
+
+
+def can_move_campaign(current: CampaignStatus, target: CampaignStatus) -> bool:
+    return target in CAMPAIGN_TRANSITIONS[current]
+
+
+def can_move_lead(current: LeadStatus, target: LeadStatus) -> bool:
+    return target in LEAD_TRANSITIONS[current]
+
+
+def attempt_status_after(
+    current: AttemptStatus, progress: CallProgress, *, was_answered: bool
+) -> AttemptStatus | None:
+    """The status an attempt moves to on this provider event, or None to ignore the event
+    (a duplicate, or one that arrived after a later one)."""
+    if progress is CallProgress.QUEUED:
+        return None
+    target = _PROGRESS_TO_STATUS[progress]
+    if target is _A.FAILED and (was_answered or current is _A.ANSWERED):
+        target = _A.DISCONNECTED
+    return target if target in ATTEMPT_TRANSITIONS[current] else None

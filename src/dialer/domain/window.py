@@ -1,0 +1,122 @@
+"""Calling windows: when a contact may be called, in the contact's own local time.
+
+A window is a weekly plan of time ranges, evaluated on the wall clock of the contact's zone, so
+daylight-saving changes are handled by construction: 09:00 stays 09:00 local on both sides of a
+transition. A contact whose number spans several zones may be called only when the window is open
+in every one of them (the most restrictive intersection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SECONDS_PER_DAY = 86400
+_SEARCH_DAYS = 15  # a weekly plan repeats: two weeks is always enough to find an opening
+
+
+@lru_cache(maxsize=1024)
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+@dataclass(frozen=True, order=True)
+class TimeRange:
+    """[start, end) in seconds after local midnight; end may be 86400 (24:00)."""
+
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start < self.end <= SECONDS_PER_DAY:
+            raise ValueError("a time range needs 00:00 <= start < end <= 24:00")
+
+    def contains(self, second_of_day: int) -> bool:
+        return self.start <= second_of_day < self.end
+
+
+def parse_clock(text: str) -> int:
+    """'09:00' -> 32400; '24:00' is allowed as the end of the day."""
+    try:
+        hours, minutes = text.split(":")
+        h, m = int(hours), int(minutes)
+    except ValueError as exc:
+        raise ValueError(f"expected a time like 09:00, got {text!r}") from exc
+    if (h, m) == (24, 0):
+        return SECONDS_PER_DAY
+    if not (0 <= h < 24 and 0 <= m < 60):
+        raise ValueError(f"expected a time like 09:00, got {text!r}")
+    return h * 3600 + m * 60
+
+
+def format_clock(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+
+
+@dataclass(frozen=True)
+class CallingWindow:
+    """``weekly[d]`` holds the open ranges of weekday d (0 = Monday), in local time."""
+
+    weekly: tuple[tuple[TimeRange, ...], ...]
+
+    @classmethod
+    def daily(cls, days: Iterable[int], start: int, end: int) -> CallingWindow:
+        open_days = set(days)
+        ranges = (TimeRange(start, end),)
+        return cls(tuple(ranges if d in open_days else () for d in range(7)))
+
+    @classmethod
+    def always(cls) -> CallingWindow:
+        return cls.daily(range(7), 0, SECONDS_PER_DAY)
+
+    def is_open(self, instant: datetime, zones: Sequence[str]) -> bool:
+        return all(self._open_in(instant, name) for name in zones)
+
+    def next_open(self, instant: datetime, zones: Sequence[str]) -> datetime | None:
+        """The first instant at or after ``instant`` when the window is open in every zone;
+        None when it never opens (no open day, or zones whose hours never overlap)."""
+        candidate = instant
+        limit = instant + timedelta(days=_SEARCH_DAYS)
+        while candidate <= limit:
+            later = max(self._next_open_in(candidate, name) or limit for name in zones)
+            if later == candidate:
+                return candidate
+            candidate = later
+            if self.is_open(candidate, zones):
+                return candidate
+        return None
+
+    def _open_in(self, instant: datetime, zone_name: str) -> bool:
+        local = instant.astimezone(zone(zone_name))
+        second = local.hour * 3600 + local.minute * 60 + local.second
+        return any(r.contains(second) for r in self.weekly[local.weekday()])
+
+    def _next_open_in(self, instant: datetime, zone_name: str) -> datetime | None:
+        if self._open_in(instant, zone_name):
+            return instant
+        tz = zone(zone_name)
+        first_day = instant.astimezone(tz).date()
+        for start in self._range_starts(first_day, tz):
+            # A start that falls in a spring-forward gap maps to the first instant after it.
+            if start > instant and self._open_in(start, zone_name):
+                return start
+        return None
+
+    def _range_starts(self, first_day: date, tz: ZoneInfo) -> Iterator[datetime]:
+        for offset in range(_SEARCH_DAYS):
+            day = first_day + timedelta(days=offset)
+            for r in sorted(self.weekly[day.weekday()]):
+                wall = datetime.combine(day, time()) + timedelta(seconds=r.start)
+                yield wall.replace(tzinfo=tz).astimezone(UTC)
+
+    def describe(self) -> str:
+        parts = []
+        for day, ranges in zip(DAY_NAMES, self.weekly, strict=True):
+            if ranges:
+                spans = ",".join(f"{format_clock(r.start)}-{format_clock(r.end)}" for r in ranges)
+                parts.append(f"{day} {spans}")
+        return "; ".join(parts) or "never open"

@@ -1,0 +1,119 @@
+"""Running a campaign to its end in this process: the embedded default.
+
+The webhook listener, the pacing loop and the reaper share one event loop; originations run
+inline. The same services run under Celery workers and separate dispatchers in production."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+from dialer.api.app import create_app
+from dialer.bootstrap import Runtime
+from dialer.domain.statuses import TERMINAL_CAMPAIGN, CampaignStatus
+from dialer.services.campaigns import start_campaign
+from dialer.services.progress import Progress, campaign_progress
+
+log = logging.getLogger(__name__)
+
+PROGRESS_SECONDS = 0.25
+
+
+@contextlib.asynccontextmanager
+async def webhook_listener(runtime: Runtime, host: str, port: int) -> AsyncIterator[int]:
+    """Serve the webhook app on host:port (0 picks a free port); yields the bound port."""
+    config = uvicorn.Config(
+        create_app(runtime),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # surfaces the bind error
+            raise RuntimeError(f"the webhook listener on {host}:{port} did not start")
+        await asyncio.sleep(0.01)
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+
+
+@dataclass
+class _Loops:
+    runtime: Runtime
+    campaign_id: int
+    done: asyncio.Event
+
+    async def dispatch(self) -> None:
+        settings = self.runtime.settings
+        while not self.done.is_set():
+            report = await self.runtime.dispatcher.run_once()
+            if self.campaign_id in report.completed_campaigns:
+                self.done.set()
+            full = report.originated >= settings.dispatch_batch_size
+            await asyncio.sleep(0 if full else settings.tick_seconds)
+
+    async def reap(self) -> None:
+        services = self.runtime.services
+        while not self.done.is_set():
+            await services.clock.sleep(self.runtime.settings.reaper_seconds)
+            await self.runtime.reaper.run_once()
+
+    async def watch(self, on_progress: Callable[[Progress], None] | None) -> None:
+        while not self.done.is_set():
+            progress = await _progress(self.runtime, self.campaign_id)
+            if on_progress is not None:
+                on_progress(progress)
+            if progress.status in TERMINAL_CAMPAIGN:
+                self.done.set()
+            await asyncio.sleep(PROGRESS_SECONDS)
+
+
+async def _progress(runtime: Runtime, campaign_id: int) -> Progress:
+    return await campaign_progress(runtime.store, campaign_id, runtime.services.clock.now())
+
+
+async def _until_done(loops: _Loops, work: list[Coroutine[Any, Any, None]]) -> None:
+    """Run the loops until the campaign ends; the first loop to fail stops them all."""
+    tasks = [asyncio.create_task(coroutine) for coroutine in work]
+    finished = asyncio.create_task(loops.done.wait())
+    try:
+        await asyncio.wait([finished, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in [finished, *tasks]:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+
+
+async def run_to_end(
+    runtime: Runtime,
+    campaign_id: int,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> Progress:
+    """Start the campaign (if it is a draft) and run it until it completes or is cancelled."""
+    async with runtime.store.unit() as uow:
+        campaign = await uow.get_campaign(campaign_id)
+    if campaign.status in {CampaignStatus.DRAFT, CampaignStatus.PAUSED}:
+        await start_campaign(runtime.services, campaign_id)
+    loops = _Loops(runtime, campaign_id, asyncio.Event())
+    await _until_done(loops, [loops.dispatch(), loops.reap(), loops.watch(on_progress)])
+    await runtime.executor.drain()
+    final = await _progress(runtime, campaign_id)
+    if on_progress is not None:
+        on_progress(final)
+    return final

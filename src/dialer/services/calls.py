@@ -1,0 +1,239 @@
+"""What happens to an attempt after admission: origination, provider events, and its ending.
+
+Every change is one transaction; the admission lease is released after the commit (a release
+that is lost is reclaimed by lease expiry, never by guessing)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from dialer.domain.model import CallAttempt, CampaignSettings, Lead
+from dialer.domain.phone import mask, zones_of_key
+from dialer.domain.retry import decide_after_attempt
+from dialer.domain.statuses import (
+    AttemptStatus,
+    CampaignStatus,
+    LeadStatus,
+    attempt_status_after,
+)
+from dialer.errors import (
+    NotFound,
+    ProviderOutcomeUnknown,
+    ProviderRejected,
+    ProviderThrottled,
+    ProviderUnavailable,
+)
+from dialer.ports import Lease, Origination, ProviderEvent, UnitOfWork
+from dialer.services.context import Services
+
+log = logging.getLogger(__name__)
+
+NOT_SENT_BACKOFF = timedelta(seconds=5)
+
+
+def lease_of(attempt: CallAttempt, expires_at: float = 0.0) -> Lease:
+    return Lease(
+        attempt.lease_id, attempt.tenant_id, attempt.campaign_id, attempt.phone, expires_at
+    )
+
+
+# ------------------------------------------------------------------ endings
+
+
+async def finish_attempt(services: Services, uow: UnitOfWork, attempt: CallAttempt) -> None:
+    """Decide the lead's next state now that ``attempt`` has ended."""
+    lead = await uow.get_lead(attempt.lead_id, lock=True)
+    if lead.last_attempt_id != attempt.id or lead.status not in {
+        LeadStatus.DIALING,
+        LeadStatus.WAITING_RETRY,
+    }:
+        return
+    campaign = await uow.get_campaign(attempt.campaign_id)
+    now = services.clock.now()
+    if campaign.status is CampaignStatus.CANCELLED:
+        lead.status, lead.next_attempt_at = LeadStatus.CANCELLED, None
+    else:
+        decide_lead(services, lead, attempt, campaign.settings)
+    await uow.save_lead(lead, attempt.status.value, now)
+
+
+def decide_lead(
+    services: Services, lead: Lead, attempt: CallAttempt, settings: CampaignSettings
+) -> None:
+    """Apply the retry policy, then move a retry into the contact's next calling window."""
+    ended = services.clock.now()
+    decision = decide_after_attempt(
+        settings.retry, attempt.status, lead.attempts, ended, services.rng
+    )
+    lead.status, lead.next_attempt_at = decision.status, None
+    if decision.not_before is not None:
+        zones = zones_of_key(lead.zone_key)
+        lead.next_attempt_at = settings.window.next_open(decision.not_before, zones)
+        if lead.next_attempt_at is None:
+            lead.status = LeadStatus.EXHAUSTED
+
+
+async def end_attempt(
+    services: Services, attempt_id: int, status: AttemptStatus, cause: str
+) -> bool:
+    """End a live attempt on our own word (provider refusal, unknown outcome). False when it
+    had already ended."""
+    async with services.store.unit() as uow:
+        attempt = await uow.get_attempt(attempt_id, lock=True)
+        if attempt is None or attempt.is_terminal:
+            return False
+        attempt.status, attempt.hangup_cause = status, cause
+        attempt.ended_at = services.clock.now()
+        await uow.save_attempt(attempt)
+        await finish_attempt(services, uow, attempt)
+        await uow.commit()
+    await services.admission.release(lease_of(attempt))
+    return True
+
+
+# ------------------------------------------------------------------ origination
+
+
+async def originate(services: Services, job: Origination) -> None:
+    """Send one admitted attempt to the provider, at most once."""
+    try:
+        call_id = await services.telephony.create_call(job.request)
+    except (ProviderThrottled, ProviderUnavailable) as exc:
+        retry_after = getattr(exc, "retry_after", None)
+        await put_back_unsent(services, job, f"not sent: {exc}", retry_after)
+    except ProviderRejected as exc:
+        await end_attempt(services, job.attempt_id, AttemptStatus.FAILED, f"rejected: {exc}")
+    except ProviderOutcomeUnknown as exc:
+        await adopt_lost_call(services, job, str(exc))
+    else:
+        await mark_accepted(services, job.attempt_id, call_id)
+
+
+async def mark_accepted(services: Services, attempt_id: int, call_id: str) -> None:
+    async with services.store.unit() as uow:
+        attempt = await uow.get_attempt(attempt_id, lock=True)
+        if attempt is None:
+            raise NotFound(f"attempt {attempt_id} does not exist")
+        attempt.provider_call_id = attempt.provider_call_id or call_id
+        attempt.initiated_at = attempt.initiated_at or services.clock.now()
+        if attempt.status is AttemptStatus.QUEUED:
+            attempt.status = AttemptStatus.INITIATED
+        await uow.save_attempt(attempt)
+        await uow.commit()
+
+
+async def put_back_unsent(
+    services: Services, job: Origination, cause: str, retry_after: float | None
+) -> None:
+    """The provider did not create the call: the attempt is void and the lead keeps its
+    attempts. An outage must not burn contacts' attempts."""
+    now = services.clock.now()
+    delay = timedelta(seconds=retry_after) if retry_after else NOT_SENT_BACKOFF
+    async with services.store.unit() as uow:
+        attempt = await uow.get_attempt(job.attempt_id, lock=True)
+        if attempt is None or attempt.status is not AttemptStatus.QUEUED:
+            return  # a callback got there first: the call exists after all
+        attempt.status, attempt.hangup_cause, attempt.ended_at = (
+            AttemptStatus.CANCELED,
+            cause,
+            now,
+        )
+        await uow.save_attempt(attempt)
+        lead = await uow.get_lead(job.lead_id, lock=True)
+        if lead.last_attempt_id == attempt.id and lead.status is LeadStatus.DIALING:
+            lead.attempts -= 1
+            lead.status = LeadStatus.PENDING if lead.attempts == 0 else LeadStatus.WAITING_RETRY
+            lead.next_attempt_at = now + delay
+            await uow.save_lead(lead, None, now)
+        await uow.commit()
+    await services.admission.release(lease_of(attempt))
+    log.info("attempt %s to %s not sent (%s)", job.attempt_id, mask(job.request.to), cause)
+
+
+async def adopt_lost_call(services: Services, job: Origination, cause: str) -> None:
+    """The create may or may not have happened. Ask the provider; if it does not know either,
+    leave the attempt live: its callbacks or the reaper will settle it. Never re-dial."""
+    since = services.clock.now() - timedelta(minutes=5)
+    try:
+        call_id = await services.telephony.find_call(job.request, since)
+    except (ProviderUnavailable, ProviderOutcomeUnknown, ProviderRejected, ProviderThrottled):
+        call_id = None
+    if call_id is not None:
+        await mark_accepted(services, job.attempt_id, call_id)
+    log.warning(
+        "attempt %s: create answer lost (%s); %s",
+        job.attempt_id,
+        cause,
+        f"found call {call_id}" if call_id else "left for callbacks or the reaper",
+    )
+
+
+# ------------------------------------------------------------------ provider events
+
+
+@dataclass(frozen=True)
+class EventResult:
+    attempt_id: int
+    effect: str  # the new status, "ignored" (stale or out of order) or "duplicate"
+
+
+def _apply_fields(
+    attempt: CallAttempt, event: ProviderEvent, status: AttemptStatus, now: datetime
+) -> None:
+    # Our own clock, not the provider's timestamp: retries and windows are computed on it,
+    # and the provider's time is kept with the event itself.
+    at = now
+    attempt.status = status
+    attempt.provider_call_id = attempt.provider_call_id or event.provider_call_id
+    if status is AttemptStatus.INITIATED or attempt.initiated_at is None:
+        attempt.initiated_at = attempt.initiated_at or at
+    if status is AttemptStatus.ANSWERED:
+        attempt.answered_at = at
+    if attempt.is_terminal:
+        attempt.ended_at = at
+        attempt.duration = event.duration if event.duration is not None else attempt.duration
+        attempt.hangup_cause = event.hangup_cause or attempt.hangup_cause
+
+
+async def apply_event(
+    services: Services, attempt_id: int | None, event: ProviderEvent
+) -> EventResult:
+    """Record a provider event exactly once and move the attempt (and, at its end, the lead)."""
+    now = services.clock.now()
+    async with services.store.unit() as uow:
+        attempt = await _attempt_for(uow, attempt_id, event)
+        if attempt.provider_call_id not in {None, event.provider_call_id}:
+            raise NotFound(f"attempt {attempt.id} belongs to another call")
+        was_unknown = attempt.status is AttemptStatus.UNKNOWN
+        target = attempt_status_after(
+            attempt.status, event.progress, was_answered=attempt.was_answered
+        )
+        effect = target.value if target else "ignored"
+        if not await uow.record_event(attempt.id, event, effect, now):
+            return EventResult(attempt.id, "duplicate")
+        if target is None:
+            await uow.commit()
+            log.info("attempt %s: %s after %s ignored", attempt.id, event.progress, attempt.status)
+            return EventResult(attempt.id, effect)
+        _apply_fields(attempt, event, target, now)
+        await uow.save_attempt(attempt)
+        if attempt.is_terminal:
+            await finish_attempt(services, uow, attempt)
+        await uow.commit()
+    if attempt.is_terminal and not was_unknown:
+        await services.admission.release(lease_of(attempt))
+    return EventResult(attempt.id, effect)
+
+
+async def _attempt_for(
+    uow: UnitOfWork, attempt_id: int | None, event: ProviderEvent
+) -> CallAttempt:
+    if attempt_id is None:
+        found = await uow.attempt_by_call_id(event.provider_call_id)
+        attempt_id = found.id if found else None
+    attempt = await uow.get_attempt(attempt_id, lock=True) if attempt_id is not None else None
+    if attempt is None:
+        raise NotFound(f"no attempt for call {event.provider_call_id}")
+    return attempt

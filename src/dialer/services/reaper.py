@@ -1,0 +1,83 @@
+"""The reaper: settles attempts whose lease ran out without a final word from the provider.
+
+A lease outlives the longest possible call (ring timeout + time limit + margin), so an attempt
+still live at expiry lost its callbacks (or its create answer). It is resolved from the
+provider when the provider knows the call; otherwise it ends UNKNOWN and the retry policy's
+``unknown`` rule decides, after its safety delay. It is never re-dialled blindly.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from dialer.domain.model import CallAttempt
+from dialer.domain.statuses import AttemptStatus, CallProgress
+from dialer.errors import ProviderError
+from dialer.ports import CallRequest, ProviderEvent
+from dialer.services.calls import apply_event, end_attempt
+from dialer.services.context import Services
+
+log = logging.getLogger(__name__)
+
+ENDING_PROGRESS = frozenset(
+    {
+        CallProgress.COMPLETED,
+        CallProgress.BUSY,
+        CallProgress.NO_ANSWER,
+        CallProgress.FAILED,
+        CallProgress.CANCELED,
+    }
+)
+
+
+class Reaper:
+    def __init__(self, services: Services, batch_size: int = 200) -> None:
+        self.services = services
+        self.batch_size = batch_size
+
+    async def run_once(self) -> int:
+        """Resolve one batch of expired attempts; return how many were settled."""
+        async with self.services.store.unit() as uow:
+            expired = await uow.expired_attempts(self.services.clock.now(), self.batch_size)
+        settled = 0
+        for attempt in expired:
+            settled += await self._resolve(attempt)
+        return settled
+
+    async def _resolve(self, attempt: CallAttempt) -> int:
+        event = await self._ask_provider(attempt)
+        if event is not None and event.progress in ENDING_PROGRESS:
+            await apply_event(self.services, attempt.id, event)
+            return 1
+        if event is not None:
+            # Still live past the time limit: the provider did not enforce it. End it.
+            await self._hang_up(event.provider_call_id)
+        ended = await end_attempt(
+            self.services, attempt.id, AttemptStatus.UNKNOWN, "lease expired; outcome unknown"
+        )
+        if ended:
+            log.warning("attempt %s ended UNKNOWN after its lease expired", attempt.id)
+        return int(ended)
+
+    async def _ask_provider(self, attempt: CallAttempt) -> ProviderEvent | None:
+        telephony = self.services.telephony
+        try:
+            call_id = attempt.provider_call_id or await telephony.find_call(
+                _request_of(attempt),
+                (attempt.created_at or self.services.clock.now()) - timedelta(minutes=1),
+            )
+            return None if call_id is None else await telephony.fetch_call(call_id)
+        except ProviderError as exc:
+            log.info("attempt %s: provider lookup failed (%s)", attempt.id, exc)
+            return None
+
+    async def _hang_up(self, call_id: str) -> None:
+        try:
+            await self.services.telephony.hang_up(call_id)
+        except ProviderError as exc:
+            log.warning("could not hang up overdue call %s: %s", call_id, exc)
+
+
+def _request_of(attempt: CallAttempt) -> CallRequest:
+    return CallRequest(attempt.id, attempt.phone, attempt.caller_id, "", 0, 0)
