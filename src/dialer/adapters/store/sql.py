@@ -492,6 +492,10 @@ class SqlUnitOfWork:
         )
         return [_attempt(row) for row in await self._conn.execute(stmt)]
 
+    async def live_attempt_list(self) -> list[CallAttempt]:
+        stmt = select(call_attempts).where(call_attempts.c.status.in_(_LIVE))
+        return [_attempt(row) for row in await self._conn.execute(stmt)]
+
     async def attempt_counts(self, campaign_id: int) -> dict[AttemptStatus, int]:
         stmt = (
             select(call_attempts.c.status, func.count())
