@@ -51,7 +51,11 @@ def twilio_credentials(settings: Settings) -> tuple[str, str]:
 def build_telephony(settings: Settings) -> tuple[Telephony, WebhookVerifier]:
     sid, token = twilio_credentials(settings)
     telephony = TwilioTelephony(
-        settings.twilio_api_base, sid, token, max_connections=settings.max_in_flight_requests
+        settings.twilio_api_base,
+        sid,
+        token,
+        timeout=settings.provider_timeout_seconds,
+        max_connections=settings.max_in_flight_requests,
     )
     return telephony, TwilioWebhookVerifier(token)
 

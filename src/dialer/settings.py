@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     tick_seconds: float = Field(default=0.05, gt=0, le=60)
     reaper_seconds: float = Field(default=5.0, gt=0, le=3600)
     max_in_flight_requests: int = Field(default=200, ge=1, le=10000)
+    provider_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
     twilio_account_sid: str | None = Field(
         default=None, validation_alias=AliasChoices("TWILIO_ACCOUNT_SID")

@@ -1,0 +1,228 @@
+"""The engine end to end through real HTTP: dispatcher, admission, origination, webhooks and
+the reaper, against the simulator, on SQLite and PostgreSQL. Caps and overlaps are counted on
+the provider's side (the simulator's observer), not by our own counters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from dialer.adapters.store.tables import call_attempts, leads
+from dialer.domain.model import CampaignSettings, Rate
+from dialer.domain.phone import zone_key
+from dialer.domain.retry import FixedDelays, Outcome, RetryPolicy
+from dialer.domain.statuses import TERMINAL_LEAD, AttemptStatus, CampaignStatus, LeadStatus
+from dialer.domain.window import CallingWindow, parse_clock
+from dialer.ports import ContactDraft
+from dialer.runner import run_to_end
+from dialer.services.campaigns import cancel_campaign, start_campaign
+from tests.services.conftest import Engine, EngineFactory, sim_config
+
+NY = "America/New_York"
+
+
+def contacts(n: int, zone: str = NY, prefix: str = "+1212") -> list[ContactDraft]:
+    return [ContactDraft(f"{prefix}{2000000 + i:07d}", zone_key((zone,))) for i in range(n)]
+
+
+def settings(**changes: object) -> CampaignSettings:
+    base: dict[str, object] = {
+        "name": "engine",
+        "caller_id": "+14155550100",
+        "max_concurrency": 5,
+        "retry": RetryPolicy(
+            3,
+            {
+                Outcome.NO_ANSWER: FixedDelays((60,)),
+                Outcome.BUSY: FixedDelays((30,)),
+                Outcome.DISCONNECTED: FixedDelays((30,)),
+                Outcome.FAILED: FixedDelays(()),
+            },
+        ),
+        "ring_timeout": 10,
+        "max_call_duration": 60,
+    }
+    return CampaignSettings(**{**base, **changes})  # type: ignore[arg-type]
+
+
+async def attempt_rows(e: Engine, campaign_id: int) -> list[dict[str, object]]:
+    async with e.store.unit() as uow:
+        conn = uow._conn  # type: ignore[attr-defined]
+        stmt = select(call_attempts).where(call_attempts.c.campaign_id == campaign_id)
+        return [dict(row._mapping) for row in await conn.execute(stmt)]
+
+
+async def lead_rows(e: Engine, campaign_id: int) -> list[dict[str, object]]:
+    async with e.store.unit() as uow:
+        conn = uow._conn  # type: ignore[attr-defined]
+        stmt = select(leads).where(leads.c.campaign_id == campaign_id)
+        return [dict(row._mapping) for row in await conn.execute(stmt)]
+
+
+async def test_campaign_runs_to_the_end_at_exactly_the_cap(engine: EngineFactory) -> None:
+    async with engine() as e:
+        campaign = await e.campaign(settings(max_concurrency=6), contacts(90))
+        final = await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
+        stats = await e.stats()
+        attempts = await attempt_rows(e, campaign.id)
+    assert final.status is CampaignStatus.COMPLETED
+    assert final.finished_leads == final.total_leads == 90
+    assert stats["peak_active"] == 6  # the cap, reached and never passed
+    assert stats["overlapping_calls_to_same_number"] == 0
+    assert stats["repeated_originations"] == 0
+    sent = [a for a in attempts if a["provider_call_id"] is not None]
+    assert stats["calls_created"] == len(sent) == len(attempts)
+    assert all(a["status"] in {s.value for s in AttemptStatus} - {"QUEUED"} for a in attempts)
+    per_lead = Counter(a["lead_id"] for a in attempts)
+    assert max(per_lead.values()) <= 3
+
+
+async def test_retry_policy_decides_each_lead(engine: EngineFactory) -> None:
+    people = contacts(4)
+    phones = [c.phone for c in people]
+    overrides = dict(zip(phones, ["answer", "busy", "no_answer", "failed"], strict=True))
+    policy = RetryPolicy(
+        3,
+        {
+            Outcome.BUSY: FixedDelays((30, 90)),
+            Outcome.NO_ANSWER: FixedDelays(()),
+            Outcome.FAILED: FixedDelays(()),
+        },
+    )
+    async with engine(sim=sim_config(outcome_overrides=overrides)) as e:
+        campaign = await e.campaign(settings(retry=policy), people)
+        await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
+        by_phone = {row["phone"]: row for row in await lead_rows(e, campaign.id)}
+        attempts = await attempt_rows(e, campaign.id)
+    assert [by_phone[p]["status"] for p in phones] == ["DONE", "EXHAUSTED", "FAILED", "FAILED"]
+    assert [by_phone[p]["attempts"] for p in phones] == [1, 3, 1, 1]
+    busy = sorted(
+        (a for a in attempts if a["phone"] == phones[1]),
+        key=lambda a: a["created_at"],  # type: ignore[arg-type,return-value]
+    )
+    gaps = [
+        (b["created_at"] - a["created_at"]).total_seconds()  # type: ignore[operator]
+        for a, b in zip(busy, busy[1:], strict=False)
+    ]
+    assert gaps[0] >= 30
+    assert gaps[1] >= 90
+
+
+async def test_rate_limit_paces_starts(engine: EngineFactory) -> None:
+    async with engine() as e:
+        paced = settings(max_concurrency=50, rate=Rate(per_second=2, burst=2))
+        campaign = await e.campaign(paced, contacts(20))
+        await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
+        attempts = await attempt_rows(e, campaign.id)
+    starts = sorted(a["created_at"] for a in attempts)  # type: ignore[type-var]
+    span = (starts[-1] - starts[0]).total_seconds()  # type: ignore[operator]
+    # 2/s with a burst of 2: n starts need at least (n - 2) / 2 seconds of the engine's clock.
+    assert span >= (len(starts) - 2) / 2 - 0.5
+
+
+async def test_calls_wait_for_the_contacts_window(engine: EngineFactory) -> None:
+    """New York opens at 09:00 local; Los Angeles three hours later. Step the clock by hand."""
+    ny_eight_thirty = datetime(2026, 3, 3, 13, 30, tzinfo=UTC)
+    window = CallingWindow.daily(range(7), parse_clock("09:00"), parse_clock("21:00"))
+    people = contacts(3) + contacts(3, "America/Los_Angeles", "+1213")
+    async with engine(start=ny_eight_thirty) as e:
+        campaign = await e.campaign(settings(window=window, max_concurrency=20), people)
+        await start_campaign(e.runtime.services, campaign.id)
+        assert (await e.runtime.dispatcher.run_once()).originated == 0
+        e.clock.start += timedelta(minutes=30)  # 09:00 in New York, 06:00 in Los Angeles
+        assert (await e.runtime.dispatcher.run_once()).originated == 3
+        e.clock.start += timedelta(hours=3)  # 09:00 in Los Angeles
+        await asyncio.sleep(2.1)  # the zone set is re-read every 2 s
+        assert (await e.runtime.dispatcher.run_once()).originated == 3
+        await e.runtime.executor.drain()
+
+
+async def test_lost_callbacks_are_resolved_from_the_provider(engine: EngineFactory) -> None:
+    sim = sim_config(lost_callback_rate=1.0, outcome_mix={"answer": 1.0})
+    async with engine(sim=sim, lease_ttl_seconds=140, reaper_seconds=10.0) as e:
+        campaign = await e.campaign(settings(), contacts(8))
+        await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
+        attempts = await attempt_rows(e, campaign.id)
+        stats = await e.stats()
+    assert stats["callbacks_sent"] == 0
+    assert {a["status"] for a in attempts} == {"COMPLETED"}  # learned by lookup, not guessed
+    assert len(attempts) == 8
+
+
+async def test_throttling_does_not_burn_attempts(engine: EngineFactory) -> None:
+    async with engine(sim=sim_config(cps=2.0, outcome_mix={"answer": 1.0})) as e:
+        campaign = await e.campaign(settings(max_concurrency=10), contacts(12))
+        final = await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
+        attempts = await attempt_rows(e, campaign.id)
+        stats = await e.stats()
+        rows = await lead_rows(e, campaign.id)
+    assert stats["rejected_429"] > 0
+    not_sent = [a for a in attempts if str(a["hangup_cause"] or "").startswith("not sent")]
+    assert len(not_sent) == stats["rejected_429"]
+    assert final.leads == {LeadStatus.DONE: 12}
+    assert {row["attempts"] for row in rows} == {1}  # the refusals did not count
+
+
+async def test_provider_outage_keeps_attempts_then_recovers(engine: EngineFactory) -> None:
+    async with engine(sim=sim_config(error_rate=1.0, outcome_mix={"answer": 1.0})) as e:
+        campaign = await e.campaign(settings(), contacts(5))
+        run = asyncio.create_task(run_to_end(e.runtime, campaign.id))
+        await asyncio.sleep(1.0)
+        outage = await lead_rows(e, campaign.id)
+        await e.sim.post("/_sim/config", json={"error_rate": 0.0})
+        final = await asyncio.wait_for(run, 60)
+        stats = await e.stats()
+        rows = await lead_rows(e, campaign.id)
+    assert stats["rejected_5xx"] > 0
+    assert all(row["attempts"] <= 1 for row in outage)  # at most the one in flight
+    assert not {str(row["status"]) for row in outage} & {s.value for s in TERMINAL_LEAD}
+    assert final.leads == {LeadStatus.DONE: 5}
+    assert {row["attempts"] for row in rows} == {1}  # refused creates cost nothing
+
+
+async def test_lost_create_answer_is_adopted_not_redialled(engine: EngineFactory) -> None:
+    sim = sim_config(response_delay=150.0, outcome_mix={"answer": 1.0})  # 1.5 s real
+    async with engine(sim=sim, provider_timeout_seconds=0.5) as e:
+        campaign = await e.campaign(settings(), contacts(3))
+        final = await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
+        stats = await e.stats()
+        attempts = await attempt_rows(e, campaign.id)
+    assert stats["repeated_originations"] == 0
+    assert stats["calls_created"] == 3
+    assert final.leads == {LeadStatus.DONE: 3}
+    assert all(a["provider_call_id"] for a in attempts)
+
+
+async def test_cancel_stops_dialling_and_settles_calls_in_flight(engine: EngineFactory) -> None:
+    async with engine(sim=sim_config(talk_mean=30.0)) as e:
+        campaign = await e.campaign(settings(max_concurrency=3), contacts(30))
+        run = asyncio.create_task(run_to_end(e.runtime, campaign.id))
+        while (await e.stats())["calls_created"] < 3:
+            await asyncio.sleep(0.05)
+        await cancel_campaign(e.runtime.services, campaign.id)
+        final = await asyncio.wait_for(run, 30)
+        await e.runtime.executor.drain()
+        for _ in range(100):  # the calls in flight end by themselves
+            if (await e.stats())["active_now"] == 0:
+                break
+            await asyncio.sleep(0.1)
+        rows = await lead_rows(e, campaign.id)
+    assert final.status is CampaignStatus.CANCELLED
+    created = len([r for r in rows if r["attempts"]])
+    assert created >= 3
+    statuses = Counter(str(r["status"]) for r in rows)
+    assert statuses["PENDING"] == 0
+    assert statuses["CANCELLED"] >= 30 - created
+
+
+@pytest.mark.parametrize("ending", ["answer", "busy"])
+async def test_every_lead_ends_terminal(engine: EngineFactory, ending: str) -> None:
+    async with engine(sim=sim_config(outcome_mix={ending: 1.0})) as e:
+        campaign = await e.campaign(settings(max_concurrency=4), contacts(10))
+        final = await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
+    assert set(final.leads) <= TERMINAL_LEAD
+    assert final.finished_leads == 10
