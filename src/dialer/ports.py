@@ -7,7 +7,7 @@ the clock (wall clock, or a scaled one for simulated time).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -91,6 +91,12 @@ class Usage:
 
 
 class Admission(Protocol):
+    """Caps, number locks and rates, shared by every dispatcher using the same backend.
+
+    Until its state is known-good (``needs_rebuild()`` is False) a backend admits nothing:
+    acquires are refused with ``refused_by`` None and ``headroom`` is 0. The reconciler
+    rebuilds it from the store's live attempts."""
+
     async def acquire_batch(
         self, scope: Scope, requests: Sequence[tuple[str, str]], ttl: float
     ) -> list[AdmissionResult]:
@@ -112,6 +118,27 @@ class Admission(Protocol):
         ...
 
     async def usage(self) -> Usage: ...
+
+    async def needs_rebuild(self) -> bool:
+        """True while the state is not known-good (Redis lost its data, a process started
+        with state unknown): nothing is admitted until ``rebuild()`` has run."""
+        ...
+
+    async def rebuild(self, leases: Sequence[Lease]) -> bool:
+        """Put back these leases (the store's live attempts) and mark the state known-good, in
+        that order. False, changing nothing, when it is not needed (any more) or another
+        process is rebuilding: safe to race."""
+        ...
+
+    async def restore(self, leases: Sequence[Lease]) -> int:
+        """Put back any of these live leases that is missing (a failover lost recent writes),
+        except leases released in the last minutes. Returns how many were added."""
+        ...
+
+    async def prune(self, keep: Collection[str], grace: float) -> int:
+        """Drop leases held for more than ``grace`` seconds whose id is not in ``keep`` (their
+        attempt ended and the release was lost). Returns how many were dropped."""
+        ...
 
 
 # ---------------------------------------------------------------- telephony
