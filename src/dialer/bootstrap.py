@@ -40,12 +40,12 @@ def twilio_credentials(settings: Settings) -> tuple[str, str]:
     problems = []
     if not settings.twilio_account_sid:
         problems.append(Problem("TWILIO_ACCOUNT_SID", "required for DIALER_PROVIDER=twilio"))
-    if settings.twilio_auth_token is None:
+    if settings.twilio_auth_token is None or not settings.twilio_auth_token.get_secret_value():
         problems.append(Problem("TWILIO_AUTH_TOKEN", "required for DIALER_PROVIDER=twilio"))
-    sid, token = settings.twilio_account_sid, settings.twilio_auth_token
-    if sid is None or token is None:
+    if problems:
         raise InvalidInput(problems)
-    return sid, token.get_secret_value()
+    sid, token = settings.twilio_account_sid or "", settings.twilio_auth_token
+    return sid, token.get_secret_value() if token else ""
 
 
 def build_telephony(settings: Settings) -> tuple[Telephony, WebhookVerifier]:

@@ -57,6 +57,11 @@ class ProviderUnavailable(ProviderError):
     """5xx or refused connection: the call was not created; try again later."""
 
 
+class ProviderAuthFailed(ProviderUnavailable):
+    """The provider refused our credentials (401/403): no call was created, and none will be
+    until an operator fixes them. Attempts are not spent on it."""
+
+
 class ProviderOutcomeUnknown(ProviderError):
     """The request may have reached the provider (timeout after sending): the call may exist.
     Never re-dial blindly: resolve it from a callback, a lookup or the reaper."""

@@ -8,7 +8,7 @@ import logging
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -31,7 +31,12 @@ from dialer.domain.statuses import TERMINAL_LEAD, CampaignStatus
 from dialer.errors import DialerError, InvalidInput
 from dialer.runner import run_to_end, webhook_listener
 from dialer.services.campaigns import create_campaign
-from dialer.services.contacts import ImportReport, import_contacts, import_drafts
+from dialer.services.contacts import (
+    ImportReport,
+    check_contacts,
+    import_contacts,
+    import_drafts,
+)
 from dialer.services.progress import Progress, all_progress
 from dialer.settings import Settings, load_settings
 
@@ -191,12 +196,15 @@ def run(
 async def _run_campaign(campaign_file: Path, contacts: Path, strict: bool) -> bool:
     settings = load_settings()
     campaign_settings = settings_from_yaml(campaign_file.read_text(encoding="utf-8"))
+
+    def lines() -> Iterator[str]:
+        with contacts.open(encoding="utf-8-sig", newline="") as file:
+            yield from file
+
+    if strict:  # refuse a bad file before anything is created
+        check_contacts(lines, campaign_settings.default_timezone)
     async with open_runtime(settings) as runtime:
         campaign = await create_campaign(runtime.services, settings.tenant, campaign_settings)
-
-        def lines() -> Any:
-            return contacts.open(encoding="utf-8-sig", newline="")
-
         report = await import_contacts(runtime.services, campaign.id, lines, strict=strict)
         _print_import(report)
         if report.added == 0:

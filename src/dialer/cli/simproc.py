@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import select
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -14,23 +15,29 @@ READY_PREFIX = "simulator listening on "
 def simulator_process(args: Sequence[str], timeout: float = 20.0) -> Iterator[str]:
     """Start ``dialer simulator`` with these options on a free port; yield its base URL."""
     command = [sys.executable, "-m", "dialer.simulator", "--host", "127.0.0.1", "--port", "0"]
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [*command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        yield _wait_ready(process, timeout)
-    finally:
-        process.terminate()
+    ) as process:
         try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            yield _wait_ready(process, timeout)
+        finally:
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _wait_ready(process: subprocess.Popen[str], timeout: float) -> str:
+    """Read the simulator's one ready line; give up after ``timeout`` seconds."""
     assert process.stdout is not None
-    line = process.stdout.readline()  # the simulator prints exactly one line when ready
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    line = process.stdout.readline() if ready else "no answer in time"
     if not line.startswith(READY_PREFIX):
         process.kill()
         errors = process.stderr.read() if process.stderr else ""

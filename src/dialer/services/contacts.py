@@ -142,6 +142,16 @@ async def _store_chunk(
     return added
 
 
+def check_contacts(source: Callable[[], Iterable[str]], default_zone: str) -> ImportReport:
+    """Check every row without storing anything; raise InvalidInput listing the bad rows."""
+    report = ImportReport()
+    for _ in ContactParser(default_zone).rows(source(), report):
+        pass
+    if report.rejected_count:
+        raise InvalidInput([Problem(f"line {r.line}", r.reason) for r in report.rejected])
+    return report
+
+
 async def import_contacts(
     services: Services,
     campaign_id: int,
@@ -157,11 +167,7 @@ async def import_contacts(
         campaign = await uow.get_campaign(campaign_id)
     zone = campaign.settings.default_timezone
     if strict:
-        check = ImportReport()
-        for _ in ContactParser(zone).rows(source(), check):
-            pass
-        if check.rejected_count:
-            raise InvalidInput([Problem(f"line {r.line}", r.reason) for r in check.rejected])
+        check_contacts(source, zone)
     report = ImportReport()
     for chunk in _chunks(ContactParser(zone).rows(source(), report), CHUNK_ROWS):
         report.added += await _store_chunk(services, campaign, [r.draft for r in chunk])

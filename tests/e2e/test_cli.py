@@ -1,0 +1,158 @@
+"""The ``dialer`` command end to end: real processes, the simulator over HTTP, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dialer.cli.simproc import simulator_process
+
+pytestmark = pytest.mark.slow
+
+SID = "AC" + "0" * 32
+TOKEN = "e2e-token"
+FULL_WEEK = '{days: [mon, tue, wed, thu, fri, sat, sun], start: "00:00", end: "24:00"}'
+CAMPAIGN = f"""
+name: e2e-reminders
+caller_id: "+14155550100"
+max_concurrency: 4
+rate: {{per_second: 10, burst: 20}}
+window: {FULL_WEEK}
+retry:
+  max_attempts: 2
+  no_answer: [2s]
+  busy: [2s]
+  failed: []
+priority: 5
+ring_timeout: 20
+max_call_duration: 120
+"""
+GOOD_ROWS = [f"+1212555{n:04d},Person {n},,vip;east,gold" for n in range(100, 112)]
+CONTACTS = "\n".join(
+    [
+        "phone,name,timezone,tags,plan",
+        *GOOD_ROWS[:3],
+        "not-a-number,Bad Number,,,",  # line 5
+        *GOOD_ROWS[3:4],
+        f"{GOOD_ROWS[0].split(',')[0]},Duplicate,,,",  # line 7
+        *GOOD_ROWS[4:5],
+        "+12125550199,Too,Many,Columns,Here,Extra",  # line 9
+        "+12125550198,Bad Zone,Mars/Olympus,,",  # line 10
+        *GOOD_ROWS[5:],
+    ]
+)
+
+
+@pytest.fixture
+def simulator() -> Iterator[str]:
+    args = ["--speed", "50", "--talk-mean", "20", "--ring-max", "10", "--seed", "5"]
+    args += ["--account-sid", SID, "--auth-token", TOKEN]
+    with simulator_process(args) as url:
+        yield url
+
+
+def dialer(
+    *args: str, env: dict[str, str], timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dialer.cli", *args],
+        env={**os.environ, "COLUMNS": "120", **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def provider_env(tmp_path: Path, simulator: str) -> dict[str, str]:
+    return {
+        "DIALER_DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
+        "DIALER_TWILIO_API_BASE": simulator,
+        "TWILIO_ACCOUNT_SID": SID,
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "DIALER_LISTEN": "127.0.0.1:0",
+    }
+
+
+def files(tmp_path: Path, campaign: str = CAMPAIGN, contacts: str = CONTACTS) -> tuple[str, str]:
+    (tmp_path / "campaign.yaml").write_text(campaign)
+    (tmp_path / "contacts.csv").write_text(contacts)
+    return str(tmp_path / "campaign.yaml"), str(tmp_path / "contacts.csv")
+
+
+def test_run_dials_a_campaign_file_to_the_end(tmp_path: Path, simulator: str) -> None:
+    env = provider_env(tmp_path, simulator)
+    campaign, contacts = files(tmp_path)
+    result = dialer("run", campaign, "--contacts", contacts, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Imported 12 of 16 rows; 12 leads added; 4 rejected." in result.stdout
+    for line, reason in [
+        (5, "phone:"),
+        (7, "duplicate of line 2"),
+        (9, "expected 5 columns"),
+        (10, "timezone: unknown time zone"),
+    ]:
+        assert f"line {line}: {reason}" in result.stderr
+    stats = httpx.get(f"{simulator}/_sim/stats").json()
+    assert stats["peak_active"] <= 4
+    assert stats["overlapping_calls_to_same_number"] == 0
+    assert set(stats["calls_per_number"]) <= {row.split(",")[0] for row in GOOD_ROWS}
+    status = dialer("status", "--json", env=env)
+    assert status.returncode == 0, status.stderr
+    [row] = json.loads(status.stdout)
+    assert (row["name"], row["status"], row["leads"], row["finished"]) == (
+        "e2e-reminders",
+        "COMPLETED",
+        12,
+        12,
+    )
+
+
+def test_strict_import_refuses_everything(tmp_path: Path, simulator: str) -> None:
+    env = provider_env(tmp_path, simulator)
+    campaign, contacts = files(tmp_path)
+    result = dialer("run", campaign, "--contacts", contacts, "--strict", env=env)
+    assert result.returncode == 2
+    assert "line 5: phone:" in result.stderr
+    assert "line 10: timezone: unknown time zone" in result.stderr
+    assert httpx.get(f"{simulator}/_sim/stats").json()["calls_created"] == 0
+    assert not (tmp_path / "run.db").exists()  # nothing was created
+
+
+def test_invalid_campaign_file_names_the_key(tmp_path: Path, simulator: str) -> None:
+    bad = CAMPAIGN.replace("no_answer: [2s]", "no_answer: [2s, soon]").replace(
+        "max_concurrency: 4", "max_concurrency: 0"
+    )
+    campaign, contacts = files(tmp_path, campaign=bad)
+    result = dialer("run", campaign, "--contacts", contacts, env=provider_env(tmp_path, simulator))
+    assert result.returncode == 2
+    assert "retry.no_answer[1]: expected a duration" in result.stderr
+    assert "max_concurrency:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_credentials_are_named(tmp_path: Path, simulator: str) -> None:
+    env = provider_env(tmp_path, simulator)
+    env.pop("TWILIO_AUTH_TOKEN")
+    env["TWILIO_AUTH_TOKEN"] = ""
+    campaign, contacts = files(tmp_path)
+    result = dialer("run", campaign, "--contacts", contacts, env={**env, "TWILIO_ACCOUNT_SID": ""})
+    assert result.returncode == 2
+    assert "TWILIO_ACCOUNT_SID" in result.stderr
+
+
+def test_demo_reports_invariants_from_the_simulator(tmp_path: Path) -> None:
+    result = dialer(
+        "demo", "--contacts", "150", "--cap", "10", "--speed", "300", env={}, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "peak concurrency seen by the simulator" in result.stdout
+    assert result.stdout.count(" ok ") == 4
+    assert "campaign COMPLETED" in result.stdout
