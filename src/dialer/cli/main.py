@@ -189,13 +189,13 @@ def run(
 ) -> None:
     """Run a campaign file against the configured provider until every lead is finished."""
     _logging(verbose)
-    ok = _run(_run_campaign(campaign_file, contacts, strict))
+    ok = _run(_run_campaign(campaign_file.read_text(encoding="utf-8"), contacts, strict))
     raise typer.Exit(0 if ok else 1)
 
 
-async def _run_campaign(campaign_file: Path, contacts: Path, strict: bool) -> bool:
+async def _run_campaign(campaign_yaml: str, contacts: Path, strict: bool) -> bool:
     settings = load_settings()
-    campaign_settings = settings_from_yaml(campaign_file.read_text(encoding="utf-8"))
+    campaign_settings = settings_from_yaml(campaign_yaml)
 
     def lines() -> Iterator[str]:
         with contacts.open(encoding="utf-8-sig", newline="") as file:
