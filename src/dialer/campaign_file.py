@@ -36,7 +36,7 @@ class _Strict(BaseModel):
 
 class RateSpec(_Strict):
     per_second: float = Field(gt=0, le=10000)
-    burst: int | None = Field(default=None, ge=1, le=100000)
+    burst: int | None = Field(default=None, ge=1, le=100000, strict=True)
 
 
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -79,7 +79,7 @@ RuleSpec = list[Seconds] | ExponentialRule
 
 
 class RetrySpec(_Strict):
-    max_attempts: int = Field(default=1, ge=1, le=50)
+    max_attempts: int = Field(default=1, ge=1, le=50, strict=True)
     no_answer: RuleSpec | None = None
     busy: RuleSpec | None = None
     failed: RuleSpec | None = None
@@ -90,11 +90,11 @@ class RetrySpec(_Strict):
 class CampaignSpec(_Strict):
     name: str = Field(min_length=1, max_length=200)
     caller_id: str
-    max_concurrency: int = Field(default=100, ge=1, le=1_000_000)
+    max_concurrency: int = Field(default=100, ge=1, le=1_000_000, strict=True)
     rate: RateSpec | None = None
     window: WindowSpec = Field(default_factory=WindowSpec)
     retry: RetrySpec = Field(default_factory=RetrySpec)
-    priority: int = Field(default=5, ge=0, le=100)
+    priority: int = Field(default=5, ge=0, le=100, strict=True)
     ring_timeout: Seconds = Field(default=30, ge=5, le=600)
     max_call_duration: Seconds = Field(default=480, ge=10, le=14400)
     default_timezone: str = "America/New_York"
@@ -200,9 +200,25 @@ def settings_from_mapping(data: Any) -> CampaignSettings:
         raise InvalidInput(list(problems.values())) from exc
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key written twice in one mapping (YAML would silently
+    keep the last one, and a campaign would run with half of what the operator wrote)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is written twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def settings_from_yaml(text: str) -> CampaignSettings:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: builds no objects
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(yaml)"

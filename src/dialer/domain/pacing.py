@@ -27,7 +27,9 @@ class Gcra:
 
     def wait(self, tat: float, now: float) -> float:
         """Seconds until the next call would be allowed (0 when allowed now)."""
-        return max(0.0, max(tat, now) - now - self.tolerance)
+        if self.allows(tat, now):
+            return 0.0
+        return max(tat, now) - now - self.tolerance
 
     def capacity(self, tat: float, now: float) -> int:
         """How many calls may start right now, back to back."""

@@ -42,10 +42,12 @@ def zones_for(e164: str, fallback: str) -> tuple[str, ...]:
 
 
 def mask(e164: str) -> str:
-    """For logs: '+14155550123' -> '+1415*****23'. Never log a full number."""
+    """For logs: '+14155550123' -> '+1415*****23'. Never log a full number: at most the first
+    five and the last two characters show, and at least four are always hidden."""
     if len(e164) <= 6:
         return "*" * len(e164)
-    return e164[:5] + "*" * (len(e164) - 7) + e164[-2:]
+    head = min(5, len(e164) - 6)
+    return e164[:head] + "*" * (len(e164) - head - 2) + e164[-2:]
 
 
 def zone_key(zones: tuple[str, ...]) -> str:

@@ -123,6 +123,8 @@ ATTEMPT_TRANSITIONS: dict[AttemptStatus, frozenset[AttemptStatus]] = {
     _A.DISCONNECTED: frozenset(),
 }
 
+_UNANSWERED_ENDINGS = frozenset({_A.BUSY, _A.NO_ANSWER, _A.CANCELED})
+
 _PROGRESS_TO_STATUS = {
     CallProgress.INITIATED: _A.INITIATED,
     CallProgress.RINGING: _A.RINGING,
@@ -151,6 +153,9 @@ def attempt_status_after(
     if progress is CallProgress.QUEUED:
         return None
     target = _PROGRESS_TO_STATUS[progress]
-    if target is _A.FAILED and (was_answered or current is _A.ANSWERED):
+    answered = was_answered or current is _A.ANSWERED
+    if target is _A.FAILED and answered:
         target = _A.DISCONNECTED
+    if target in _UNANSWERED_ENDINGS and answered:
+        return None  # a call that was answered cannot end as if nobody had picked up
     return target if target in ATTEMPT_TRANSITIONS[current] else None

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SECONDS_PER_DAY = 86400
-_SEARCH_DAYS = 15  # a weekly plan repeats: two weeks is always enough to find an opening
+_SEARCH_DAYS = 16  # in one zone a weekly plan repeats: two weeks always find an opening
+_INTERSECTION_DAYS = 370  # zones with different DST rules may overlap only part of the year
 
 
 @lru_cache(maxsize=1024)
@@ -80,14 +81,16 @@ class CallingWindow:
         """The first instant at or after ``instant`` when the window is open in every zone;
         None when it never opens (no open day, or zones whose hours never overlap)."""
         candidate = instant
-        limit = instant + timedelta(days=_SEARCH_DAYS)
+        limit = instant + timedelta(days=_INTERSECTION_DAYS)
         while candidate <= limit:
-            later = max(self._next_open_in(candidate, name) or limit for name in zones)
-            if later == candidate:
-                return candidate
-            candidate = later
-            if self.is_open(candidate, zones):
-                return candidate
+            openings = [self._next_open_in(candidate, name) for name in zones]
+            if any(opening is None for opening in openings):
+                return None
+            later = max(o for o in openings if o is not None)
+            if self.is_open(later, zones):
+                return later
+            # Open in the zone that opens last but closed in another: move past that moment.
+            candidate = later + timedelta(seconds=1)
         return None
 
     def _open_in(self, instant: datetime, zone_name: str) -> bool:
@@ -99,19 +102,24 @@ class CallingWindow:
         if self._open_in(instant, zone_name):
             return instant
         tz = zone(zone_name)
-        first_day = instant.astimezone(tz).date()
-        for start in self._range_starts(first_day, tz):
-            # A start that falls in a spring-forward gap maps to the first instant after it.
-            if start > instant and self._open_in(start, zone_name):
-                return start
-        return None
+        first_day = instant.astimezone(tz).date() - timedelta(days=1)
+        # A window opens either where a range starts on the wall clock, or where the wall clock
+        # itself jumps into a range (the end of a spring-forward gap, the repeated fall-back
+        # hour): both kinds of instant are candidates.
+        candidates = sorted(
+            c
+            for c in (*self._range_starts(first_day, tz), *_offset_changes(first_day, tz))
+            if c > instant
+        )
+        return next((c for c in candidates if self._open_in(c, zone_name)), None)
 
     def _range_starts(self, first_day: date, tz: ZoneInfo) -> Iterator[datetime]:
         for offset in range(_SEARCH_DAYS):
             day = first_day + timedelta(days=offset)
-            for r in sorted(self.weekly[day.weekday()]):
+            for r in self.weekly[day.weekday()]:
                 wall = datetime.combine(day, time()) + timedelta(seconds=r.start)
-                yield wall.replace(tzinfo=tz).astimezone(UTC)
+                for fold in (0, 1):  # an ambiguous wall time occurs twice
+                    yield wall.replace(tzinfo=tz, fold=fold).astimezone(UTC)
 
     def describe(self) -> str:
         parts = []
@@ -120,3 +128,25 @@ class CallingWindow:
                 spans = ",".join(f"{format_clock(r.start)}-{format_clock(r.end)}" for r in ranges)
                 parts.append(f"{day} {spans}")
         return "; ".join(parts) or "never open"
+
+
+def _offset_changes(first_day: date, tz: ZoneInfo) -> Iterator[datetime]:
+    """The instants at which the zone's UTC offset changes, within the search horizon."""
+    start = datetime.combine(first_day, time(), tzinfo=UTC)
+    for offset in range(_SEARCH_DAYS):
+        low, high = start + timedelta(days=offset), start + timedelta(days=offset + 1)
+        if low.astimezone(tz).utcoffset() != high.astimezone(tz).utcoffset():
+            yield _transition(low, high, tz)
+
+
+def _transition(low: datetime, high: datetime, tz: ZoneInfo) -> datetime:
+    """The first whole second at which the offset differs from the one at ``low``."""
+    before = low.astimezone(tz).utcoffset()
+    lo, hi = int(low.timestamp()), int(high.timestamp())
+    while hi - lo > 1:
+        middle = (lo + hi) // 2
+        if datetime.fromtimestamp(middle, tz).utcoffset() == before:
+            lo = middle
+        else:
+            hi = middle
+    return datetime.fromtimestamp(hi, UTC)
