@@ -1,0 +1,205 @@
+"""Provider webhooks: signed, recorded once, fast, and durable."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from dialer.adapters.clock import ManualClock
+from dialer.adapters.store.engine import make_engine
+from dialer.adapters.store.tables import call_events
+from dialer.adapters.telephony.twilio_signature import sign
+from dialer.api.app import create_app
+from dialer.bootstrap import Runtime, open_runtime
+from dialer.domain.model import CampaignSettings
+from dialer.domain.statuses import AttemptStatus, LeadStatus
+from dialer.ports import ContactDraft, Origination
+from dialer.services.campaigns import create_campaign, start_campaign
+from dialer.services.contacts import import_drafts
+from dialer.services.dispatch import Dispatcher
+from dialer.settings import load_settings
+from tests.conftest import T0
+
+TOKEN = "webhook-token"
+BASE = "https://dialer.example.com"
+
+
+@pytest.fixture
+async def runtime(database_url: str) -> AsyncIterator[Runtime]:
+    settings = load_settings(
+        database_url=database_url,
+        twilio_account_sid="AC" + "1" * 32,
+        twilio_auth_token=TOKEN,
+        twilio_api_base="http://127.0.0.1:9",  # never called here
+        public_base_url=BASE,
+    )
+    async with open_runtime(settings, clock=ManualClock(T0)) as runtime:
+        yield runtime
+
+
+class HeldExecutor:
+    """Keeps submitted originations without sending them: the moment between admission and
+    the provider's answer, held still."""
+
+    def __init__(self) -> None:
+        self.batches: list[Sequence[Origination]] = []
+
+    async def submit(self, batch: Sequence[Origination]) -> None:
+        self.batches.append(batch)
+
+    async def drain(self) -> None:
+        return None
+
+
+@pytest.fixture
+async def attempt_id(runtime: Runtime) -> int:
+    """One admitted attempt, as the dispatcher leaves it before origination."""
+    services = runtime.services
+    campaign = await create_campaign(services, "acme", CampaignSettings("w", "+14155550100"))
+    await import_drafts(services, campaign.id, [ContactDraft("+12125550100", "America/New_York")])
+    await start_campaign(services, campaign.id)
+    held = HeldExecutor()
+    await Dispatcher(services, held).run_once()
+    assert len(held.batches) == 1  # admitted and recorded; the create is "in flight"
+    async with runtime.store.unit() as uow:
+        lead = await uow.get_lead(1)
+    assert lead.last_attempt_id is not None
+    return lead.last_attempt_id
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        yield client
+
+
+def callback(status: str, sequence: int, **extra: str) -> dict[str, str]:
+    return {
+        "CallSid": "CA" + "f" * 32,
+        "AccountSid": "AC" + "1" * 32,
+        "CallStatus": status,
+        "SequenceNumber": str(sequence),
+        "From": "+14155550100",
+        "To": "+12125550100",
+        **extra,
+    }
+
+
+async def post(
+    client: httpx.AsyncClient, attempt: int | str, params: dict[str, str], token: str = TOKEN
+) -> httpx.Response:
+    path = f"/webhooks/twilio/status?attempt={attempt}"
+    signature = sign(token, BASE + path, params)
+    return await client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+
+
+async def event_count(runtime: Runtime) -> int:
+    async with runtime.store.engine.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(call_events)) or 0)
+
+
+async def test_signed_events_move_the_attempt_and_lead(
+    runtime: Runtime, client: httpx.AsyncClient, attempt_id: int
+) -> None:
+    for sequence, status in enumerate(["initiated", "ringing", "in-progress"]):
+        assert (await post(client, attempt_id, callback(status, sequence))).status_code == 204
+    done = callback("completed", 3, CallDuration="42")
+    assert (await post(client, attempt_id, done)).status_code == 204
+    async with runtime.store.unit() as uow:
+        attempt = await uow.get_attempt(attempt_id)
+        lead = await uow.get_lead(1)
+    assert attempt is not None
+    assert (attempt.status, attempt.duration) == (AttemptStatus.COMPLETED, 42)
+    assert attempt.provider_call_id == "CA" + "f" * 32
+    assert lead.status is LeadStatus.DONE
+    assert (await runtime.services.admission.usage()).global_active == 0
+
+
+async def test_forged_signature_is_refused_and_changes_nothing(
+    runtime: Runtime, client: httpx.AsyncClient, attempt_id: int
+) -> None:
+    response = await post(client, attempt_id, callback("completed", 1), token="not-the-token")
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/problem+json"
+    assert await event_count(runtime) == 0
+    async with runtime.store.unit() as uow:
+        attempt = await uow.get_attempt(attempt_id)
+    assert attempt is not None
+    assert attempt.status is AttemptStatus.QUEUED
+
+
+async def test_tampered_parameters_are_refused(client: httpx.AsyncClient, attempt_id: int) -> None:
+    params = callback("completed", 1)
+    path = f"/webhooks/twilio/status?attempt={attempt_id}"
+    signature = sign(TOKEN, BASE + path, params)
+    forged = {**params, "CallStatus": "busy"}
+    response = await client.post(path, data=forged, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 403
+
+
+async def test_a_repeated_delivery_is_recorded_once(
+    runtime: Runtime, client: httpx.AsyncClient, attempt_id: int
+) -> None:
+    for _ in range(3):
+        assert (await post(client, attempt_id, callback("ringing", 1))).status_code == 204
+    assert await event_count(runtime) == 1
+
+
+async def test_out_of_order_event_is_kept_but_ignored(
+    runtime: Runtime, client: httpx.AsyncClient, attempt_id: int
+) -> None:
+    await post(client, attempt_id, callback("in-progress", 2))
+    await post(client, attempt_id, callback("ringing", 1))  # arrives late
+    async with runtime.store.unit() as uow:
+        attempt = await uow.get_attempt(attempt_id)
+    assert attempt is not None
+    assert attempt.status is AttemptStatus.ANSWERED
+    assert await event_count(runtime) == 2  # the record keeps both reports
+
+
+@pytest.mark.parametrize(
+    ("attempt", "params", "status", "field"),
+    [
+        ("1", {"CallStatus": "ringing"}, 400, "CallSid"),
+        ("1", callback("ringing-ish", 1), 400, "CallStatus"),
+        ("abc", callback("ringing", 1), 400, "attempt"),
+        ("999", callback("ringing", 1), 404, ""),
+    ],
+)
+async def test_malformed_callbacks_get_a_clear_4xx(
+    runtime: Runtime,
+    client: httpx.AsyncClient,
+    attempt_id: int,
+    attempt: str,
+    params: dict[str, str],
+    status: int,
+    field: str,
+) -> None:
+    response = await post(client, attempt, params)
+    assert response.status_code == status
+    body = response.json()
+    assert body["status"] == status
+    assert field in body["detail"] + str(body["errors"])
+    assert await event_count(runtime) == 0
+
+
+async def test_database_down_answers_503_so_the_provider_retries(
+    runtime: Runtime, client: httpx.AsyncClient, attempt_id: int, tmp_path: Path
+) -> None:
+    working = runtime.store.engine
+    runtime.store.engine = make_engine("postgresql://postgres@127.0.0.1:1/down")
+    try:
+        response = await post(client, attempt_id, callback("completed", 1))
+    finally:
+        await runtime.store.engine.dispose()
+        runtime.store.engine = working
+    assert response.status_code == 503
+    assert await event_count(runtime) == 0
+    retried = await post(client, attempt_id, callback("completed", 1))  # the provider retries
+    assert retried.status_code == 204
+    assert await event_count(runtime) == 1
