@@ -3,6 +3,7 @@ and errors that say where and what."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -164,10 +165,8 @@ def test_readme_example_survives_the_stored_form() -> None:
         "busy": ["5m"],
         "failed": [],
     }
-    assert stored["window"] == {
-        "days": ["mon", "tue", "wed", "thu", "fri"],
-        "start": "09:00",
-        "end": "20:00",
+    assert stored["window"] == {  # stored in the per-day form, which says everything
+        day: ["09:00-20:00"] for day in ("mon", "tue", "wed", "thu", "fri")
     }
     assert stored["rate"] == {"per_second": 10, "burst": 20}
     assert settings_from_mapping(stored) == original
@@ -498,3 +497,35 @@ def test_counts_must_be_whole_numbers_not_lookalikes(value: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         settings_from_yaml(f'name: a\ncaller_id: "+14155550100"\nmax_concurrency: {value}\n')
     assert [p.location for p in caught.value.problems] == ["max_concurrency"]
+
+
+WINDOW_BASE = 'name: a\ncaller_id: "+14155550100"\n'
+
+
+def test_per_day_ranges_and_closed_dates() -> None:
+    text = WINDOW_BASE + (
+        'window: {mon: ["09:00-12:00", "13:00-20:00"], sat: ["10:00-14:00"], '
+        "closed: [2026-12-25]}\n"
+    )
+    window = settings_from_yaml(text).window
+    assert [len(day) for day in window.weekly] == [2, 0, 0, 0, 0, 1, 0]
+    assert window.closed == frozenset({date(2026, 12, 25)})
+    assert settings_from_mapping(settings_to_mapping(settings_from_yaml(text))).window == window
+
+
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [
+        ('{mon: ["09:00-12:00", "11:00-13:00"]}', "overlap"),
+        ('{mon: ["12:00-09:00"]}', "must start before it ends"),
+        ('{mon: ["09:00"]}', "expected a range like 09:00-12:00"),
+        ('{days: [mon], mon: ["09:00-10:00"]}', "not both"),
+        ("{closed: [not-a-date]}", "date"),
+    ],
+)
+def test_bad_windows_are_named(window: str, message: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        settings_from_yaml(WINDOW_BASE + f"window: {window}\n")
+    assert any(
+        p.location.startswith("window") and message in p.message for p in caught.value.problems
+    ), caught.value.problems

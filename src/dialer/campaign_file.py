@@ -6,6 +6,8 @@ The same document form is what the store keeps, so a campaign read back is the c
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from datetime import date
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,7 +26,13 @@ from dialer.domain.durations import format_duration, parse_duration
 from dialer.domain.model import CampaignSettings, Rate
 from dialer.domain.phone import InvalidNumber, normalize
 from dialer.domain.retry import DelayRule, ExponentialBackoff, FixedDelays, Outcome, RetryPolicy
-from dialer.domain.window import DAY_NAMES, CallingWindow, format_clock, parse_clock
+from dialer.domain.window import (
+    DAY_NAMES,
+    CallingWindow,
+    format_range,
+    parse_clock,
+    parse_range,
+)
 from dialer.errors import InvalidInput, Problem
 
 Seconds = Annotated[int, BeforeValidator(parse_duration)]
@@ -46,22 +54,63 @@ def _every_day() -> list[DayName]:
     return ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
+Ranges = list[str]
+
+
 class WindowSpec(_Strict):
-    days: list[DayName] = Field(default_factory=_every_day, min_length=1)
-    start: str = "08:00"
-    end: str = "21:00"
+    """Either one daily range on chosen days (``days``, ``start``, ``end``), or ranges per
+    weekday (``mon: ["09:00-12:00", "13:00-20:00"]`` ...); ``closed`` lists local dates
+    (holidays, blackout days) when nobody is called."""
+
+    days: list[DayName] | None = Field(default=None, min_length=1)
+    start: str | None = None
+    end: str | None = None
+    mon: Ranges | None = None
+    tue: Ranges | None = None
+    wed: Ranges | None = None
+    thu: Ranges | None = None
+    fri: Ranges | None = None
+    sat: Ranges | None = None
+    sun: Ranges | None = None
+    closed: list[date] = Field(default_factory=list)
 
     @field_validator("start", "end")
     @classmethod
-    def _clock(cls, value: str) -> str:
-        parse_clock(value)
+    def _clock(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_clock(value)
+        return value
+
+    @field_validator("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    @classmethod
+    def _ranges(cls, value: Ranges | None) -> Ranges | None:
+        for text in value or []:
+            parse_range(text)
         return value
 
     @model_validator(mode="after")
-    def _ordered(self) -> WindowSpec:
-        if parse_clock(self.start) >= parse_clock(self.end):
-            raise ValueError(f"start {self.start} must be before end {self.end}")
+    def _one_form(self) -> WindowSpec:
+        per_day = any(getattr(self, day) is not None for day in DAY_NAMES)
+        daily = any(v is not None for v in (self.days, self.start, self.end))
+        if per_day and daily:
+            raise ValueError("use either days/start/end or per-day ranges (mon: [...]), not both")
+        if not per_day:
+            start, end = parse_clock(self.start or "08:00"), parse_clock(self.end or "21:00")
+            if start >= end:
+                raise ValueError(f"start {self.start} must be before end {self.end}")
+        self.window()  # overlapping ranges are refused here
         return self
+
+    def window(self) -> CallingWindow:
+        closed = frozenset(self.closed)
+        if any(getattr(self, day) is not None for day in DAY_NAMES):
+            weekly = tuple(
+                tuple(sorted(parse_range(t) for t in getattr(self, day) or [])) for day in DAY_NAMES
+            )
+            return CallingWindow(weekly, closed)
+        days = [DAY_NAMES.index(d) for d in self.days or _every_day()]
+        start, end = parse_clock(self.start or "08:00"), parse_clock(self.end or "21:00")
+        return replace(CallingWindow.daily(days, start, end), closed=closed)
 
 
 class ExponentialSpec(_Strict):
@@ -133,14 +182,12 @@ def _to_settings(spec: CampaignSpec) -> CampaignSettings:
     if spec.rate is not None:
         burst = spec.rate.burst or max(1, math.ceil(spec.rate.per_second))
         rate = Rate(spec.rate.per_second, burst)
-    days = [DAY_NAMES.index(d) for d in spec.window.days]
-    window = CallingWindow.daily(days, parse_clock(spec.window.start), parse_clock(spec.window.end))
     return CampaignSettings(
         name=spec.name,
         caller_id=spec.caller_id,
         max_concurrency=spec.max_concurrency,
         rate=rate,
-        window=window,
+        window=spec.window.window(),
         retry=RetryPolicy(spec.retry.max_attempts, rules),
         priority=spec.priority,
         ring_timeout=spec.ring_timeout,
@@ -242,9 +289,16 @@ def _rule_document(rule: DelayRule) -> Any:
 
 
 def _window_document(window: CallingWindow) -> dict[str, Any]:
-    open_days = [DAY_NAMES[d] for d, ranges in enumerate(window.weekly) if ranges]
-    first = next(ranges[0] for ranges in window.weekly if ranges)
-    return {"days": open_days, "start": format_clock(first.start), "end": format_clock(first.end)}
+    doc: dict[str, Any] = {
+        day: [format_range(r) for r in ranges]
+        for day, ranges in zip(DAY_NAMES, window.weekly, strict=True)
+        if ranges
+    }
+    if not doc:  # a window that never opens: every day listed, empty
+        doc = {day: [] for day in DAY_NAMES}
+    if window.closed:
+        doc["closed"] = [d.isoformat() for d in sorted(window.closed)]
+    return doc
 
 
 def settings_to_mapping(settings: CampaignSettings) -> dict[str, Any]:

@@ -8,6 +8,7 @@ in every one of them (the most restrictive intersection).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -58,11 +59,39 @@ def format_clock(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
 
 
+def parse_range(text: str) -> TimeRange:
+    """'09:00-12:30' -> TimeRange(32400, 45000)."""
+    start, sep, end = text.partition("-")
+    if not sep:
+        raise ValueError(f"expected a range like 09:00-12:00, got {text!r}")
+    first, last = parse_clock(start.strip()), parse_clock(end.strip())
+    if first >= last:
+        raise ValueError(f"range {text!r} must start before it ends")
+    return TimeRange(first, last)
+
+
+def format_range(r: TimeRange) -> str:
+    return f"{format_clock(r.start)}-{format_clock(r.end)}"
+
+
 @dataclass(frozen=True)
 class CallingWindow:
-    """``weekly[d]`` holds the open ranges of weekday d (0 = Monday), in local time."""
+    """``weekly[d]`` holds the open ranges of weekday d (0 = Monday), in local time;
+    ``closed`` holds local dates (holidays, blackout days) when it does not open at all."""
 
     weekly: tuple[tuple[TimeRange, ...], ...]
+    closed: frozenset[date] = frozenset()
+
+    def __post_init__(self) -> None:
+        if len(self.weekly) != 7:
+            raise ValueError("a weekly plan has seven days")
+        for ranges in self.weekly:
+            ordered = sorted(ranges)
+            for first, second in itertools.pairwise(ordered):
+                if second.start < first.end:
+                    raise ValueError(
+                        f"ranges {format_range(first)} and {format_range(second)} overlap"
+                    )
 
     @classmethod
     def daily(cls, days: Iterable[int], start: int, end: int) -> CallingWindow:
@@ -95,6 +124,8 @@ class CallingWindow:
 
     def _open_in(self, instant: datetime, zone_name: str) -> bool:
         local = instant.astimezone(zone(zone_name))
+        if self.closed and local.date() in self.closed:
+            return False
         second = local.hour * 3600 + local.minute * 60 + local.second
         return any(r.contains(second) for r in self.weekly[local.weekday()])
 
@@ -108,32 +139,40 @@ class CallingWindow:
         # hour): both kinds of instant are candidates.
         candidates = sorted(
             c
-            for c in (*self._range_starts(first_day, tz), *_offset_changes(first_day, tz))
+            for c in (
+                *self._range_starts(first_day, tz),
+                *_offset_changes(first_day, tz, self._search_days),
+            )
             if c > instant
         )
         return next((c for c in candidates if self._open_in(c, zone_name)), None)
 
     def _range_starts(self, first_day: date, tz: ZoneInfo) -> Iterator[datetime]:
-        for offset in range(_SEARCH_DAYS):
+        for offset in range(self._search_days):
             day = first_day + timedelta(days=offset)
             for r in self.weekly[day.weekday()]:
                 wall = datetime.combine(day, time()) + timedelta(seconds=r.start)
                 for fold in (0, 1):  # an ambiguous wall time occurs twice
                     yield wall.replace(tzinfo=tz, fold=fold).astimezone(UTC)
 
+    @property
+    def _search_days(self) -> int:
+        # Closed dates can only push an opening later, by at most their number of days.
+        return _SEARCH_DAYS + len(self.closed)
+
     def describe(self) -> str:
         parts = []
         for day, ranges in zip(DAY_NAMES, self.weekly, strict=True):
             if ranges:
-                spans = ",".join(f"{format_clock(r.start)}-{format_clock(r.end)}" for r in ranges)
+                spans = ",".join(format_range(r) for r in ranges)
                 parts.append(f"{day} {spans}")
         return "; ".join(parts) or "never open"
 
 
-def _offset_changes(first_day: date, tz: ZoneInfo) -> Iterator[datetime]:
+def _offset_changes(first_day: date, tz: ZoneInfo, days: int) -> Iterator[datetime]:
     """The instants at which the zone's UTC offset changes, within the search horizon."""
     start = datetime.combine(first_day, time(), tzinfo=UTC)
-    for offset in range(_SEARCH_DAYS):
+    for offset in range(days):
         low, high = start + timedelta(days=offset), start + timedelta(days=offset + 1)
         if low.astimezone(tz).utcoffset() != high.astimezone(tz).utcoffset():
             yield _transition(low, high, tz)
