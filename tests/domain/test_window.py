@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -508,3 +508,40 @@ def test_next_open_is_stable(data: st.DataObject, ranges: Ranges, zone_name: str
     fraction = data.draw(st.floats(0, 1))
     between = instant + (found - instant) * fraction
     assert window.next_open(between, [zone_name]) == found
+
+
+# --- several ranges a day, closed dates ---------------------------------------------------------
+
+SPLIT_DAY = CallingWindow(
+    tuple((TimeRange(9 * 3600, 12 * 3600), TimeRange(13 * 3600, 20 * 3600)) for _ in range(7)),
+    closed=frozenset({date(2026, 12, 25), date(2026, 12, 26)}),
+)
+
+
+def test_lunch_break_closes_and_reopens() -> None:
+    noon = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)  # 12:00 in New York
+    assert not SPLIT_DAY.is_open(noon, [NY])
+    assert SPLIT_DAY.next_open(noon, [NY]) == datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
+
+
+def test_closed_dates_are_skipped_in_the_contacts_own_calendar() -> None:
+    christmas_eve_evening = datetime(2026, 12, 25, 0, 30, tzinfo=UTC)  # 19:30 on the 24th in NY
+    assert SPLIT_DAY.is_open(christmas_eve_evening, [NY])
+    assert not SPLIT_DAY.is_open(christmas_eve_evening, ["Europe/London"])  # the 25th there
+    after = datetime(2026, 12, 25, 1, 0, tzinfo=UTC)  # 20:00 on the 24th: closing time in NY
+    assert SPLIT_DAY.next_open(after, [NY]) == datetime(2026, 12, 27, 14, 0, tzinfo=UTC)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.datetimes(min_value=datetime(2026, 12, 20), max_value=datetime(2026, 12, 30)))
+def test_never_open_on_a_closed_date(moment: datetime) -> None:
+    instant = moment.replace(tzinfo=UTC)
+    opened = SPLIT_DAY.next_open(instant, [NY])
+    assert opened is not None
+    assert opened.astimezone(ZoneInfo(NY)).date() not in SPLIT_DAY.closed
+    assert SPLIT_DAY.is_open(opened, [NY])
+
+
+def test_overlapping_ranges_are_refused() -> None:
+    with pytest.raises(ValueError, match="overlap"):
+        CallingWindow(((TimeRange(0, 7200), TimeRange(3600, 9000)), (), (), (), (), (), ()))
