@@ -16,6 +16,7 @@ from dialer.adapters.store.engine import make_engine
 from dialer.adapters.store.sql import SqlStore
 from dialer.adapters.telephony.twilio import TwilioTelephony
 from dialer.adapters.telephony.twilio_signature import TwilioWebhookVerifier
+from dialer.domain.safety import NumberPolicy
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import Admission, Clock, Telephony, WebhookVerifier
 from dialer.services.calls import originate
@@ -88,7 +89,15 @@ async def open_runtime(
             admission=build_admission(settings, clock),
             telephony=telephony,
             clock=clock,
-            limits=Limits(settings.global_max_concurrency, settings.lease_ttl_seconds),
+            limits=Limits(
+                settings.global_max_concurrency,
+                settings.lease_ttl_seconds,
+                number_policy=NumberPolicy(
+                    settings.number_max_attempts,
+                    settings.number_window_seconds,
+                    settings.conversation_cooldown_seconds,
+                ),
+            ),
             webhook_base=settings.webhook_base,
             rng=random.Random(seed),
         )

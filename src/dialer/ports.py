@@ -12,9 +12,10 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from dialer.domain.model import CallAttempt, Campaign, CampaignSettings, Contact, Lead, Rate
+from dialer.domain.safety import NumberHistory
 from dialer.domain.statuses import AttemptStatus, CallProgress, CampaignStatus, LeadStatus
 
 # ---------------------------------------------------------------- clock
@@ -330,6 +331,45 @@ class UnitOfWork(Protocol):
     async def save_lead(self, lead: Lead, outcome: str | None, now: datetime) -> None: ...
 
     async def has_open_leads(self, campaign_id: int) -> bool: ...
+
+    async def skip_leads(self, lead_ids: Sequence[int], outcome: str, now: datetime) -> None:
+        """Mark these leads SKIPPED (never dialled on purpose), with the reason."""
+        ...
+
+    # contact safety
+    async def tenant_settings(self, tenant_id: int) -> dict[str, Any]: ...
+
+    async def set_tenant_settings(self, tenant_id: int, values: Mapping[str, Any]) -> None: ...
+
+    async def do_not_call_listed(self, tenant_id: int, phones: Sequence[str]) -> set[str]:
+        """The numbers on the tenant's list or on the global list (tenant 0)."""
+        ...
+
+    async def add_do_not_call(
+        self, tenant_id: int, entries: Sequence[tuple[str, str | None]], now: datetime
+    ) -> int:
+        """Add ``(phone, reason)`` entries; a number already listed is left as it is."""
+        ...
+
+    async def remove_do_not_call(self, tenant_id: int, phones: Sequence[str]) -> int: ...
+
+    async def list_do_not_call(
+        self, tenant_id: int, after_id: int, limit: int
+    ) -> list[tuple[int, str, str | None, datetime]]: ...
+
+    async def number_history(
+        self, tenant_id: int, phones: Sequence[str], since: datetime
+    ) -> dict[str, NumberHistory]:
+        """Per number: start times of sent attempts since ``since``, and the end of the
+        latest conversation."""
+        ...
+
+    async def contact_history(
+        self, tenant_id: int, phone: str, limit: int
+    ) -> list[tuple[CallAttempt, str]]:
+        """The tenant's attempts to this number across campaigns, newest first, each with its
+        campaign's name."""
+        ...
 
     async def lead_counts(self, campaign_id: int) -> dict[LeadStatus, int]: ...
 

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     reaper_seconds: float = Field(default=5.0, gt=0, le=3600)
     max_in_flight_requests: int = Field(default=200, ge=1, le=10000)
     provider_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    number_max_attempts: int = Field(default=3, ge=1, le=1000)
+    number_window_seconds: int = Field(default=86400, ge=1, le=30 * 86400)
+    conversation_cooldown_seconds: int = Field(default=86400, ge=0, le=365 * 86400)
 
     twilio_account_sid: str | None = Field(
         default=None, validation_alias=AliasChoices("TWILIO_ACCOUNT_SID")

@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass, field
 
 from dialer.domain.model import Campaign
+from dialer.domain.safety import NumberPolicy
 from dialer.ports import Admission, Clock, Scope, Store, Telephony
 
 
@@ -14,6 +15,7 @@ class Limits:
     global_max: int
     lease_ttl: int
     tenant_max: int | None = None
+    number_policy: NumberPolicy = field(default_factory=NumberPolicy)
 
 
 @dataclass

@@ -1,10 +1,11 @@
 """The pacing loop, one ``run_once()`` at a time.
 
 Per running campaign, highest priority first: ask admission how many calls it may start, claim
-that many due leads in the time zones whose calling window is open now, admit each one
-(all-or-nothing), record the attempts in the claim's transaction, and hand the batch to the
-executor. Claiming filters on the *set* of zone keys open now, so the query stays index-friendly
-however many leads there are.
+that many due leads in the time zones whose calling window is open now, drop numbers on a
+do-not-call list, admit each call (all-or-nothing), apply the number policy (frequency cap and
+cool-down), record the attempts in the claim's transaction, and hand the batch to the executor.
+Claiming filters on the *set* of zone keys open now, so the query stays index-friendly however
+many leads there are.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 from dialer.domain.model import CallAttempt, Campaign, Lead
 from dialer.domain.phone import zones_of_key
+from dialer.domain.safety import NumberHistory, NumberPolicy, blocked_until
 from dialer.domain.statuses import CampaignStatus
 from dialer.ports import (
     AdmissionResult,
@@ -29,26 +32,50 @@ from dialer.ports import (
     UnitOfWork,
 )
 from dialer.services.context import Services
+from dialer.services.safety import policy_for
 
 log = logging.getLogger(__name__)
 
 NUMBER_BUSY_DELAY = timedelta(seconds=60)  # the number is in another call: try after it
-ZONE_REFRESH_SECONDS = 2.0  # how often (real time) a campaign's set of lead zones is re-read
+REFRESH_SECONDS = 2.0  # how often (real time) zone sets and tenant policies are re-read
+DO_NOT_CALL = "do_not_call"
+NUMBER_POLICY = "number_policy"
 
 
 @dataclass
 class TickReport:
     originated: int = 0
-    refused: dict[Limit, int] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)  # by limit or rule
     completed_campaigns: list[int] = field(default_factory=list)
+
+    def count(self, reason: str, n: int = 1) -> None:
+        self.refused[reason] = self.refused.get(reason, 0) + n
+
+
+T = TypeVar("T")
 
 
 @dataclass
-class _Zones:
-    """A campaign's due-lead zone keys, re-read every few seconds rather than every tick."""
-
-    keys: set[str]
+class _Cached(Generic[T]):
+    value: T
     read_at: float
+
+    @property
+    def stale(self) -> bool:
+        return time.monotonic() - self.read_at > REFRESH_SECONDS
+
+
+@dataclass
+class _Batch:
+    """One claim's leads and what became of each."""
+
+    campaign: Campaign
+    leads: list[Lead]
+    results: list[AdmissionResult]
+    deferred: list[Deferral] = field(default_factory=list)
+
+    def leases(self) -> list[AdmissionResult]:
+        return [r for r in self.results if r.lease is not None]
 
 
 class Dispatcher:
@@ -56,7 +83,8 @@ class Dispatcher:
         self.services = services
         self.executor = executor
         self.batch_size = batch_size
-        self._zones: dict[int, _Zones] = {}
+        self._zones: dict[int, _Cached[set[str]]] = {}
+        self._policies: dict[int, _Cached[NumberPolicy]] = {}
 
     async def run_once(self) -> TickReport:
         report = TickReport()
@@ -79,41 +107,79 @@ class Dispatcher:
             if not leads:
                 await self._complete_if_done(uow, campaign, now, report)
                 return
+            leads = await self._drop_do_not_call(uow, campaign, leads, now, report)
             requests = [(uuid.uuid4().hex, lead.phone) for lead in leads]
             ttl = self.services.limits.lease_ttl
             results = await self.services.admission.acquire_batch(scope, requests, ttl)
+            batch = _Batch(campaign, leads, results)
             try:
-                attempts = await self._record(uow, campaign, leads, results, now, report)
+                await self._apply_number_policy(uow, batch, now, report)
+                attempts = await self._record(uow, batch, now, report)
                 await uow.commit()
             except BaseException:
-                await self._release_all(results)
+                await self._release(batch.leases())
                 raise
         await self.executor.submit([self._origination(campaign, a) for a in attempts])
         report.originated += len(attempts)
 
-    async def _record(
+    async def _drop_do_not_call(
         self,
         uow: UnitOfWork,
         campaign: Campaign,
         leads: list[Lead],
-        results: list[AdmissionResult],
         now: datetime,
         report: TickReport,
+    ) -> list[Lead]:
+        """Checked at dial time: a number listed after the import is still never dialled."""
+        listed = await uow.do_not_call_listed(campaign.tenant_id, [lead.phone for lead in leads])
+        if not listed:
+            return leads
+        skipped = [lead.id for lead in leads if lead.phone in listed]
+        await uow.skip_leads(skipped, DO_NOT_CALL, now)
+        report.count(DO_NOT_CALL, len(skipped))
+        return [lead for lead in leads if lead.phone not in listed]
+
+    async def _apply_number_policy(
+        self, uow: UnitOfWork, batch: _Batch, now: datetime, report: TickReport
+    ) -> None:
+        """Frequency cap and post-conversation cool-down, across the tenant's campaigns.
+
+        Read after admission on purpose: each admitted number is locked, and the lock is held
+        until its call has ended and been recorded, so no other dispatcher can add an attempt
+        to the same number between this read and this transaction's commit. That makes the
+        cap exact across any number of dispatchers."""
+        tenant = batch.campaign.tenant_id
+        policy = await self._policy(uow, tenant)
+        phones = [lead.phone for lead, r in zip(batch.leads, batch.results, strict=True) if r.lease]
+        history = await uow.number_history(tenant, phones, now - policy.lookback)
+        window = batch.campaign.settings.window
+        for index, (lead, result) in enumerate(zip(batch.leads, batch.results, strict=True)):
+            if result.lease is None:
+                continue
+            until = blocked_until(policy, history.get(lead.phone, NumberHistory()), now)
+            if until is None:
+                continue
+            await self.services.admission.release(result.lease)
+            batch.results[index] = AdmissionResult(False)
+            when = window.next_open(until, zones_of_key(lead.zone_key)) or until
+            batch.deferred.append(Deferral(lead.id, lead.status, when))
+            report.count(NUMBER_POLICY)
+
+    async def _record(
+        self, uow: UnitOfWork, batch: _Batch, now: datetime, report: TickReport
     ) -> list[CallAttempt]:
         admitted: list[NewAttempt] = []
-        deferred: list[Deferral] = []
-        caller_id = campaign.settings.caller_id
-        for lead, result in zip(leads, results, strict=True):
+        caller_id = batch.campaign.settings.caller_id
+        for lead, result in zip(batch.leads, batch.results, strict=True):
             if result.lease is not None:
                 expires = datetime.fromtimestamp(result.lease.expires_at, now.tzinfo)
                 admitted.append(NewAttempt(lead, result.lease.id, expires, caller_id))
-                continue
-            refusal = result.refused_by or Limit.GLOBAL_CAP
-            report.refused[refusal] = report.refused.get(refusal, 0) + 1
-            if refusal is Limit.NUMBER_BUSY:
-                deferred.append(Deferral(lead.id, lead.status, now + NUMBER_BUSY_DELAY))
+            elif result.refused_by is not None:
+                report.count(result.refused_by.value)
+                if result.refused_by is Limit.NUMBER_BUSY:
+                    batch.deferred.append(Deferral(lead.id, lead.status, now + NUMBER_BUSY_DELAY))
         attempts = await uow.start_attempts(admitted, now)
-        await uow.defer_leads(deferred, now)
+        await uow.defer_leads(batch.deferred, now)
         return attempts
 
     def _origination(self, campaign: Campaign, attempt: CallAttempt) -> Origination:
@@ -135,19 +201,26 @@ class Dispatcher:
             attempt.id, attempt.lead_id, campaign.id, campaign.tenant_id, attempt.lease_id, request
         )
 
-    async def _release_all(self, results: list[AdmissionResult]) -> None:
+    async def _release(self, results: list[AdmissionResult]) -> None:
         for result in results:
             if result.lease is not None:
                 await self.services.admission.release(result.lease)
 
+    async def _policy(self, uow: UnitOfWork, tenant_id: int) -> NumberPolicy:
+        cached = self._policies.get(tenant_id)
+        if cached is None or cached.stale:
+            policy = await policy_for(uow, tenant_id, self.services.limits.number_policy)
+            cached = self._policies[tenant_id] = _Cached(policy, time.monotonic())
+        return cached.value
+
     async def _open_zone_keys(self, campaign: Campaign, now: datetime) -> set[str]:
         zones = self._zones.get(campaign.id)
-        if zones is None or time.monotonic() - zones.read_at > ZONE_REFRESH_SECONDS:
+        if zones is None or zones.stale:
             zones = self._zones[campaign.id] = await self._read_zones(campaign, now)
         window = campaign.settings.window
-        return {key for key in zones.keys if window.is_open(now, zones_of_key(key))}
+        return {key for key in zones.value if window.is_open(now, zones_of_key(key))}
 
-    async def _read_zones(self, campaign: Campaign, now: datetime) -> _Zones:
+    async def _read_zones(self, campaign: Campaign, now: datetime) -> _Cached[set[str]]:
         window = campaign.settings.window
         async with self.services.store.unit() as uow:
             keys = await uow.due_zone_keys(campaign.id)
@@ -161,7 +234,7 @@ class Dispatcher:
                     skipped,
                     ", ".join(never),
                 )
-        return _Zones(keys - set(never), time.monotonic())
+        return _Cached(keys - set(never), time.monotonic())
 
     async def _complete_if_done(
         self, uow: UnitOfWork, campaign: Campaign, now: datetime, report: TickReport

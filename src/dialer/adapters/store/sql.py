@@ -8,13 +8,13 @@ each other's leads; SQLite has a single writer, so the clause is simply not rend
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, func, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -23,11 +23,13 @@ from dialer.adapters.store.tables import (
     call_events,
     campaigns,
     contacts,
+    do_not_call,
     leads,
     tenants,
 )
 from dialer.campaign_file import settings_from_mapping, settings_to_mapping
 from dialer.domain.model import CallAttempt, Campaign, CampaignSettings, Contact, Lead
+from dialer.domain.safety import NumberHistory
 from dialer.domain.statuses import (
     DUE_LEAD,
     LIVE_ATTEMPT,
@@ -419,6 +421,106 @@ class SqlUnitOfWork:
             .limit(1)
         )
         return (await self._conn.scalar(stmt)) is not None
+
+    async def skip_leads(self, lead_ids: Sequence[int], outcome: str, now: datetime) -> None:
+        if not lead_ids:
+            return
+        await self._conn.execute(
+            update(leads)
+            .where(leads.c.id.in_(list(lead_ids)))
+            .values(
+                status=LeadStatus.SKIPPED.value,
+                outcome=outcome,
+                next_attempt_at=None,
+                version=leads.c.version + 1,
+                updated_at=now,
+            )
+        )
+
+    # -------------------------------------------------------------- contact safety
+
+    async def tenant_settings(self, tenant_id: int) -> dict[str, Any]:
+        stmt = select(tenants.c.settings).where(tenants.c.id == tenant_id)
+        return dict(await self._conn.scalar(stmt) or {})
+
+    async def set_tenant_settings(self, tenant_id: int, values: Mapping[str, Any]) -> None:
+        stmt = update(tenants).where(tenants.c.id == tenant_id).values(settings=dict(values))
+        if (await self._conn.execute(stmt)).rowcount != 1:
+            raise NotFound(f"tenant {tenant_id} does not exist")
+
+    async def do_not_call_listed(self, tenant_id: int, phones: Sequence[str]) -> set[str]:
+        if not phones:
+            return set()
+        stmt = select(do_not_call.c.phone).where(
+            do_not_call.c.tenant_id.in_([0, tenant_id]), do_not_call.c.phone.in_(list(phones))
+        )
+        return set((await self._conn.scalars(stmt)).all())
+
+    async def add_do_not_call(
+        self, tenant_id: int, entries: Sequence[tuple[str, str | None]], now: datetime
+    ) -> int:
+        stmt = (
+            self._insert(do_not_call)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "phone"])
+            .returning(do_not_call.c.id)
+        )
+        added = 0
+        for phone, reason in entries:  # RETURNING per row tells exactly which were new
+            row = {"tenant_id": tenant_id, "phone": phone, "reason": reason, "created_at": now}
+            added += (await self._conn.execute(stmt, row)).first() is not None
+        return added
+
+    async def remove_do_not_call(self, tenant_id: int, phones: Sequence[str]) -> int:
+        stmt = delete(do_not_call).where(
+            do_not_call.c.tenant_id == tenant_id, do_not_call.c.phone.in_(list(phones))
+        )
+        return int((await self._conn.execute(stmt)).rowcount)
+
+    async def list_do_not_call(
+        self, tenant_id: int, after_id: int, limit: int
+    ) -> list[tuple[int, str, str | None, datetime]]:
+        d = do_not_call.c
+        stmt = (
+            select(d.id, d.phone, d.reason, d.created_at)
+            .where(d.tenant_id == tenant_id, d.id > after_id)
+            .order_by(d.id)
+            .limit(limit)
+        )
+        return [(r.id, r.phone, r.reason, r.created_at) for r in await self._conn.execute(stmt)]
+
+    async def number_history(
+        self, tenant_id: int, phones: Sequence[str], since: datetime
+    ) -> dict[str, NumberHistory]:
+        if not phones:
+            return {}
+        a = call_attempts.c
+        stmt = select(a.phone, a.created_at, a.status, a.ended_at, a.provider_call_id).where(
+            a.tenant_id == tenant_id, a.phone.in_(list(phones)), a.created_at >= since
+        )
+        starts: dict[str, list[datetime]] = {}
+        talks: dict[str, datetime] = {}
+        for row in await self._conn.execute(stmt):
+            if row.status == AttemptStatus.CANCELED.value and row.provider_call_id is None:
+                continue  # never sent: the provider refused it before creating a call
+            starts.setdefault(row.phone, []).append(row.created_at)
+            if row.status == AttemptStatus.COMPLETED.value and row.ended_at is not None:
+                talks[row.phone] = max(row.ended_at, talks.get(row.phone, row.ended_at))
+        return {
+            phone: NumberHistory(tuple(starts.get(phone, ())), talks.get(phone))
+            for phone in set(starts) | set(talks)
+        }
+
+    async def contact_history(
+        self, tenant_id: int, phone: str, limit: int
+    ) -> list[tuple[CallAttempt, str]]:
+        stmt = (
+            select(call_attempts, campaigns.c.name.label("campaign_name"))
+            .join(campaigns, campaigns.c.id == call_attempts.c.campaign_id)
+            .where(call_attempts.c.tenant_id == tenant_id, call_attempts.c.phone == phone)
+            .order_by(call_attempts.c.created_at.desc(), call_attempts.c.id.desc())
+            .limit(limit)
+        )
+        return [(_attempt(row), row.campaign_name) for row in await self._conn.execute(stmt)]
 
     async def lead_counts(self, campaign_id: int) -> dict[LeadStatus, int]:
         stmt = (

@@ -65,6 +65,7 @@ tenants = Table(
     _id(),
     Column("name", String(100), nullable=False, unique=True),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("settings", JSON, nullable=False, server_default="{}"),
 )
 
 campaigns = Table(
@@ -158,4 +159,16 @@ call_events = Table(
     Column("payload", JSON, nullable=False),
     # One row per reported status change: a repeated delivery is recognised and ignored.
     UniqueConstraint("attempt_id", "dedupe_key"),
+)
+
+do_not_call = Table(
+    "do_not_call",
+    metadata,
+    _id(),
+    Column("tenant_id", Id, nullable=False),  # 0: the global list, every tenant obeys it
+    Column("phone", String(20), nullable=False),
+    Column("reason", String(200)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "phone"),
+    Index("ix_do_not_call_phone", "phone"),
 )

@@ -1,0 +1,41 @@
+"""contact safety: do-not-call lists and tenant settings
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-23
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("tenants") as batch:
+        batch.add_column(sa.Column("settings", sa.JSON(), nullable=False, server_default="{}"))
+    op.create_table(
+        "do_not_call",
+        sa.Column("id", Id, autoincrement=True, nullable=False),
+        sa.Column("tenant_id", Id, nullable=False),
+        sa.Column("phone", sa.String(length=20), nullable=False),
+        sa.Column("reason", sa.String(length=200), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_do_not_call")),
+        sa.UniqueConstraint("tenant_id", "phone", name=op.f("uq_do_not_call_tenant_id_phone")),
+    )
+    op.create_index("ix_do_not_call_phone", "do_not_call", ["phone"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_do_not_call_phone", table_name="do_not_call")
+    op.drop_table("do_not_call")
+    with op.batch_alter_table("tenants") as batch:
+        batch.drop_column("settings")
