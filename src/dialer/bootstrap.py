@@ -71,6 +71,25 @@ def build_admission(settings: Settings, clock: Clock) -> Admission:
     return MemoryAdmission(lambda: clock.now().timestamp())
 
 
+def number_policy(settings: Settings) -> NumberPolicy:
+    return NumberPolicy(
+        settings.number_max_attempts,
+        settings.number_window_seconds,
+        settings.conversation_cooldown_seconds,
+    )
+
+
+@asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[SqlStore]:
+    """The store alone, migrated: for commands that manage data and place no calls."""
+    store = SqlStore(make_engine(settings.database_url))
+    try:
+        await migrate.upgrade(store.engine)
+        yield store
+    finally:
+        await store.close()
+
+
 @asynccontextmanager
 async def open_runtime(
     settings: Settings,
@@ -92,11 +111,7 @@ async def open_runtime(
             limits=Limits(
                 settings.global_max_concurrency,
                 settings.lease_ttl_seconds,
-                number_policy=NumberPolicy(
-                    settings.number_max_attempts,
-                    settings.number_window_seconds,
-                    settings.conversation_cooldown_seconds,
-                ),
+                number_policy=number_policy(settings),
             ),
             webhook_base=settings.webhook_base,
             rng=random.Random(seed),

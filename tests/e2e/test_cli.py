@@ -156,3 +156,34 @@ def test_demo_reports_invariants_from_the_simulator(tmp_path: Path) -> None:
     assert "peak concurrency seen by the simulator" in result.stdout
     assert result.stdout.count(" ok ") == 4
     assert "campaign COMPLETED" in result.stdout
+
+
+def test_do_not_call_commands(tmp_path: Path) -> None:
+    env = {"DIALER_DATABASE_URL": f"sqlite:///{tmp_path / 'dnc.db'}"}
+    added = dialer("dnc", "add", "(212) 555-0100", "+442079460123", "--reason", "asked", env=env)
+    assert added.returncode == 0, added.stderr
+    assert "2 added, 0 already listed." in added.stdout
+    assert dialer("dnc", "check", "+1 212 555 0100", env=env).returncode == 0
+    assert dialer("dnc", "check", "+12125550101", env=env).returncode == 1
+    listed = dialer("dnc", "list", env=env)
+    assert "+1212*****00" in listed.stdout
+    assert "2125550100" not in listed.stdout  # numbers are masked
+    bad = dialer("dnc", "add", "+12125550102", "nonsense", env=env)
+    assert bad.returncode == 2
+    assert "argument 2:" in bad.stderr
+    assert dialer("dnc", "check", "+12125550102", env=env).returncode == 1  # nothing added
+    (tmp_path / "dnc.csv").write_text("phone,reason\n+12125550111,x\nbad,y\n")
+    imported = dialer("dnc", "import", str(tmp_path / "dnc.csv"), env=env)
+    assert imported.returncode == 2
+    assert "line 3:" in imported.stderr
+    assert dialer("dnc", "remove", "+12125550100", env=env).stdout.startswith("1 removed")
+
+
+def test_policy_command_validates(tmp_path: Path) -> None:
+    env = {"DIALER_DATABASE_URL": f"sqlite:///{tmp_path / 'policy.db'}"}
+    shown = dialer("policy", "--max-attempts", "2", "--cooldown", "0", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "At most 2 attempts per number per 86400 s; 0 s of quiet" in shown.stdout
+    refused = dialer("policy", "--max-attempts", "0", env=env)
+    assert refused.returncode == 2
+    assert dialer("policy", env=env).stdout.startswith("At most 2 attempts")  # unchanged

@@ -10,6 +10,7 @@ import pytest
 
 from dialer.domain.model import CampaignSettings
 from dialer.domain.retry import FixedDelays, Outcome, RetryPolicy
+from dialer.domain.safety import NumberPolicy
 from dialer.domain.statuses import AttemptStatus, LeadStatus
 from dialer.errors import InvalidInput
 from dialer.runner import run_to_end
@@ -24,6 +25,7 @@ from dialer.services.safety import (
 from tests.services.conftest import Engine, EngineFactory, sim_config
 from tests.services.test_engine import contacts, lead_rows
 
+DEFAULT = NumberPolicy()
 ANSWER = sim_config(outcome_mix={"answer": 1.0})
 
 
@@ -49,9 +51,9 @@ async def test_do_not_call_is_checked_at_dial_time(engine: EngineFactory) -> Non
         people = contacts(6)
         created = await e.campaign(campaign("dnc"), people)
         # Listed after the import, before dialling: the tenant's list and the global list.
-        await add_to_do_not_call(e.runtime.services, "acme", [(1, people[0].phone, "asked")])
+        await add_to_do_not_call(e.store, "acme", [("line 1", people[0].phone, "asked")])
         await add_to_do_not_call(
-            e.runtime.services, "other", [(1, people[1].phone, None)], is_global=True
+            e.store, "other", [("line 1", people[1].phone, None)], is_global=True
         )
         await asyncio.wait_for(run_to_end(e.runtime, created.id), 60)
         stats = await e.stats()
@@ -69,19 +71,21 @@ async def test_do_not_call_is_checked_at_dial_time(engine: EngineFactory) -> Non
 
 async def test_do_not_call_management(engine: EngineFactory) -> None:
     async with engine() as e:
-        services = e.runtime.services
+        store = e.store
         added = await add_to_do_not_call(
-            services, "acme", [(1, "(212) 555-0100", "asked"), (2, "+12125550100", None)]
+            store, "acme", [("line 1", "(212) 555-0100", "asked"), ("line 2", "+12125550100", None)]
         )
         assert added == 1  # the same number twice, once normalised
-        assert await is_listed(services, "acme", "+1 212 555 0100")
-        assert not await is_listed(services, "globex", "+12125550100")
+        assert await is_listed(store, "acme", "+1 212 555 0100")
+        assert not await is_listed(store, "globex", "+12125550100")
         with pytest.raises(InvalidInput) as caught:
-            await add_to_do_not_call(services, "acme", [(1, "+12125550101", None), (2, "x", None)])
+            await add_to_do_not_call(
+                store, "acme", [("line 1", "+12125550101", None), ("line 2", "x", None)]
+            )
         assert [p.location for p in caught.value.problems] == ["line 2"]
-        assert not await is_listed(services, "acme", "+12125550101")  # all or nothing
-        assert await remove_from_do_not_call(services, "acme", ["+12125550100"]) == 1
-        assert not await is_listed(services, "acme", "+12125550100")
+        assert not await is_listed(store, "acme", "+12125550101")  # all or nothing
+        assert await remove_from_do_not_call(store, "acme", ["+12125550100"]) == 1
+        assert not await is_listed(store, "acme", "+12125550100")
 
 
 async def test_frequency_cap_holds_across_campaigns(engine: EngineFactory) -> None:
@@ -89,9 +93,7 @@ async def test_frequency_cap_holds_across_campaigns(engine: EngineFactory) -> No
     retry = RetryPolicy(5, {Outcome.BUSY: FixedDelays((20,))})
     async with engine(sim=sim_config(outcome_overrides=busy)) as e:
         await set_policy(
-            e.runtime.services,
-            "acme",
-            {"number_max_attempts": 3, "number_window_seconds": 3600},
+            e.store, "acme", {"number_max_attempts": 3, "number_window_seconds": 3600}, DEFAULT
         )
         first = await e.campaign(campaign("first", retry=retry), contacts(3))
         second = await e.campaign(campaign("second", retry=retry), contacts(3))
@@ -128,11 +130,11 @@ async def test_no_campaign_calls_during_the_cooldown(engine: EngineFactory) -> N
 
 async def test_contact_history_spans_campaigns(engine: EngineFactory) -> None:
     async with engine(sim=ANSWER) as e:
-        await set_policy(e.runtime.services, "acme", {"conversation_cooldown_seconds": 0})
+        await set_policy(e.store, "acme", {"conversation_cooldown_seconds": 0}, DEFAULT)
         await run(e, campaign("spring"), 2)
         await run(e, campaign("summer"), 2)
-        history = await contact_history(e.runtime.services, "acme", contacts(1)[0].phone)
-        elsewhere = await contact_history(e.runtime.services, "globex", contacts(1)[0].phone)
+        history = await contact_history(e.store, "acme", contacts(1)[0].phone)
+        elsewhere = await contact_history(e.store, "globex", contacts(1)[0].phone)
     assert [h.campaign for h in history] == ["summer", "spring"]  # newest first
     assert {h.attempt.status for h in history} == {AttemptStatus.COMPLETED}
     assert elsewhere == []  # another tenant sees nothing
@@ -141,7 +143,7 @@ async def test_contact_history_spans_campaigns(engine: EngineFactory) -> None:
 async def test_tenant_policy_is_validated(engine: EngineFactory) -> None:
     async with engine() as e:
         with pytest.raises(InvalidInput) as caught:
-            await set_policy(e.runtime.services, "acme", {"number_max_attempts": "3", "x": 1})
+            await set_policy(e.store, "acme", {"number_max_attempts": "3", "x": 1}, DEFAULT)
         assert [p.location for p in caught.value.problems] == ["x"]
         with pytest.raises(InvalidInput):
-            await set_policy(e.runtime.services, "acme", {"number_max_attempts": 0})
+            await set_policy(e.store, "acme", {"number_max_attempts": 0}, DEFAULT)

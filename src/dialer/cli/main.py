@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -24,11 +23,13 @@ from dialer.adapters.store.engine import make_engine
 from dialer.adapters.store.sql import SqlStore
 from dialer.bootstrap import Runtime, open_runtime
 from dialer.campaign_file import settings_from_yaml
+from dialer.cli.common import errors, run_command
 from dialer.cli.display import LiveView, print_outcomes
+from dialer.cli.safety import dnc, history, policy
 from dialer.cli.simproc import simulator_process
 from dialer.demo import demo_contacts, demo_settings, demo_start
 from dialer.domain.statuses import TERMINAL_LEAD, CampaignStatus
-from dialer.errors import DialerError, InvalidInput
+from dialer.errors import DialerError
 from dialer.runner import run_to_end, webhook_listener
 from dialer.services.campaigns import create_campaign
 from dialer.services.contacts import (
@@ -46,22 +47,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-errors = Console(stderr=True)
-T = TypeVar("T")
-
-
-def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine; bad input becomes a clear message and exit code 2."""
-    try:
-        return asyncio.run(coroutine)
-    except InvalidInput as exc:
-        errors.print("[bold red]Invalid input:[/]")
-        for problem in exc.problems:
-            errors.print(f"  {problem.location}: {problem.message}", markup=False, highlight=False)
-        raise typer.Exit(2) from exc
-    except DialerError as exc:
-        errors.print(f"[bold red]Error:[/] {exc}")
-        raise typer.Exit(1) from exc
 
 
 def _logging(verbose: bool) -> None:
@@ -92,7 +77,7 @@ def demo(
         sim_args = ["--speed", str(speed), "--seed", str(seed), "--cps", "1000"]
         sim_args += ["--talk-mean", "45", "--ring-max", "20"]
         with simulator_process(sim_args) as sim_url:
-            ok = _run(_demo(db, sim_url, contacts, cap, rate or None, speed, seed))
+            ok = run_command(_demo(db, sim_url, contacts, cap, rate or None, speed, seed))
     raise typer.Exit(0 if ok else 1)
 
 
@@ -189,7 +174,7 @@ def run(
 ) -> None:
     """Run a campaign file against the configured provider until every lead is finished."""
     _logging(verbose)
-    ok = _run(_run_campaign(campaign_file.read_text(encoding="utf-8"), contacts, strict))
+    ok = run_command(_run_campaign(campaign_file.read_text(encoding="utf-8"), contacts, strict))
     raise typer.Exit(0 if ok else 1)
 
 
@@ -232,7 +217,7 @@ def _print_import(report: ImportReport) -> None:
 @app.command()
 def migrate() -> None:
     """Bring the database (DIALER_DATABASE_URL) to the newest schema."""
-    _run(_migrate(load_settings()))
+    run_command(_migrate(load_settings()))
     console.print("Database is at the newest schema.")
 
 
@@ -249,7 +234,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Campaigns in the database, with their leads by state and calls live now."""
-    rows = _run(_status(load_settings()))
+    rows = run_command(_status(load_settings()))
     if as_json:
         console.print_json(json.dumps(rows))
         return
@@ -286,10 +271,13 @@ def _status_row(progress: Progress) -> dict[str, Any]:
     }
 
 
-def _register_simulator() -> None:
+def _register_more() -> None:
     from dialer.cli.simulator import simulator
 
     app.command(help="Run the telephony provider simulator (Twilio wire format).")(simulator)
+    app.add_typer(dnc, name="dnc")
+    app.command()(history)
+    app.command()(policy)
 
 
-_register_simulator()
+_register_more()

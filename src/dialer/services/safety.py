@@ -5,15 +5,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from dialer.domain.model import CallAttempt
 from dialer.domain.phone import InvalidNumber, normalize
 from dialer.domain.safety import NumberPolicy
 from dialer.errors import InvalidInput, Problem
-from dialer.ports import UnitOfWork
-from dialer.services.context import Services
+from dialer.ports import Store, UnitOfWork
 
 GLOBAL_LIST = 0  # the tenant id of the global do-not-call list
 POLICY_KEYS = {
@@ -28,7 +27,9 @@ async def policy_for(uow: UnitOfWork, tenant_id: int, default: NumberPolicy) -> 
     return policy_from(await uow.tenant_settings(tenant_id), default)
 
 
-async def set_policy(services: Services, tenant: str, values: Mapping[str, Any]) -> NumberPolicy:
+async def set_policy(
+    store: Store, tenant: str, values: Mapping[str, Any], default: NumberPolicy
+) -> NumberPolicy:
     unknown = sorted(set(values) - set(POLICY_KEYS))
     if unknown:
         raise InvalidInput([Problem(key, "not a tenant setting") for key in unknown])
@@ -37,11 +38,11 @@ async def set_policy(services: Services, tenant: str, values: Mapping[str, Any])
     ]
     if problems:
         raise InvalidInput(problems)
-    async with services.store.unit() as uow:
+    async with store.unit() as uow:
         tenant_id = await uow.tenant_id(tenant)
         merged = {**await uow.tenant_settings(tenant_id), **values}
         try:
-            policy = policy_from(merged, services.limits.number_policy)
+            policy = policy_from(merged, default)
         except ValueError as exc:
             raise InvalidInput(Problem("settings", str(exc))) from exc
         await uow.set_tenant_settings(tenant_id, merged)
@@ -54,50 +55,51 @@ def policy_from(values: Mapping[str, Any], default: NumberPolicy) -> NumberPolic
     return dataclasses.replace(default, **changes)
 
 
-def _numbers(raw: Iterable[tuple[int, str, str | None]]) -> list[tuple[str, str | None]]:
-    """Normalise ``(line, number, reason)`` rows; raise InvalidInput naming each bad line."""
+def _numbers(raw: Iterable[tuple[str, str, str | None]]) -> list[tuple[str, str | None]]:
+    """Normalise ``(where, number, reason)`` rows; raise InvalidInput naming each bad one
+    by ``where`` (a CSV line, a command argument, a request field)."""
     entries, problems = [], []
-    for line, number, reason in raw:
+    for where, number, reason in raw:
         try:
             entries.append((normalize(number), reason))
         except InvalidNumber as exc:
-            problems.append(Problem(f"line {line}", str(exc)))
+            problems.append(Problem(where, str(exc)))
     if problems:
         raise InvalidInput(problems)
     return entries
 
 
 async def add_to_do_not_call(
-    services: Services,
+    store: Store,
     tenant: str,
-    rows: Iterable[tuple[int, str, str | None]],
+    rows: Iterable[tuple[str, str, str | None]],
     *,
     is_global: bool = False,
 ) -> int:
     """List numbers as never to be called; all or nothing (a bad number refuses the batch).
     Listed numbers are checked at dial time, so a campaign already running obeys at once."""
     entries = _numbers(rows)
-    async with services.store.unit() as uow:
+    async with store.unit() as uow:
         owner = GLOBAL_LIST if is_global else await uow.tenant_id(tenant)
-        added = await uow.add_do_not_call(owner, entries, services.clock.now())
+        added = await uow.add_do_not_call(owner, entries, datetime.now(UTC))
         await uow.commit()
     return added
 
 
 async def remove_from_do_not_call(
-    services: Services, tenant: str, numbers: Iterable[str], *, is_global: bool = False
+    store: Store, tenant: str, numbers: Iterable[str], *, is_global: bool = False
 ) -> int:
-    entries = _numbers((i + 1, n, None) for i, n in enumerate(numbers))
-    async with services.store.unit() as uow:
+    entries = _numbers((f"number {i}", n, None) for i, n in enumerate(numbers, 1))
+    async with store.unit() as uow:
         owner = GLOBAL_LIST if is_global else await uow.tenant_id(tenant)
         removed = await uow.remove_do_not_call(owner, [phone for phone, _ in entries])
         await uow.commit()
     return removed
 
 
-async def is_listed(services: Services, tenant: str, number: str) -> bool:
-    [(phone, _)] = _numbers([(1, number, None)])
-    async with services.store.unit() as uow:
+async def is_listed(store: Store, tenant: str, number: str) -> bool:
+    [(phone, _)] = _numbers([("number", number, None)])
+    async with store.unit() as uow:
         return phone in await uow.do_not_call_listed(await uow.tenant_id(tenant), [phone])
 
 
@@ -112,9 +114,9 @@ class HistoryEntry:
 
 
 async def contact_history(
-    services: Services, tenant: str, number: str, limit: int = 100
+    store: Store, tenant: str, number: str, limit: int = 100
 ) -> list[HistoryEntry]:
-    [(phone, _)] = _numbers([(1, number, None)])
-    async with services.store.unit() as uow:
+    [(phone, _)] = _numbers([("number", number, None)])
+    async with store.unit() as uow:
         rows = await uow.contact_history(await uow.tenant_id(tenant), phone, limit)
     return [HistoryEntry(name, attempt) for attempt, name in rows]

@@ -1,0 +1,189 @@
+"""Commands for contact safety: do-not-call lists, the tenant's number policy, history."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dialer.bootstrap import number_policy, open_store
+from dialer.cli.common import run_command
+from dialer.domain.phone import mask
+from dialer.domain.safety import NumberPolicy
+from dialer.errors import InvalidInput, Problem
+from dialer.services import safety
+from dialer.services.safety import GLOBAL_LIST
+from dialer.settings import load_settings
+
+dnc = typer.Typer(help="Do-not-call lists: numbers never to be dialled.", no_args_is_help=True)
+console = Console()
+
+GlobalOption = Annotated[
+    bool, typer.Option("--global", help="The global list, obeyed by every tenant.")
+]
+
+
+@dnc.command("add")
+def dnc_add(
+    numbers: Annotated[list[str], typer.Argument(help="Numbers to list.")],
+    reason: Annotated[str | None, typer.Option(help="Why (kept with the entry).")] = None,
+    is_global: GlobalOption = False,
+) -> None:
+    """List numbers; campaigns already running stop dialling them at once."""
+
+    async def add() -> int:
+        settings = load_settings()
+        rows = [(f"argument {i}", n, reason) for i, n in enumerate(numbers, 1)]
+        async with open_store(settings) as store:
+            return await safety.add_to_do_not_call(
+                store, settings.tenant, rows, is_global=is_global
+            )
+
+    added = run_command(add())
+    console.print(f"{added} added, {len(numbers) - added} already listed.")
+
+
+@dnc.command("import")
+def dnc_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    is_global: GlobalOption = False,
+) -> None:
+    """List every number of a CSV file with a 'phone' column (and optionally 'reason')."""
+    rows = list(_csv_rows(file))
+
+    async def add() -> int:
+        settings = load_settings()
+        async with open_store(settings) as store:
+            return await safety.add_to_do_not_call(
+                store, settings.tenant, rows, is_global=is_global
+            )
+
+    added = run_command(add())
+    console.print(f"{added} added, {len(rows) - added} already listed.")
+
+
+def _csv_rows(file: Path) -> Iterator[tuple[str, str, str | None]]:
+    with file.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or "phone" not in reader.fieldnames:
+            raise InvalidInput(Problem("line 1", "the header has no 'phone' column"))
+        for row in reader:
+            yield f"line {reader.line_num}", row["phone"] or "", row.get("reason") or None
+
+
+@dnc.command("remove")
+def dnc_remove(
+    numbers: Annotated[list[str], typer.Argument(help="Numbers to take off the list.")],
+    is_global: GlobalOption = False,
+) -> None:
+    """Take numbers off the list."""
+
+    async def remove() -> int:
+        settings = load_settings()
+        async with open_store(settings) as store:
+            return await safety.remove_from_do_not_call(
+                store, settings.tenant, numbers, is_global=is_global
+            )
+
+    console.print(f"{run_command(remove())} removed.")
+
+
+@dnc.command("check")
+def dnc_check(number: Annotated[str, typer.Argument(help="The number to check.")]) -> None:
+    """Exit 0 and say so when the number may not be called (tenant or global list), else 1."""
+
+    async def check() -> bool:
+        settings = load_settings()
+        async with open_store(settings) as store:
+            return await safety.is_listed(store, settings.tenant, number)
+
+    listed = run_command(check())
+    console.print("listed: never dialled" if listed else "not listed")
+    raise typer.Exit(0 if listed else 1)
+
+
+@dnc.command("list")
+def dnc_list(
+    is_global: GlobalOption = False,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+) -> None:
+    """Show the list (numbers masked)."""
+
+    async def entries() -> list[tuple[int, str, str | None, str]]:
+        settings = load_settings()
+        async with open_store(settings) as store, store.unit() as uow:
+            owner = GLOBAL_LIST if is_global else await uow.tenant_id(settings.tenant)
+            rows = await uow.list_do_not_call(owner, 0, limit)
+        return [(i, phone, reason, f"{at:%Y-%m-%d %H:%M}") for i, phone, reason, at in rows]
+
+    table = Table(title="Global do-not-call list" if is_global else "Do-not-call list")
+    for column in ("number", "reason", "added (UTC)"):
+        table.add_column(column)
+    for _, phone, reason, added in run_command(entries()):
+        table.add_row(mask(phone), reason or "", added)
+    console.print(table)
+
+
+def history(
+    number: Annotated[str, typer.Argument(help="The contact's number.")],
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
+) -> None:
+    """Every attempt to a number across the tenant's campaigns, newest first."""
+
+    async def load() -> list[safety.HistoryEntry]:
+        settings = load_settings()
+        async with open_store(settings) as store:
+            return await safety.contact_history(store, settings.tenant, number, limit)
+
+    table = Table(title="Contact history")
+    for column in ("started (UTC)", "campaign", "attempt", "outcome", "seconds", "cause"):
+        table.add_column(column)
+    for entry in run_command(load()):
+        a = entry.attempt
+        started = f"{a.created_at:%Y-%m-%d %H:%M:%S}" if a.created_at else ""
+        table.add_row(
+            started,
+            entry.campaign,
+            str(a.number),
+            a.status.value,
+            str(a.duration or ""),
+            a.hangup_cause or "",
+        )
+    console.print(table)
+
+
+def policy(
+    max_attempts: Annotated[
+        int | None, typer.Option(help="Attempts to one number per window, all campaigns.")
+    ] = None,
+    window: Annotated[int | None, typer.Option(help="That rolling window, in seconds.")] = None,
+    cooldown: Annotated[
+        int | None, typer.Option(help="Seconds no campaign calls a number after a conversation.")
+    ] = None,
+) -> None:
+    """Show, or change, the tenant's number policy (frequency cap and cool-down)."""
+    changes = {
+        key: value
+        for key, value in (
+            ("number_max_attempts", max_attempts),
+            ("number_window_seconds", window),
+            ("conversation_cooldown_seconds", cooldown),
+        )
+        if value is not None
+    }
+
+    async def apply() -> NumberPolicy:
+        settings = load_settings()
+        async with open_store(settings) as store:
+            return await safety.set_policy(store, settings.tenant, changes, number_policy(settings))
+
+    current = run_command(apply())
+    console.print(
+        f"At most {current.max_attempts} attempts per number per {current.window} s; "
+        f"{current.cooldown} s of quiet after a conversation."
+    )
