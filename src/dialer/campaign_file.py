@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -136,6 +137,10 @@ class RetrySpec(_Strict):
     unknown: RuleSpec | None = None
 
 
+class SegmentSpec(_Strict):
+    tags: list[str] = Field(min_length=1)
+
+
 class CampaignSpec(_Strict):
     name: str = Field(min_length=1, max_length=200)
     caller_id: str
@@ -148,6 +153,15 @@ class CampaignSpec(_Strict):
     max_call_duration: Seconds = Field(default=480, ge=10, le=14400)
     default_timezone: str = "America/New_York"
     answer_url: str | None = None
+    start_at: AwareDatetime | None = None
+    end_at: AwareDatetime | None = None
+    segment: SegmentSpec | None = None
+
+    @model_validator(mode="after")
+    def _dates_ordered(self) -> CampaignSpec:
+        if self.start_at and self.end_at and self.start_at >= self.end_at:
+            raise ValueError("end_at must be after start_at")
+        return self
 
     @field_validator("caller_id")
     @classmethod
@@ -194,6 +208,9 @@ def _to_settings(spec: CampaignSpec) -> CampaignSettings:
         max_call_duration=spec.max_call_duration,
         default_timezone=spec.default_timezone,
         answer_url=spec.answer_url,
+        start_at=spec.start_at.astimezone(UTC) if spec.start_at else None,
+        end_at=spec.end_at.astimezone(UTC) if spec.end_at else None,
+        tags=tuple(spec.segment.tags) if spec.segment else (),
     )
 
 
@@ -319,4 +336,9 @@ def settings_to_mapping(settings: CampaignSettings) -> dict[str, Any]:
         doc["rate"] = {"per_second": settings.rate.per_second, "burst": settings.rate.burst}
     if settings.answer_url is not None:
         doc["answer_url"] = settings.answer_url
+    for key in ("start_at", "end_at"):
+        if (moment := getattr(settings, key)) is not None:
+            doc[key] = moment.isoformat()
+    if settings.tags:
+        doc["segment"] = {"tags": list(settings.tags)}
     return doc

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from dialer.domain.model import CallAttempt, Campaign, CampaignSettings, Contact, Lead, Rate
 from dialer.domain.safety import NumberHistory
 from dialer.domain.statuses import AttemptStatus, CallProgress, CampaignStatus, LeadStatus
+from dialer.domain.window import TimeRange
 
 # ---------------------------------------------------------------- clock
 
@@ -238,6 +239,7 @@ class ContactDraft:
     timezone: str | None = None
     tags: tuple[str, ...] = ()
     attributes: Mapping[str, str] = field(default_factory=dict)
+    quiet_hours: tuple[TimeRange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -295,11 +297,11 @@ class UnitOfWork(Protocol):
     async def add_leads(
         self,
         campaign: Campaign,
-        items: Sequence[tuple[int, str, str]],
+        items: Sequence[tuple[int, ContactDraft]],
         now: datetime,
     ) -> int:
-        """Add ``(contact_id, phone, zone_key)`` leads; a contact already in the campaign is
-        skipped. Returns how many were added."""
+        """Add ``(contact_id, draft)`` leads; a contact already in the campaign is skipped.
+        Returns how many were added."""
         ...
 
     async def due_zone_keys(self, campaign_id: int) -> set[str]: ...

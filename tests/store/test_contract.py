@@ -38,11 +38,7 @@ async def with_leads(
     campaign = await new_campaign(store, clock)
     async with store.unit() as uow:
         ids = await uow.upsert_contacts(campaign.tenant_id, drafts, clock.now())
-        await uow.add_leads(
-            campaign,
-            [(i, d.phone, d.zone_key) for i, d in zip(ids, drafts, strict=True)],
-            clock.now(),
-        )
+        await uow.add_leads(campaign, list(zip(ids, drafts, strict=True)), clock.now())
         await uow.commit()
     return campaign, ids
 
@@ -134,7 +130,7 @@ async def test_contacts_upsert_keeps_ids_and_contact_version_conflicts(
 async def test_a_contact_is_added_to_a_campaign_once(store: SqlStore, clock: ManualClock) -> None:
     campaign, ids = await with_leads(store, clock, [draft(1), draft(2)])
     async with store.unit() as uow:
-        added = await uow.add_leads(campaign, [(ids[0], "+12125550001", NY)], clock.now())
+        added = await uow.add_leads(campaign, [(ids[0], draft(1))], clock.now())
         counts = await uow.lead_counts(campaign.id)
     assert added == 0
     assert counts == {LeadStatus.PENDING: 2}

@@ -205,6 +205,8 @@ def _print_import(report: ImportReport) -> None:
         f"Imported {report.accepted} of {report.rows} rows; {report.added} leads added; "
         f"{report.rejected_count} rejected."
     )
+    if report.outside_segment:
+        console.print(f"{report.outside_segment} contacts are outside the campaign's segment.")
     for row in report.rejected[:50]:
         errors.print(f"  line {row.line}: {row.reason}", markup=False, highlight=False)
     if report.rejected_count > 50:

@@ -14,7 +14,7 @@ from dialer.domain.statuses import (
     LeadStatus,
     can_move_campaign,
 )
-from dialer.domain.window import CallingWindow
+from dialer.domain.window import CallingWindow, TimeRange
 from dialer.errors import Conflict
 
 DEFAULT_TENANT = "default"
@@ -47,6 +47,16 @@ class CampaignSettings:
     max_call_duration: int = 480  # sent as the call's time limit; bounds every lease
     default_timezone: str = "America/New_York"  # for numbers whose zone cannot be derived
     answer_url: str | None = None  # where the provider fetches what to do once answered
+    start_at: datetime | None = None  # no call before this instant
+    end_at: datetime | None = None  # no call from this instant on; the rest are skipped
+    tags: tuple[str, ...] = ()  # the segment: only contacts with one of these tags (all if empty)
+
+    def in_segment(self, contact_tags: tuple[str, ...]) -> bool:
+        return not self.tags or bool(set(self.tags) & set(contact_tags))
+
+    def accepts_calls_at(self, instant: datetime) -> bool:
+        started = self.start_at is None or instant >= self.start_at
+        return started and (self.end_at is None or instant < self.end_at)
 
 
 @dataclass
@@ -94,6 +104,11 @@ class Lead:
     next_attempt_at: datetime | None = None
     last_attempt_id: int | None = None
     version: int = 1
+    quiet_hours: tuple[TimeRange, ...] = ()  # the contact's own do-not-disturb, local time
+
+    def window(self, campaign_window: CallingWindow) -> CallingWindow:
+        """When this lead may be called: the campaign's window less the contact's quiet hours."""
+        return campaign_window.without(self.quiet_hours)
 
     @property
     def is_terminal(self) -> bool:

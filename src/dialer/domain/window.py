@@ -155,6 +155,14 @@ class CallingWindow:
                 for fold in (0, 1):  # an ambiguous wall time occurs twice
                     yield wall.replace(tzinfo=tz, fold=fold).astimezone(UTC)
 
+    def without(self, quiet: Sequence[TimeRange]) -> CallingWindow:
+        """This window with the same local ranges taken out of every day: a contact's own
+        quiet hours (do-not-disturb) on top of the campaign's window."""
+        if not quiet:
+            return self
+        weekly = tuple(tuple(_subtract(ranges, quiet)) for ranges in self.weekly)
+        return CallingWindow(weekly, self.closed)
+
     @property
     def _search_days(self) -> int:
         # Closed dates can only push an opening later, by at most their number of days.
@@ -189,3 +197,25 @@ def _transition(low: datetime, high: datetime, tz: ZoneInfo) -> datetime:
         else:
             hi = middle
     return datetime.fromtimestamp(hi, UTC)
+
+
+def _subtract(ranges: Sequence[TimeRange], quiet: Sequence[TimeRange]) -> Iterator[TimeRange]:
+    for r in ranges:
+        pieces = [(r.start, r.end)]
+        for q in quiet:
+            pieces = [
+                part
+                for start, end in pieces
+                for part in ((start, min(end, q.start)), (max(start, q.end), end))
+                if part[0] < part[1]
+            ]
+        yield from (TimeRange(start, end) for start, end in pieces)
+
+
+def parse_ranges(text: str) -> tuple[TimeRange, ...]:
+    """'12:00-14:00;20:00-21:00' -> two ranges; '' -> none."""
+    return tuple(sorted(parse_range(part) for part in text.split(";") if part.strip()))
+
+
+def format_ranges(ranges: Sequence[TimeRange]) -> str:
+    return ";".join(format_range(r) for r in ranges)

@@ -70,7 +70,7 @@ def decide_lead(
     lead.status, lead.next_attempt_at = decision.status, None
     if decision.not_before is not None:
         zones = zones_of_key(lead.zone_key)
-        lead.next_attempt_at = settings.window.next_open(decision.not_before, zones)
+        lead.next_attempt_at = lead.window(settings.window).next_open(decision.not_before, zones)
         if lead.next_attempt_at is None:
             lead.status = LeadStatus.EXHAUSTED
 

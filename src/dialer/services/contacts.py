@@ -13,11 +13,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dialer.domain.model import Campaign
 from dialer.domain.phone import InvalidNumber, normalize, zone_key, zones_for
+from dialer.domain.window import parse_ranges
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import ContactDraft
 from dialer.services.context import Services
 
-KNOWN_COLUMNS = frozenset({"phone", "name", "timezone", "tags"})
+KNOWN_COLUMNS = frozenset({"phone", "name", "timezone", "tags", "quiet_hours"})
 CHUNK_ROWS = 1000
 MAX_REPORTED = 1000  # rejected rows listed in a report; the count is always exact
 
@@ -36,6 +37,7 @@ class ImportReport:
     rows: int = 0
     accepted: int = 0
     added: int = 0  # new leads in the campaign (a contact already in it is not added twice)
+    outside_segment: int = 0  # good rows whose tags are not in the campaign's segment
     rejected_count: int = 0
     rejected: list[RejectedRow] = field(default_factory=list)
 
@@ -96,6 +98,10 @@ class ContactParser:
             raise ValueError(f"phone: {exc}") from exc
         timezone = row.get("timezone") or None
         zones = (_check_zone(timezone),) if timezone else zones_for(phone, self.default_zone)
+        try:
+            quiet = parse_ranges(row.get("quiet_hours", ""))
+        except ValueError as exc:
+            raise ValueError(f"quiet_hours: {exc}") from exc
         return ContactDraft(
             phone=phone,
             zone_key=zone_key(zones),
@@ -103,6 +109,7 @@ class ContactParser:
             timezone=timezone,
             tags=tuple(t.strip() for t in row.get("tags", "").split(";") if t.strip()),
             attributes={k: v for k, v in row.items() if k not in KNOWN_COLUMNS and v},
+            quiet_hours=quiet,
         )
 
     def _check_unique(self, phone: str, line: int) -> None:
@@ -132,14 +139,20 @@ def _chunks(rows: Iterator[ParsedRow], size: int) -> Iterator[list[ParsedRow]]:
 
 async def _store_chunk(
     services: Services, campaign: Campaign, drafts: Sequence[ContactDraft]
-) -> int:
+) -> tuple[int, int]:
+    """Store the contacts; add as leads those in the campaign's segment.
+    Returns (leads added, contacts outside the segment)."""
     now = services.clock.now()
     async with services.store.unit() as uow:
         ids = await uow.upsert_contacts(campaign.tenant_id, drafts, now)
-        items = [(cid, d.phone, d.zone_key) for cid, d in zip(ids, drafts, strict=True)]
+        items = [
+            (cid, d)
+            for cid, d in zip(ids, drafts, strict=True)
+            if campaign.settings.in_segment(d.tags)
+        ]
         added = await uow.add_leads(campaign, items, now)
         await uow.commit()
-    return added
+    return added, len(drafts) - len(items)
 
 
 def check_contacts(source: Callable[[], Iterable[str]], default_zone: str) -> ImportReport:
@@ -170,7 +183,9 @@ async def import_contacts(
         check_contacts(source, zone)
     report = ImportReport()
     for chunk in _chunks(ContactParser(zone).rows(source(), report), CHUNK_ROWS):
-        report.added += await _store_chunk(services, campaign, [r.draft for r in chunk])
+        added, outside = await _store_chunk(services, campaign, [r.draft for r in chunk])
+        report.added += added
+        report.outside_segment += outside
     return report
 
 
@@ -182,5 +197,5 @@ async def import_drafts(
         campaign = await uow.get_campaign(campaign_id)
     added = 0
     for start in range(0, len(drafts), CHUNK_ROWS):
-        added += await _store_chunk(services, campaign, drafts[start : start + CHUNK_ROWS])
+        added += (await _store_chunk(services, campaign, drafts[start : start + CHUNK_ROWS]))[0]
     return added

@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 from dialer.domain.model import CallAttempt, Campaign, Lead
 from dialer.domain.phone import zones_of_key
 from dialer.domain.safety import NumberHistory, NumberPolicy, blocked_until
-from dialer.domain.statuses import CampaignStatus
+from dialer.domain.statuses import DUE_LEAD, CampaignStatus, LeadStatus
 from dialer.ports import (
     AdmissionResult,
     CallRequest,
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 NUMBER_BUSY_DELAY = timedelta(seconds=60)  # the number is in another call: try after it
 REFRESH_SECONDS = 2.0  # how often (real time) zone sets and tenant policies are re-read
 DO_NOT_CALL = "do_not_call"
+QUIET_HOURS = "quiet_hours"
 NUMBER_POLICY = "number_policy"
 
 
@@ -96,6 +97,9 @@ class Dispatcher:
 
     async def _dispatch(self, campaign: Campaign, report: TickReport) -> None:
         now = self.services.clock.now()
+        if not campaign.settings.accepts_calls_at(now):
+            await self._end_if_over(campaign, now, report)
+            return
         scope = self.services.scope(campaign)
         room = await self.services.admission.headroom(scope)
         if room == 0:
@@ -108,6 +112,7 @@ class Dispatcher:
                 await self._complete_if_done(uow, campaign, now, report)
                 return
             leads = await self._drop_do_not_call(uow, campaign, leads, now, report)
+            leads = await self._respect_quiet_hours(uow, campaign, leads, now, report)
             requests = [(uuid.uuid4().hex, lead.phone) for lead in leads]
             ttl = self.services.limits.lease_ttl
             results = await self.services.admission.acquire_batch(scope, requests, ttl)
@@ -139,6 +144,30 @@ class Dispatcher:
         report.count(DO_NOT_CALL, len(skipped))
         return [lead for lead in leads if lead.phone not in listed]
 
+    async def _respect_quiet_hours(
+        self,
+        uow: UnitOfWork,
+        campaign: Campaign,
+        leads: list[Lead],
+        now: datetime,
+        report: TickReport,
+    ) -> list[Lead]:
+        """A contact's own quiet hours narrow the campaign's window for that contact alone."""
+        ready, deferred, never = [], [], []
+        for lead in leads:
+            window = lead.window(campaign.settings.window)
+            zones = zones_of_key(lead.zone_key)
+            if not lead.quiet_hours or window.is_open(now, zones):
+                ready.append(lead)
+            elif (opens := window.next_open(now, zones)) is not None:
+                deferred.append(Deferral(lead.id, lead.status, opens))
+            else:
+                never.append(lead.id)
+        await uow.defer_leads(deferred, now)
+        await uow.skip_leads(never, "no calling window", now)
+        report.count(QUIET_HOURS, len(deferred) + len(never))
+        return ready
+
     async def _apply_number_policy(
         self, uow: UnitOfWork, batch: _Batch, now: datetime, report: TickReport
     ) -> None:
@@ -161,7 +190,8 @@ class Dispatcher:
                 continue
             await self.services.admission.release(result.lease)
             batch.results[index] = AdmissionResult(False)
-            when = window.next_open(until, zones_of_key(lead.zone_key)) or until
+            opens = lead.window(window).next_open(until, zones_of_key(lead.zone_key))
+            when = opens or until
             batch.deferred.append(Deferral(lead.id, lead.status, when))
             report.count(NUMBER_POLICY)
 
@@ -235,6 +265,22 @@ class Dispatcher:
                     ", ".join(never),
                 )
         return _Cached(keys - set(never), time.monotonic())
+
+    async def _end_if_over(self, campaign: Campaign, now: datetime, report: TickReport) -> None:
+        """Past ``end_at`` nothing more is dialled: waiting leads are skipped, and the
+        campaign completes once the calls in flight have ended."""
+        end = campaign.settings.end_at
+        if end is None or now < end:
+            return
+        async with self.services.store.unit() as uow:
+            skipped = await uow.set_lead_status(
+                campaign.id, list(DUE_LEAD), LeadStatus.SKIPPED, now
+            )
+            if skipped:
+                log.info("campaign %s ended: %d waiting leads skipped", campaign.id, skipped)
+                await uow.commit()
+        async with self.services.store.unit() as uow:
+            await self._complete_if_done(uow, campaign, now, report)
 
     async def _complete_if_done(
         self, uow: UnitOfWork, campaign: Campaign, now: datetime, report: TickReport

@@ -37,6 +37,7 @@ from dialer.domain.statuses import (
     CampaignStatus,
     LeadStatus,
 )
+from dialer.domain.window import format_ranges, parse_ranges
 from dialer.errors import Conflict, NotFound
 from dialer.ports import ContactDraft, Deferral, NewAttempt, ProviderEvent
 
@@ -72,6 +73,7 @@ def _lead(row: Row[Any]) -> Lead:
         next_attempt_at=row.next_attempt_at,
         last_attempt_id=row.last_attempt_id,
         version=row.version,
+        quiet_hours=parse_ranges(row.quiet_hours or ""),
     )
 
 
@@ -197,6 +199,7 @@ class SqlUnitOfWork:
                 "timezone": d.timezone,
                 "tags": list(d.tags),
                 "attributes": dict(d.attributes),
+                "quiet_hours": format_ranges(d.quiet_hours) or None,
                 "version": 1,
                 "created_at": now,
             }
@@ -238,7 +241,7 @@ class SqlUnitOfWork:
         contact.version += 1
 
     async def add_leads(
-        self, campaign: Campaign, items: Sequence[tuple[int, str, str]], now: datetime
+        self, campaign: Campaign, items: Sequence[tuple[int, ContactDraft]], now: datetime
     ) -> int:
         if not items:
             return 0
@@ -247,15 +250,16 @@ class SqlUnitOfWork:
                 "campaign_id": campaign.id,
                 "contact_id": contact_id,
                 "tenant_id": campaign.tenant_id,
-                "phone": phone,
-                "zone_key": zone_key,
+                "phone": draft.phone,
+                "zone_key": draft.zone_key,
+                "quiet_hours": format_ranges(draft.quiet_hours) or None,
                 "status": LeadStatus.PENDING.value,
                 "attempts": 0,
                 "next_attempt_at": now,
                 "version": 1,
                 "updated_at": now,
             }
-            for contact_id, phone, zone_key in items
+            for contact_id, draft in items
         ]
         stmt = self._insert(leads).on_conflict_do_nothing(
             index_elements=["campaign_id", "contact_id"]

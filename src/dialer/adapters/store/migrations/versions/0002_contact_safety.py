@@ -1,4 +1,4 @@
-"""contact safety: do-not-call lists and tenant settings
+"""contact safety: do-not-call lists, tenant settings, contacts' quiet hours
 
 Revision ID: 0002
 Revises: 0001
@@ -21,6 +21,9 @@ Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade() -> None:
     with op.batch_alter_table("tenants") as batch:
         batch.add_column(sa.Column("settings", sa.JSON(), nullable=False, server_default="{}"))
+    for table in ("contacts", "leads"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("quiet_hours", sa.String(length=200), nullable=True))
     op.create_table(
         "do_not_call",
         sa.Column("id", Id, autoincrement=True, nullable=False),
@@ -37,5 +40,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_do_not_call_phone", table_name="do_not_call")
     op.drop_table("do_not_call")
+    for table in ("contacts", "leads"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("quiet_hours")
     with op.batch_alter_table("tenants") as batch:
         batch.drop_column("settings")
