@@ -1,0 +1,8 @@
+"""``python -m dialer.simulator``: the same as ``dialer simulator``."""
+
+import typer
+
+from dialer.cli.simulator import simulator
+
+if __name__ == "__main__":
+    typer.run(simulator)

@@ -1,0 +1,115 @@
+"""One simulated call: its state, its Call resource JSON and its status-callback forms."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from dialer.simulator import wire
+
+# Twilio's REST resource has no "initiated" status: the call stays "queued" until it rings.
+REST_STATUS = {wire.INITIATED: wire.QUEUED}
+
+
+@dataclass(slots=True)
+class Outbox:
+    """A call's status callbacks, delivered one after another in order."""
+
+    last: asyncio.Task[None] | None = None  # the delivery the next one waits for
+    held: tuple[str, dict[str, str]] | None = None  # held back to arrive late (reorder fault)
+
+
+@dataclass(slots=True, eq=False)
+class Call:
+    sid: str
+    account_sid: str
+    request: wire.CreateRequest
+    created_at: datetime
+    updated_at: datetime
+    campaign: str | None = None  # the observer's tag: see campaign_of()
+    status: str = wire.QUEUED  # the latest wire status
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    answered_at: float | None = None  # simulated clock reading
+    duration: int | None = None
+    sip: int | None = None
+    next_sequence: int = 0
+    lifecycle: asyncio.Task[None] | None = None
+    outbox: Outbox = field(default_factory=Outbox)
+
+    @property
+    def ended(self) -> bool:
+        return self.status in wire.TERMINAL
+
+    def resource(self) -> dict[str, Any]:
+        request = self.request
+        uri = wire.call_uri(self.account_sid, self.sid)
+        return {
+            "sid": self.sid,
+            "account_sid": self.account_sid,
+            "parent_call_sid": None,
+            "date_created": wire.rfc2822(self.created_at),
+            "date_updated": wire.rfc2822(self.updated_at),
+            "to": request.to,
+            "to_formatted": request.to,
+            "from": request.from_,
+            "from_formatted": request.from_,
+            "phone_number_sid": None,
+            "status": REST_STATUS.get(self.status, self.status),
+            "start_time": wire.rfc2822(self.start_time),
+            "end_time": wire.rfc2822(self.end_time),
+            "duration": str(self.duration) if self.duration is not None else None,
+            "price": None,
+            "price_unit": "USD",
+            "direction": "outbound-api",
+            "answered_by": None,
+            "annotation": None,
+            "api_version": wire.API_VERSION,
+            "forwarded_from": None,
+            "group_sid": None,
+            "caller_name": None,
+            "queue_time": "0",
+            "trunk_sid": None,
+            "uri": uri,
+            "subresource_uris": {
+                "notifications": uri.replace(".json", "/Notifications.json"),
+                "recordings": uri.replace(".json", "/Recordings.json"),
+                "events": uri.replace(".json", "/Events.json"),
+            },
+        }
+
+    def callback_form(self, sequence: int, when: datetime) -> dict[str, str]:
+        """The form Twilio POSTs to the StatusCallback for the call's current status."""
+        request = self.request
+        form = {
+            "CallSid": self.sid,
+            "AccountSid": self.account_sid,
+            "From": request.from_,
+            "Caller": request.from_,
+            "To": request.to,
+            "Called": request.to,
+            "CallStatus": self.status,
+            "Direction": "outbound-api",
+            "ApiVersion": wire.API_VERSION,
+            "CallbackSource": "call-progress-events",
+            "SequenceNumber": str(sequence),
+            "Timestamp": wire.rfc2822(when) or "",
+        }
+        if self.ended:
+            duration = self.duration or 0
+            form["CallDuration"] = str(duration)
+            form["Duration"] = str(wire.minutes(duration))
+            if self.sip is not None:
+                form["SipResponseCode"] = str(self.sip)
+        return form
+
+
+def campaign_of(url: str | None) -> str | None:
+    """The ``campaign`` query parameter of a StatusCallback URL, if any."""
+    if not url:
+        return None
+    values = parse_qs(urlsplit(url).query).get("campaign")
+    return values[0] if values else None
