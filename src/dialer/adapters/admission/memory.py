@@ -17,7 +17,9 @@ from dialer.domain.model import Rate
 from dialer.domain.pacing import Gcra
 from dialer.ports import AdmissionResult, Lease, Limit, Scope, Usage
 
-GONE_SECONDS = 300.0  # how long a released lease is remembered, so restore() skips it
+# How long a released lease is remembered, so that restore() skips it: longer than a
+# reconciler pass takes from reading the store to restoring.
+GONE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
