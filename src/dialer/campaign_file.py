@@ -153,6 +153,7 @@ class CampaignSpec(_Strict):
     max_call_duration: Seconds = Field(default=480, ge=10, le=14400)
     default_timezone: str = "America/New_York"
     answer_url: str | None = None
+    ramp_up: Seconds = Field(default=10, ge=0, le=3600)
     start_at: AwareDatetime | None = None
     end_at: AwareDatetime | None = None
     segment: SegmentSpec | None = None
@@ -211,6 +212,7 @@ def _to_settings(spec: CampaignSpec) -> CampaignSettings:
         start_at=spec.start_at.astimezone(UTC) if spec.start_at else None,
         end_at=spec.end_at.astimezone(UTC) if spec.end_at else None,
         tags=tuple(spec.segment.tags) if spec.segment else (),
+        ramp_up=spec.ramp_up,
     )
 
 
@@ -331,6 +333,7 @@ def settings_to_mapping(settings: CampaignSettings) -> dict[str, Any]:
         "ring_timeout": settings.ring_timeout,
         "max_call_duration": settings.max_call_duration,
         "default_timezone": settings.default_timezone,
+        "ramp_up": settings.ramp_up,
     }
     if settings.rate is not None:
         doc["rate"] = {"per_second": settings.rate.per_second, "burst": settings.rate.burst}

@@ -131,7 +131,8 @@ async def test_calls_wait_for_the_contacts_window(engine: EngineFactory) -> None
     window = CallingWindow.daily(range(7), parse_clock("09:00"), parse_clock("21:00"))
     people = contacts(3) + contacts(3, "America/Los_Angeles", "+1213")
     async with engine(start=ny_eight_thirty) as e:
-        campaign = await e.campaign(settings(window=window, max_concurrency=20), people)
+        wide_open = settings(window=window, max_concurrency=20, ramp_up=0)
+        campaign = await e.campaign(wide_open, people)
         await start_campaign(e.runtime.services, campaign.id)
         assert (await e.runtime.dispatcher.run_once()).originated == 0
         e.clock.start += timedelta(minutes=30)  # 09:00 in New York, 06:00 in Los Angeles
@@ -229,3 +230,28 @@ async def test_every_lead_ends_terminal(engine: EngineFactory, ending: str) -> N
         final = await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
     assert set(final.leads) <= TERMINAL_LEAD
     assert final.finished_leads == 10
+
+
+async def test_a_window_opening_on_many_leads_ramps_up(engine: EngineFactory) -> None:
+    """No explicit rate: a cap of 20 fills over the 10 s ramp (2/s, bursts of 2), not in
+    the first tick. At speed 100, 0.01 s of real time is one simulated second."""
+    async with engine(sim=sim_config(talk_mean=400.0, outcome_mix={"answer": 1.0})) as e:
+        campaign = await e.campaign(
+            settings(max_concurrency=20, max_call_duration=500), contacts(40)
+        )
+        await start_campaign(e.runtime.services, campaign.id)
+        began = e.clock.now()
+        first = await e.runtime.dispatcher.run_once()
+        started = first.originated
+        for _ in range(12):
+            await asyncio.sleep(0.01)
+            started += (await e.runtime.dispatcher.run_once()).originated
+            elapsed = (e.clock.now() - began).total_seconds()
+            assert started <= 2 + 2 * elapsed + 1e-6  # the burst, then two a second
+        for _ in range(40):
+            await asyncio.sleep(0.01)
+            await e.runtime.dispatcher.run_once()
+        await e.runtime.executor.drain()
+        stats = await e.stats()
+    assert first.originated == 2  # the burst, not the whole cap
+    assert stats["peak_active"] == 20  # the cap is still reached, and never passed

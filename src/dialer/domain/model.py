@@ -50,6 +50,15 @@ class CampaignSettings:
     start_at: datetime | None = None  # no call before this instant
     end_at: datetime | None = None  # no call from this instant on; the rest are skipped
     tags: tuple[str, ...] = ()  # the segment: only contacts with one of these tags (all if empty)
+    ramp_up: int = 10  # seconds to reach the cap from idle when no rate is set (0: at once)
+
+    @property
+    def pacing(self) -> Rate | None:
+        """The start rate: the operator's, or else a ramp that fills the cap over ``ramp_up``
+        seconds, so a window opening on thousands of due leads is not one burst of calls."""
+        if self.rate is not None or self.ramp_up == 0:
+            return self.rate
+        return Rate(self.max_concurrency / self.ramp_up, max(1, self.max_concurrency // 10))
 
     def in_segment(self, contact_tags: tuple[str, ...]) -> bool:
         return not self.tags or bool(set(self.tags) & set(contact_tags))

@@ -155,6 +155,19 @@ class CallingWindow:
                 for fold in (0, 1):  # an ambiguous wall time occurs twice
                     yield wall.replace(tzinfo=tz, fold=fold).astimezone(UTC)
 
+    def open_until(self, instant: datetime, zones: Sequence[str]) -> datetime | None:
+        """When the window (open at ``instant``) next closes in any of the zones; None when it
+        is closed now. Used to call first the contacts whose window closes soonest."""
+        ends = []
+        for name in zones:
+            local = instant.astimezone(zone(name))
+            second = local.hour * 3600 + local.minute * 60 + local.second
+            current = [r for r in self.weekly[local.weekday()] if r.contains(second)]
+            if not current or (self.closed and local.date() in self.closed):
+                return None
+            ends.append(instant + timedelta(seconds=current[0].end - second))
+        return min(ends)
+
     def without(self, quiet: Sequence[TimeRange]) -> CallingWindow:
         """This window with the same local ranges taken out of every day: a contact's own
         quiet hours (do-not-disturb) on top of the campaign's window."""

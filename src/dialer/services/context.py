@@ -35,7 +35,7 @@ class Services:
             global_max=self.limits.global_max,
             campaign_max=campaign.settings.max_concurrency,
             tenant_max=self.limits.tenant_max,
-            campaign_rate=campaign.settings.rate,
+            campaign_rate=campaign.settings.pacing,
         )
 
     def now_ts(self) -> float:

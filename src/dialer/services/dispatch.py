@@ -107,7 +107,7 @@ class Dispatcher:
         keys = await self._open_zone_keys(campaign, now)
         limit = min(room, self.batch_size)
         async with self.services.store.unit() as uow:
-            leads = await uow.claim_due_leads(campaign.id, sorted(keys), now, limit)
+            leads = await self._claim(uow, campaign, keys, now, limit)
             if not leads:
                 await self._complete_if_done(uow, campaign, now, report)
                 return
@@ -126,6 +126,20 @@ class Dispatcher:
                 raise
         await self.executor.submit([self._origination(campaign, a) for a in attempts])
         report.originated += len(attempts)
+
+    async def _claim(
+        self, uow: UnitOfWork, campaign: Campaign, keys: set[str], now: datetime, limit: int
+    ) -> list[Lead]:
+        """Claim zone by zone, the zones whose window closes soonest first, so that contacts
+        about to become uncallable are called while they still can be."""
+        window = campaign.settings.window
+        closing = {key: window.open_until(now, zones_of_key(key)) or now for key in keys}
+        leads: list[Lead] = []
+        for key in sorted(keys, key=lambda k: (closing[k], k)):
+            if len(leads) >= limit:
+                break
+            leads += await uow.claim_due_leads(campaign.id, [key], now, limit - len(leads))
+        return leads
 
     async def _drop_do_not_call(
         self,

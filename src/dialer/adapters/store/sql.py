@@ -14,11 +14,12 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, func, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.adapters.store.tables import (
+    DUE_PREDICATE,
     call_attempts,
     call_events,
     campaigns,
@@ -42,6 +43,7 @@ from dialer.errors import Conflict, NotFound
 from dialer.ports import ContactDraft, Deferral, NewAttempt, ProviderEvent
 
 _DUE = [s.value for s in DUE_LEAD]
+_DUE_LITERAL = text(DUE_PREDICATE)
 _LIVE = [s.value for s in LIVE_ATTEMPT]
 
 
@@ -289,7 +291,7 @@ class SqlUnitOfWork:
             select(leads)
             .where(
                 leads.c.campaign_id == campaign_id,
-                leads.c.status.in_(_DUE),
+                _DUE_LITERAL,  # as written in the partial index, so the planner can use it
                 leads.c.zone_key.in_(list(zone_keys)),
                 leads.c.next_attempt_at <= now,
             )

@@ -19,8 +19,11 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
+
+DUE_PREDICATE = "status IN ('PENDING', 'WAITING_RETRY')"
 
 metadata = MetaData(
     naming_convention={
@@ -117,8 +120,18 @@ leads = Table(
     Column("version", Integer, nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("campaign_id", "contact_id"),
-    # The claim query: due leads of one campaign, in the zones open now, oldest first.
-    Index("ix_leads_claim", "campaign_id", "status", "zone_key", "next_attempt_at"),
+    # The claim: due leads of one campaign in one open zone, oldest first. Partial, so it
+    # holds only the leads still to be called and stays small as a campaign finishes.
+    Index(
+        "ix_leads_due",
+        "campaign_id",
+        "zone_key",
+        "next_attempt_at",
+        "id",
+        postgresql_where=text(DUE_PREDICATE),
+        sqlite_where=text(DUE_PREDICATE),
+    ),
+    Index("ix_leads_campaign_status", "campaign_id", "status"),
 )
 
 call_attempts = Table(

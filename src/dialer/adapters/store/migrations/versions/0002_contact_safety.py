@@ -1,4 +1,4 @@
-"""contact safety: do-not-call lists, tenant settings, contacts' quiet hours
+"""contact safety: do-not-call lists, tenant settings, quiet hours, the due-lead index
 
 Revision ID: 0002
 Revises: 0001
@@ -35,9 +35,24 @@ def upgrade() -> None:
         sa.UniqueConstraint("tenant_id", "phone", name=op.f("uq_do_not_call_tenant_id_phone")),
     )
     op.create_index("ix_do_not_call_phone", "do_not_call", ["phone"])
+    op.drop_index("ix_leads_claim", table_name="leads")
+    due = sa.text("status IN ('PENDING', 'WAITING_RETRY')")
+    op.create_index(
+        "ix_leads_due",
+        "leads",
+        ["campaign_id", "zone_key", "next_attempt_at", "id"],
+        postgresql_where=due,
+        sqlite_where=due,
+    )
+    op.create_index("ix_leads_campaign_status", "leads", ["campaign_id", "status"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_leads_campaign_status", table_name="leads")
+    op.drop_index("ix_leads_due", table_name="leads")
+    op.create_index(
+        "ix_leads_claim", "leads", ["campaign_id", "status", "zone_key", "next_attempt_at"]
+    )
     op.drop_index("ix_do_not_call_phone", table_name="do_not_call")
     op.drop_table("do_not_call")
     for table in ("contacts", "leads"):
