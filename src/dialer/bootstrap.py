@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from dialer.adapters.admission.memory import MemoryAdmission
+from dialer.adapters.admission.redis import RedisAdmission
 from dialer.adapters.clock import WallClock
 from dialer.adapters.executor.inline import InlineExecutor
 from dialer.adapters.store import migrate
@@ -17,12 +19,13 @@ from dialer.adapters.store.sql import SqlStore
 from dialer.adapters.telephony.twilio import TwilioTelephony
 from dialer.adapters.telephony.twilio_signature import TwilioWebhookVerifier
 from dialer.domain.safety import NumberPolicy
-from dialer.errors import InvalidInput, Problem
+from dialer.errors import DialerError, InvalidInput, Problem
 from dialer.ports import Admission, Clock, Telephony, WebhookVerifier
 from dialer.services.calls import originate
 from dialer.services.context import Limits, Services
 from dialer.services.dispatch import Dispatcher
 from dialer.services.reaper import Reaper
+from dialer.services.reconciler import Reconciler
 from dialer.settings import Settings
 
 
@@ -34,6 +37,7 @@ class Runtime:
     executor: InlineExecutor
     dispatcher: Dispatcher
     reaper: Reaper
+    reconciler: Reconciler
     verifier: WebhookVerifier
 
 
@@ -61,14 +65,36 @@ def build_telephony(settings: Settings) -> tuple[Telephony, WebhookVerifier]:
     return telephony, TwilioWebhookVerifier(token)
 
 
-def build_admission(settings: Settings, clock: Clock) -> Admission:
-    if settings.redis_url:
+async def build_admission(settings: Settings, clock: Clock) -> Admission:
+    """Redis when DIALER_REDIS_URL is set (shared by every process), else in-process.
+
+    Both start "not ready": no call is admitted until the reconciler has rebuilt the state
+    from the store's live attempts, so a restart never forgets calls still in flight."""
+    if not settings.redis_url:
+        return MemoryAdmission(lambda: clock.now().timestamp(), ready=False)
+    if not isinstance(clock, WallClock):
         raise InvalidInput(
             Problem(
-                "DIALER_REDIS_URL", "the Redis admission backend is not available in this build"
+                "DIALER_REDIS_URL",
+                "Redis admission runs on real time; simulated time needs the in-process backend",
             )
         )
-    return MemoryAdmission(lambda: clock.now().timestamp())
+    admission = RedisAdmission.from_url(settings.redis_url, namespace=settings.redis_namespace)
+    problems = await admission.server_problems()
+    if problems:
+        await admission.aclose()
+        raise InvalidInput([Problem("DIALER_REDIS_URL", p) for p in problems])
+    return admission
+
+
+async def reconcile_at_start(services: Services, attempts: int = 50) -> None:
+    """Rebuild admission state before the first call; wait while another process does."""
+    reconciler = Reconciler(services)
+    for _ in range(attempts):
+        if not (await reconciler.run_once()).waiting:
+            return
+        await asyncio.sleep(0.2)
+    raise DialerError("admission state is still being rebuilt by another process; try again")
 
 
 def number_policy(settings: Settings) -> NumberPolicy:
@@ -101,11 +127,13 @@ async def open_runtime(
     clock = clock or WallClock()
     store = SqlStore(make_engine(settings.database_url))
     telephony, verifier = build_telephony(settings)
+    admission: Admission | None = None
     try:
         await migrate.upgrade(store.engine)
+        admission = await build_admission(settings, clock)
         services = Services(
             store=store,
-            admission=build_admission(settings, clock),
+            admission=admission,
             telephony=telephony,
             clock=clock,
             limits=Limits(
@@ -116,6 +144,7 @@ async def open_runtime(
             webhook_base=settings.webhook_base,
             rng=random.Random(seed),
         )
+        await reconcile_at_start(services)
         executor = InlineExecutor(partial(originate, services), settings.max_in_flight_requests)
         yield Runtime(
             settings=settings,
@@ -124,8 +153,11 @@ async def open_runtime(
             executor=executor,
             dispatcher=Dispatcher(services, executor, settings.dispatch_batch_size),
             reaper=Reaper(services),
+            reconciler=Reconciler(services),
             verifier=verifier,
         )
     finally:
+        if isinstance(admission, RedisAdmission):
+            await admission.aclose()
         await telephony.aclose()
         await store.close()

@@ -71,6 +71,12 @@ class _Loops:
             await services.clock.sleep(self.runtime.settings.reaper_seconds)
             await self.runtime.reaper.run_once()
 
+    async def reconcile(self) -> None:
+        """Drop leases whose call has ended, restore those missing, rebuild after a loss."""
+        while not self.done.is_set():
+            await asyncio.sleep(self.runtime.settings.reconcile_seconds)
+            await self.runtime.reconciler.run_once()
+
     async def watch(self, on_progress: Callable[[Progress], None] | None) -> None:
         while not self.done.is_set():
             progress = await _progress(self.runtime, self.campaign_id)
@@ -111,7 +117,9 @@ async def run_to_end(
     if campaign.status in {CampaignStatus.DRAFT, CampaignStatus.PAUSED}:
         await start_campaign(runtime.services, campaign_id)
     loops = _Loops(runtime, campaign_id, asyncio.Event())
-    await _until_done(loops, [loops.dispatch(), loops.reap(), loops.watch(on_progress)])
+    await _until_done(
+        loops, [loops.dispatch(), loops.reap(), loops.reconcile(), loops.watch(on_progress)]
+    )
     await runtime.executor.drain()
     final = await _progress(runtime, campaign_id)
     if on_progress is not None:

@@ -17,6 +17,8 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///dialer.db"
     redis_url: str | None = None
+    redis_namespace: str = Field(default="dialer", min_length=1, max_length=64)
+    reconcile_seconds: float = Field(default=10.0, ge=1, le=3600)
     broker_url: str | None = None
     provider: Literal["twilio"] = "twilio"
     public_base_url: str | None = None

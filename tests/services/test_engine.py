@@ -157,7 +157,7 @@ async def test_lost_callbacks_are_resolved_from_the_provider(engine: EngineFacto
 
 async def test_throttling_does_not_burn_attempts(engine: EngineFactory) -> None:
     async with engine(sim=sim_config(cps=2.0, outcome_mix={"answer": 1.0})) as e:
-        campaign = await e.campaign(settings(max_concurrency=10), contacts(12))
+        campaign = await e.campaign(settings(max_concurrency=10, ramp_up=0), contacts(12))
         final = await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
         attempts = await attempt_rows(e, campaign.id)
         stats = await e.stats()

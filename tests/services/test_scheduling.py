@@ -36,6 +36,7 @@ def settings(**changes: object) -> CampaignSettings:
         "max_concurrency": 10,
         "ring_timeout": 10,
         "max_call_duration": 60,
+        "ramp_up": 0,  # these tests are about when, not how fast
     }
     return CampaignSettings(**{**base, **changes})  # type: ignore[arg-type]
 

@@ -218,13 +218,25 @@ async def apply_event(
             log.info("attempt %s: %s after %s ignored", attempt.id, event.progress, attempt.status)
             return EventResult(attempt.id, effect)
         _apply_fields(attempt, event, target, now)
+        if not attempt.is_terminal:
+            # Progress renews the lease: the store's expiry is what the reaper and a rebuild
+            # read, so it moves first; admission follows after the commit.
+            attempt.lease_expires_at = now + timedelta(seconds=services.limits.lease_ttl)
         await uow.save_attempt(attempt)
         if attempt.is_terminal:
             await finish_attempt(services, uow, attempt)
         await uow.commit()
     if attempt.is_terminal and not was_unknown:
         await services.admission.release(lease_of(attempt))
+    elif not attempt.is_terminal:
+        await _renew(services, attempt)
     return EventResult(attempt.id, effect)
+
+
+async def _renew(services: Services, attempt: CallAttempt) -> None:
+    if not await services.admission.renew(lease_of(attempt), services.limits.lease_ttl):
+        # Never end a live call over this: the reconciler restores the lease from the store.
+        log.warning("attempt %s: lease was not live at renewal", attempt.id)
 
 
 async def _attempt_for(
