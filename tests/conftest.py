@@ -17,8 +17,8 @@ from sqlalchemy import text
 from dialer.adapters.clock import ManualClock
 from dialer.adapters.store import migrate
 from dialer.adapters.store.engine import make_engine
+from dialer.adapters.store.schema import metadata
 from dialer.adapters.store.sql import SqlStore
-from dialer.adapters.store.tables import metadata
 
 PG_SERVER = os.environ.get("DIALER_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 BACKENDS = ["sqlite", "postgresql"]

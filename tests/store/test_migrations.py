@@ -9,8 +9,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 
 from dialer.adapters.store import migrate
+from dialer.adapters.store.schema import metadata
 from dialer.adapters.store.sql import SqlStore
-from dialer.adapters.store.tables import metadata
 
 
 def _differences(connection: Connection) -> list[Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from dialer.adapters.store.tables import metadata
+from dialer.adapters.store.schema import metadata
 
 config = context.config
 
