@@ -382,6 +382,11 @@ class UnitOfWork(Protocol):
 
     async def save_attempt(self, attempt: CallAttempt) -> None: ...
 
+    async def mark_sending(self, attempt_id: int, now: datetime) -> bool:
+        """Set the attempt's sent marker if it is QUEUED and unmarked; False otherwise (it was
+        sent before, or has ended). Committed before the provider request is made."""
+        ...
+
     async def record_event(
         self, attempt_id: int, event: ProviderEvent, effect: str, now: datetime
     ) -> bool:

@@ -20,7 +20,9 @@ from dialer.domain.statuses import TERMINAL_LEAD, AttemptStatus, CampaignStatus,
 from dialer.domain.window import CallingWindow, parse_clock
 from dialer.ports import ContactDraft
 from dialer.runner import run_to_end
+from dialer.services.calls import originate
 from dialer.services.campaigns import cancel_campaign, start_campaign
+from dialer.services.dispatch import Dispatcher
 from tests.services.conftest import Engine, EngineFactory, sim_config
 
 NY = "America/New_York"
@@ -255,3 +257,20 @@ async def test_a_window_opening_on_many_leads_ramps_up(engine: EngineFactory) ->
         stats = await e.stats()
     assert first.originated == 2  # the burst, not the whole cap
     assert stats["peak_active"] == 20  # the cap is still reached, and never passed
+
+
+async def test_a_job_delivered_twice_is_sent_once(engine: EngineFactory) -> None:
+    """A redelivered origination (a worker died mid-request) must not dial again."""
+    from tests.api.test_webhooks import HeldExecutor
+
+    async with engine(sim=sim_config(outcome_mix={"answer": 1.0})) as e:
+        campaign = await e.campaign(settings(), contacts(1))
+        await start_campaign(e.runtime.services, campaign.id)
+        held = HeldExecutor()
+        await Dispatcher(e.runtime.services, held).run_once()
+        [[job]] = held.batches
+        await asyncio.gather(originate(e.runtime.services, job), originate(e.runtime.services, job))
+        await originate(e.runtime.services, job)
+        stats = await e.stats()
+    assert stats["calls_created"] == 1
+    assert stats["repeated_originations"] == 0

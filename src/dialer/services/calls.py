@@ -97,7 +97,17 @@ async def end_attempt(
 
 
 async def originate(services: Services, job: Origination) -> None:
-    """Send one admitted attempt to the provider, at most once."""
+    """Send one admitted attempt to the provider, at most once.
+
+    The sent marker is committed before the request: a job delivered twice (a worker that
+    died mid-request, a redelivered task) finds it set and sends nothing; callbacks, a
+    provider lookup or the reaper settle that attempt instead."""
+    async with services.store.unit() as uow:
+        first_time = await uow.mark_sending(job.attempt_id, services.clock.now())
+        await uow.commit()
+    if not first_time:
+        log.warning("attempt %s was sent before; not sending it again", job.attempt_id)
+        return
     try:
         call_id = await services.telephony.create_call(job.request)
     except (ProviderThrottled, ProviderUnavailable) as exc:

@@ -566,6 +566,18 @@ class SqlUnitOfWork:
             )
         )
 
+    async def mark_sending(self, attempt_id: int, now: datetime) -> bool:
+        stmt = (
+            update(call_attempts)
+            .where(
+                call_attempts.c.id == attempt_id,
+                call_attempts.c.status == AttemptStatus.QUEUED.value,
+                call_attempts.c.sent_at.is_(None),
+            )
+            .values(sent_at=now)
+        )
+        return (await self._conn.execute(stmt)).rowcount == 1
+
     async def record_event(
         self, attempt_id: int, event: ProviderEvent, effect: str, now: datetime
     ) -> bool:

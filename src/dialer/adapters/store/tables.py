@@ -149,6 +149,7 @@ call_attempts = Table(
     Column("lease_expires_at", UtcDateTime()),
     Column("provider_call_id", String(64), unique=True),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("sent_at", UtcDateTime()),  # set before the provider request: never sent twice
     Column("initiated_at", UtcDateTime()),
     Column("answered_at", UtcDateTime()),
     Column("ended_at", UtcDateTime()),

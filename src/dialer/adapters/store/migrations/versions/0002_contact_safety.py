@@ -1,4 +1,5 @@
-"""contact safety: do-not-call lists, tenant settings, quiet hours, the due-lead index
+"""contact safety and at-most-once: do-not-call lists, tenant settings, quiet hours, the
+due-lead index, and the attempts' sent marker
 
 Revision ID: 0002
 Revises: 0001
@@ -24,6 +25,8 @@ def upgrade() -> None:
     for table in ("contacts", "leads"):
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("quiet_hours", sa.String(length=200), nullable=True))
+    with op.batch_alter_table("call_attempts") as batch:
+        batch.add_column(sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         "do_not_call",
         sa.Column("id", Id, autoincrement=True, nullable=False),
@@ -55,6 +58,8 @@ def downgrade() -> None:
     )
     op.drop_index("ix_do_not_call_phone", table_name="do_not_call")
     op.drop_table("do_not_call")
+    with op.batch_alter_table("call_attempts") as batch:
+        batch.drop_column("sent_at")
     for table in ("contacts", "leads"):
         with op.batch_alter_table(table) as batch:
             batch.drop_column("quiet_hours")
