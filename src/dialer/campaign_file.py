@@ -154,6 +154,7 @@ class CampaignSpec(_Strict):
     default_timezone: str = "America/New_York"
     answer_url: str | None = None
     ramp_up: Seconds = Field(default=10, ge=0, le=3600)
+    weight: int = Field(default=1, ge=1, le=1000, strict=True)
     start_at: AwareDatetime | None = None
     end_at: AwareDatetime | None = None
     segment: SegmentSpec | None = None
@@ -213,6 +214,7 @@ def _to_settings(spec: CampaignSpec) -> CampaignSettings:
         end_at=spec.end_at.astimezone(UTC) if spec.end_at else None,
         tags=tuple(spec.segment.tags) if spec.segment else (),
         ramp_up=spec.ramp_up,
+        weight=spec.weight,
     )
 
 
@@ -334,6 +336,7 @@ def settings_to_mapping(settings: CampaignSettings) -> dict[str, Any]:
         "max_call_duration": settings.max_call_duration,
         "default_timezone": settings.default_timezone,
         "ramp_up": settings.ramp_up,
+        "weight": settings.weight,
     }
     if settings.rate is not None:
         doc["rate"] = {"per_second": settings.rate.per_second, "burst": settings.rate.burst}

@@ -51,6 +51,7 @@ class CampaignSettings:
     end_at: datetime | None = None  # no call from this instant on; the rest are skipped
     tags: tuple[str, ...] = ()  # the segment: only contacts with one of these tags (all if empty)
     ramp_up: int = 10  # seconds to reach the cap from idle when no rate is set (0: at once)
+    weight: int = 1  # share of free capacity against campaigns of the same priority
 
     @property
     def pacing(self) -> Rate | None:

@@ -10,6 +10,7 @@ many leads there are.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import uuid
@@ -86,22 +87,44 @@ class Dispatcher:
         self.batch_size = batch_size
         self._zones: dict[int, _Cached[set[str]]] = {}
         self._policies: dict[int, _Cached[NumberPolicy]] = {}
+        self._ticks = 0
 
     async def run_once(self) -> TickReport:
         report = TickReport()
         async with self.services.store.unit() as uow:
-            running = await uow.campaigns_in([CampaignStatus.RUNNING])
-        for campaign in running:
-            await self._dispatch(campaign, report)
+            running = await uow.campaigns_in([CampaignStatus.RUNNING])  # priority first
+        self._ticks += 1
+        for _, group in itertools.groupby(running, key=lambda c: c.settings.priority):
+            await self._dispatch_group(list(group), report)
         return report
 
-    async def _dispatch(self, campaign: Campaign, report: TickReport) -> None:
+    async def _dispatch_group(self, group: list[Campaign], report: TickReport) -> None:
+        """Campaigns of one priority share the free capacity by weight. Each gets a quantum
+        of what the caps would admit now, in proportion to its weight; the campaign served
+        first rotates every tick, so the rounding favours no one over time."""
         now = self.services.clock.now()
-        if not campaign.settings.accepts_calls_at(now):
-            await self._end_if_over(campaign, now, report)
+        rooms = {}
+        for campaign in group:
+            if campaign.settings.accepts_calls_at(now):
+                rooms[campaign.id] = await self.services.admission.headroom(
+                    self.services.scope(campaign)
+                )
+            else:
+                await self._end_if_over(campaign, now, report)
+        shared = max(rooms.values(), default=0)
+        if shared == 0:
             return
+        active = [c for c in group if rooms.get(c.id)]
+        total = sum(c.settings.weight for c in active)
+        start = self._ticks % len(active)
+        for campaign in active[start:] + active[:start]:
+            quantum = max(1, shared * campaign.settings.weight // total)
+            await self._dispatch(campaign, min(quantum, rooms[campaign.id]), report)
+
+    async def _dispatch(self, campaign: Campaign, room: int, report: TickReport) -> None:
+        now = self.services.clock.now()
         scope = self.services.scope(campaign)
-        room = await self.services.admission.headroom(scope)
+        room = min(room, await self.services.admission.headroom(scope))
         if room == 0:
             return
         keys = await self._open_zone_keys(campaign, now)
