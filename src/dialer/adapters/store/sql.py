@@ -114,6 +114,17 @@ def _contact(row: Row[Any]) -> Contact:
     )
 
 
+def _skipped(outcome: str, now: datetime) -> dict[str, Any]:
+    """The values that mark leads SKIPPED: never dialled on purpose, with the reason."""
+    return {
+        "status": LeadStatus.SKIPPED.value,
+        "outcome": outcome,
+        "next_attempt_at": None,
+        "version": leads.c.version + 1,
+        "updated_at": now,
+    }
+
+
 def claim_statement(
     campaign_id: int, zone_keys: Sequence[str], now: datetime, limit: int
 ) -> Select[Any]:
@@ -387,13 +398,7 @@ class SqlUnitOfWork:
                 leads.c.status.in_(_DUE),
                 leads.c.zone_key.in_(list(zone_keys)),
             )
-            .values(
-                status=LeadStatus.SKIPPED.value,
-                outcome=outcome,
-                next_attempt_at=None,
-                version=leads.c.version + 1,
-                updated_at=now,
-            )
+            .values(_skipped(outcome, now))
         )
         return int((await self._conn.execute(stmt)).rowcount)
 
@@ -448,15 +453,7 @@ class SqlUnitOfWork:
         if not lead_ids:
             return
         await self._conn.execute(
-            update(leads)
-            .where(leads.c.id.in_(list(lead_ids)))
-            .values(
-                status=LeadStatus.SKIPPED.value,
-                outcome=outcome,
-                next_attempt_at=None,
-                version=leads.c.version + 1,
-                updated_at=now,
-            )
+            update(leads).where(leads.c.id.in_(list(lead_ids))).values(_skipped(outcome, now))
         )
 
     # -------------------------------------------------------------- contact safety
