@@ -66,7 +66,9 @@ class Reconciler:
         leases = await self._live_leases()
         if not await self.services.admission.rebuild(leases):
             return ReconcileReport(waiting=await self.services.admission.needs_rebuild())
-        log.warning("admission state rebuilt from %d live attempts", len(leases))
+        # Every process starts with a rebuild; it is news only when calls were in flight.
+        level = logging.WARNING if leases else logging.INFO
+        log.log(level, "admission state rebuilt from %d live attempts", len(leases))
         return ReconcileReport(rebuilt=True, restored=len(leases))
 
     async def _live_leases(self) -> list[Lease]:
