@@ -16,6 +16,8 @@ from dialer.adapters.executor.inline import InlineExecutor
 from dialer.adapters.store import migrate
 from dialer.adapters.store.engine import make_engine
 from dialer.adapters.store.sql import SqlStore
+from dialer.adapters.telephony.inbound import RequestVerifier
+from dialer.adapters.telephony.providers import build_guard, build_other_provider
 from dialer.adapters.telephony.twilio import TwilioTelephony
 from dialer.adapters.telephony.twilio_signature import TwilioWebhookVerifier
 from dialer.domain.safety import NumberPolicy
@@ -24,6 +26,7 @@ from dialer.ports import Admission, Clock, Telephony, WebhookVerifier
 from dialer.services.calls import originate
 from dialer.services.context import Limits, Services
 from dialer.services.dispatch import Dispatcher
+from dialer.services.provider_guard import GuardedTelephony, ProviderGuard
 from dialer.services.reaper import Reaper
 from dialer.services.reconciler import Reconciler
 from dialer.settings import Settings
@@ -38,7 +41,8 @@ class Runtime:
     dispatcher: Dispatcher
     reaper: Reaper
     reconciler: Reconciler
-    verifier: WebhookVerifier
+    verifier: WebhookVerifier | RequestVerifier  # issue 7: Plivo and Telnyx check whole requests
+    guard: ProviderGuard | None = None  # issue 7: the provider's circuit breaker and pacing
 
 
 def twilio_credentials(settings: Settings) -> tuple[str, str]:
@@ -53,7 +57,10 @@ def twilio_credentials(settings: Settings) -> tuple[str, str]:
     return sid, token.get_secret_value() if token else ""
 
 
-def build_telephony(settings: Settings) -> tuple[Telephony, WebhookVerifier]:
+def build_telephony(settings: Settings) -> tuple[Telephony, WebhookVerifier | RequestVerifier]:
+    """The adapter and webhook verifier of DIALER_PROVIDER (twilio, plivo or telnyx)."""
+    if settings.provider != "twilio":  # issue 7: the other providers
+        return build_other_provider(settings)
     sid, token = twilio_credentials(settings)
     telephony = TwilioTelephony(
         settings.twilio_api_base,
@@ -127,6 +134,8 @@ async def open_runtime(
     clock = clock or WallClock()
     store = SqlStore(make_engine(settings.database_url))
     telephony, verifier = build_telephony(settings)
+    guard = build_guard(settings, clock)  # issue 7
+    telephony = GuardedTelephony(telephony, guard)
     admission: Admission | None = None
     try:
         await migrate.upgrade(store.engine)
@@ -140,6 +149,7 @@ async def open_runtime(
                 settings.global_max_concurrency,
                 settings.lease_ttl_seconds,
                 number_policy=number_policy(settings),
+                global_rates=settings.global_rates,
             ),
             webhook_base=settings.webhook_base,
             rng=random.Random(seed),
@@ -151,10 +161,11 @@ async def open_runtime(
             services=services,
             store=store,
             executor=executor,
-            dispatcher=Dispatcher(services, executor, settings.dispatch_batch_size),
+            dispatcher=Dispatcher(services, executor, settings.dispatch_batch_size, guard=guard),
             reaper=Reaper(services),
             reconciler=Reconciler(services),
             verifier=verifier,
+            guard=guard,
         )
     finally:
         if isinstance(admission, RedisAdmission):

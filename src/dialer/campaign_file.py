@@ -44,8 +44,21 @@ class _Strict(BaseModel):
 
 
 class RateSpec(_Strict):
-    per_second: float = Field(gt=0, le=10000)
+    """Start rates: per second (with ``burst`` back to back), per minute, per hour — each a
+    sustained limit, any combination."""
+
+    per_second: float | None = Field(default=None, gt=0, le=10000)
     burst: int | None = Field(default=None, ge=1, le=100000, strict=True)
+    per_minute: int | None = Field(default=None, ge=1, le=1_000_000, strict=True)
+    per_hour: int | None = Field(default=None, ge=1, le=10_000_000, strict=True)
+
+    @model_validator(mode="after")
+    def _something(self) -> RateSpec:
+        if self.per_second is None and self.per_minute is None and self.per_hour is None:
+            raise ValueError("give per_second, per_minute or per_hour")
+        if self.burst is not None and self.per_second is None:
+            raise ValueError("burst goes with per_second")
+        return self
 
 
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -194,15 +207,22 @@ def _rule(spec: RuleSpec | None) -> DelayRule | None:
 
 def _to_settings(spec: CampaignSpec) -> CampaignSettings:
     rules = {o: r for o in Outcome if (r := _rule(getattr(spec.retry, o.value))) is not None}
-    rate = None
+    rate = per_minute = per_hour = None
     if spec.rate is not None:
-        burst = spec.rate.burst or max(1, math.ceil(spec.rate.per_second))
-        rate = Rate(spec.rate.per_second, burst)
+        if spec.rate.per_second is not None:
+            burst = spec.rate.burst or max(1, math.ceil(spec.rate.per_second))
+            rate = Rate(spec.rate.per_second, burst)
+        if spec.rate.per_minute is not None:
+            per_minute = Rate.per_period(spec.rate.per_minute, 60)
+        if spec.rate.per_hour is not None:
+            per_hour = Rate.per_period(spec.rate.per_hour, 3600)
     return CampaignSettings(
         name=spec.name,
         caller_id=spec.caller_id,
         max_concurrency=spec.max_concurrency,
         rate=rate,
+        rate_per_minute=per_minute,
+        rate_per_hour=per_hour,
         window=spec.window.window(),
         retry=RetryPolicy(spec.retry.max_attempts, rules),
         priority=spec.priority,
@@ -338,8 +358,15 @@ def settings_to_mapping(settings: CampaignSettings) -> dict[str, Any]:
         "ramp_up": settings.ramp_up,
         "weight": settings.weight,
     }
+    rate: dict[str, Any] = {}
     if settings.rate is not None:
-        doc["rate"] = {"per_second": settings.rate.per_second, "burst": settings.rate.burst}
+        rate |= {"per_second": settings.rate.per_second, "burst": settings.rate.burst}
+    if settings.rate_per_minute is not None:
+        rate["per_minute"] = round(settings.rate_per_minute.per_second * 60)
+    if settings.rate_per_hour is not None:
+        rate["per_hour"] = round(settings.rate_per_hour.per_second * 3600)
+    if rate:
+        doc["rate"] = rate
     if settings.answer_url is not None:
         doc["answer_url"] = settings.answer_url
     for key in ("start_at", "end_at"):

@@ -14,7 +14,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from dialer.domain.model import CallAttempt, Campaign, CampaignSettings, Contact, Lead, Rate
+from dialer.domain.model import (
+    CallAttempt,
+    Campaign,
+    CampaignSettings,
+    Contact,
+    Lead,
+    Rate,
+    Rates,
+)
 from dialer.domain.safety import NumberHistory
 from dialer.domain.statuses import AttemptStatus, CallProgress, CampaignStatus, LeadStatus
 from dialer.domain.window import TimeRange
@@ -59,9 +67,10 @@ class Scope:
     global_max: int
     campaign_max: int
     tenant_max: int | None = None
-    campaign_rate: Rate | None = None
-    tenant_rate: Rate | None = None
-    global_rate: Rate | None = None
+    # Each level may carry several limiters (per second, per minute, per hour).
+    campaign_rate: Rate | Rates | None = None
+    tenant_rate: Rate | Rates | None = None
+    global_rate: Rate | Rates | None = None
 
 
 @dataclass(frozen=True)
@@ -405,8 +414,236 @@ class UnitOfWork(Protocol):
 
     async def live_attempts(self, campaign_id: int | None = None) -> int: ...
 
+    # ---------------------------------------------- REST API (issue 5): keys, queues, call log
+
+    async def tenant_name(self, tenant_id: int) -> str:
+        """The tenant's name; NotFound if there is no such tenant."""
+        ...
+
+    async def add_api_key(self, key: NewApiKey, now: datetime) -> StoredApiKey: ...
+
+    async def api_key(self, key_id: str) -> StoredApiKey | None: ...
+
+    async def api_keys(self, tenant_id: int | None) -> list[StoredApiKey]:
+        """Every key of the tenant (of every tenant when None), oldest first."""
+        ...
+
+    async def revoke_api_key(self, key_id: str, tenant_id: int | None, now: datetime) -> bool:
+        """Revoke a live key (of this tenant, unless None); False when none was live."""
+        ...
+
+    async def tenant_campaigns(self, tenant_id: int, after_id: int, limit: int) -> list[Campaign]:
+        """The tenant's campaigns by id, after ``after_id``."""
+        ...
+
+    async def save_campaign_settings(
+        self, campaign: Campaign, settings: CampaignSettings, now: datetime
+    ) -> None:
+        """Store new settings if the campaign's version is unchanged, else raise Conflict."""
+        ...
+
+    async def claim_idempotency_key(
+        self, tenant_id: int, key: str, fingerprint: str, now: datetime
+    ) -> StoredResponse | None:
+        """Reserve the key for this transaction; None when it is new, else the answer stored
+        by the first request (a concurrent first request is waited for, never overtaken)."""
+        ...
+
+    async def save_idempotent_response(
+        self, tenant_id: int, key: str, status_code: int, body: Any
+    ) -> None: ...
+
+    async def prune_idempotency_keys(self, before: datetime) -> int: ...
+
+    async def api_queue(self, tenant_id: int, caller_id: str, answer_key: str) -> int | None:
+        """The campaign id of the tenant's API call queue for this caller ID and answer URL."""
+        ...
+
+    async def set_api_queue(
+        self, tenant_id: int, caller_id: str, answer_key: str, campaign_id: int, old: int | None
+    ) -> int:
+        """Point the queue at ``campaign_id`` unless another process got there first (the
+        queue no longer points at ``old``); returns the campaign the queue points at."""
+        ...
+
+    async def api_queue_campaigns(self, tenant_id: int | None) -> list[int]: ...
+
+    async def reopen_campaign(self, campaign_id: int, now: datetime) -> bool:
+        """Move a COMPLETED API queue back to RUNNING: it completes whenever it runs dry, and
+        a new call reopens it. False when it was not COMPLETED."""
+        ...
+
+    async def stranded_campaigns(self, campaign_ids: Sequence[int]) -> list[int]:
+        """Of these campaigns, the COMPLETED ones that still have leads to call."""
+        ...
+
+    async def queue_leads(
+        self, campaign: Campaign, items: Sequence[tuple[int, ContactDraft]], now: datetime
+    ) -> list[tuple[Lead, bool]]:
+        """A lead per contact, in order, each with True when it is queued anew: a contact
+        with no lead gets one, a finished lead is queued again, an open one is left as is."""
+        ...
+
+    async def open_leads_in(self, campaign_ids: Sequence[int]) -> int:
+        """Leads of these campaigns still to be called (pending or waiting for a retry)."""
+        ...
+
+    async def find_attempts(self, query: AttemptQuery) -> list[CallAttempt]: ...
+
+    async def lead_attempts(self, lead_id: int) -> list[CallAttempt]: ...
+
+    async def attempt_totals(self, tenant_id: int | None) -> tuple[int, dict[AttemptStatus, int]]:
+        """Attempts sent to the provider, and attempts by status (of every tenant if None)."""
+        ...
+
+    async def skip_listed_leads(self, campaign: Campaign, outcome: str, now: datetime) -> int:
+        """Mark SKIPPED the campaign's pending leads whose number is on the tenant's or the
+        global do-not-call list."""
+        ...
+
+    # ---------------------------------------------- distributed execution (issue 4)
+    # Dead letters, process heartbeats, and attempts nobody sent. Tables: cluster_tables.py.
+
+    async def add_dead_letter(self, letter: NewDeadLetter, now: datetime) -> None:
+        """Store a failed job; the same job failing again (same kind and key) adds its tries
+        to the existing letter and reopens it if it had been replayed."""
+        ...
+
+    async def dead_letters(
+        self, tenant_id: int | None, after_id: int, limit: int, include_closed: bool
+    ) -> list[DeadLetter]:
+        """Letters by id after ``after_id``, of one tenant (of all when None); open ones
+        only unless ``include_closed``."""
+        ...
+
+    async def get_dead_letter(self, letter_id: int, *, lock: bool = False) -> DeadLetter | None: ...
+
+    async def close_dead_letter(self, letter_id: int, how: str, now: datetime) -> bool:
+        """Mark an open letter ``replayed`` or ``discarded``; False when it was not open."""
+        ...
+
+    async def save_heartbeat(self, beat: NodeBeat) -> None:
+        """Insert or update this process's row (by ``beat.name``)."""
+        ...
+
+    async def heartbeats(self) -> list[NodeBeat]: ...
+
+    async def prune_heartbeats(self, before: datetime) -> int:
+        """Delete the rows of processes silent since before ``before``."""
+        ...
+
+    async def unsent_attempts(self, created_before: datetime, limit: int) -> list[CallAttempt]:
+        """QUEUED attempts without a sent marker, created before ``created_before``."""
+        ...
+
+    async def campaign_route(self, campaign_id: int) -> CampaignRoute:
+        """What routes a campaign's originations to a worker queue."""
+        ...
+
 
 class Store(Protocol):
     def unit(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
 
     async def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------- REST API (issue 5)
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    tenant_id: int
+    key_id: str
+    secret_hash: str
+    scope: str
+    name: str
+
+
+@dataclass(frozen=True)
+class StoredApiKey:
+    id: int
+    tenant_id: int
+    tenant: str
+    key_id: str
+    secret_hash: str
+    scope: str
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    fingerprint: str
+    status_code: int
+    body: Any
+
+
+@dataclass(frozen=True)
+class AttemptQuery:
+    """A page of one tenant's call log, newest first, before the ``before_id`` cursor."""
+
+    tenant_id: int
+    limit: int
+    before_id: int | None = None
+    campaign_id: int | None = None
+    statuses: tuple[AttemptStatus, ...] = ()
+    phone: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+# ---------------------------------------------------------------- distributed execution (issue 4)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A job that still failed after its retries: what it carried, why, how often tried."""
+
+    id: int
+    tenant_id: int
+    kind: str
+    cause: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: datetime
+    replayed_at: datetime | None
+    discarded_at: datetime | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.replayed_at is None and self.discarded_at is None
+
+
+@dataclass(frozen=True)
+class NewDeadLetter:
+    tenant_id: int
+    kind: str
+    key: str  # identifies the job: one letter per failed job, however often it fails
+    cause: str
+    payload: Mapping[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class NodeBeat:
+    """One process's last heartbeat: what it is and how much it has done."""
+
+    name: str  # unique per process: node and pid
+    kind: str  # dispatcher, worker, webhooks
+    node: str  # the process's node name (several worker processes share one)
+    host: str
+    pid: int
+    started_at: datetime
+    beat_at: datetime
+    processed: int  # since the process started: originations, or calls dispatched
+    failed: int
+    rate: float  # processed per second since the previous beat
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CampaignRoute:
+    tenant: str
+    campaign: str
+    priority: int

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dialer.domain.model import Rate, Rates
 from dialer.errors import InvalidInput, Problem
 
 LEASE_MARGIN_SECONDS = 60
+QUEUE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"  # a broker queue (issue 4)
 
 
 class Settings(BaseSettings):
@@ -20,7 +31,7 @@ class Settings(BaseSettings):
     redis_namespace: str = Field(default="dialer", min_length=1, max_length=64)
     reconcile_seconds: float = Field(default=10.0, ge=1, le=3600)
     broker_url: str | None = None
-    provider: Literal["twilio"] = "twilio"
+    provider: Literal["twilio", "plivo", "telnyx"] = "twilio"
     public_base_url: str | None = None
     listen: str = "127.0.0.1:8000"
     tenant: str = "default"
@@ -32,9 +43,18 @@ class Settings(BaseSettings):
     reaper_seconds: float = Field(default=5.0, gt=0, le=3600)
     max_in_flight_requests: int = Field(default=200, ge=1, le=10000)
     provider_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    global_rate_per_second: float | None = Field(default=None, gt=0, le=100_000)
+    global_rate_burst: int | None = Field(default=None, ge=1, le=1_000_000)
+    global_rate_per_minute: int | None = Field(default=None, ge=1, le=10_000_000)
+    global_rate_per_hour: int | None = Field(default=None, ge=1, le=100_000_000)
     number_max_attempts: int = Field(default=3, ge=1, le=1000)
     number_window_seconds: int = Field(default=86400, ge=1, le=30 * 86400)
     conversation_cooldown_seconds: int = Field(default=86400, ge=0, le=365 * 86400)
+    # REST API (issue 5): backlog guard, request size limits, idempotency retention
+    api_max_pending_calls: int = Field(default=100_000, ge=1, le=100_000_000)
+    api_max_json_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
+    api_max_upload_bytes: int = Field(default=512 << 20, ge=1024, le=16 << 30)
+    api_idempotency_hours: int = Field(default=24, ge=1, le=24 * 30)
 
     twilio_account_sid: str | None = Field(
         default=None, validation_alias=AliasChoices("TWILIO_ACCOUNT_SID")
@@ -44,6 +64,62 @@ class Settings(BaseSettings):
     )
     twilio_api_base: str = "https://api.twilio.com"
 
+    # ---- providers and resilience (issue 7): Plivo, Telnyx, circuit breaker, adaptive pacing
+    plivo_auth_id: str | None = Field(default=None, validation_alias=AliasChoices("PLIVO_AUTH_ID"))
+    plivo_auth_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("PLIVO_AUTH_TOKEN")
+    )
+    plivo_api_base: str = "https://api.plivo.com"
+    telnyx_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TELNYX_API_KEY")
+    )
+    telnyx_public_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("TELNYX_PUBLIC_KEY")
+    )
+    telnyx_connection_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("TELNYX_CONNECTION_ID")
+    )
+    telnyx_api_base: str = "https://api.telnyx.com"
+    breaker_failure_ratio: float = Field(default=0.5, gt=0, le=1)
+    breaker_window_seconds: float = Field(default=60.0, ge=1, le=3600)
+    breaker_min_calls: int = Field(default=20, ge=1, le=100_000)
+    breaker_open_seconds: float = Field(default=30.0, gt=0, le=3600)
+    breaker_probes: int = Field(default=3, ge=1, le=1000)
+    provider_max_cps: float = Field(default=100.0, gt=0, le=100_000)  # pacing ceiling
+    provider_min_cps: float = Field(default=1.0, gt=0, le=100_000)  # pacing floor
+    provider_cps_step: float = Field(default=1.0, gt=0, le=100_000)  # added per second of success
+    # ---- end of issue 7 settings
+
+    # ---- distributed execution (issue 4): Celery dispatchers, workers and beat
+    default_queue: str = Field(default="dialer", pattern=QUEUE_NAME, max_length=100)
+    queue_routes: str = ""  # "campaign:NAME=QUEUE,tenant:NAME=QUEUE": dedicated worker queues
+    task_batch_size: int = Field(default=50, ge=1, le=1000)  # originations per Celery task
+    worker_in_flight: int = Field(default=50, ge=1, le=1000)  # provider requests per task
+    worker_concurrency: int = Field(default=2, ge=1, le=64)  # processes per `dialer worker`
+    worker_max_tasks_per_child: int = Field(default=1000, ge=1, le=1_000_000)
+    worker_max_memory_per_child: int = Field(default=262_144, ge=32_768, le=64 << 20)  # KiB
+    job_retries: int = Field(default=3, ge=0, le=10)  # in-place retries of a transient failure
+    job_retry_backoff_seconds: float = Field(default=0.5, gt=0, le=60)
+    broker_visibility_timeout: int = Field(default=300, ge=5, le=86_400)  # Redis broker only
+    heartbeat_seconds: float = Field(default=5.0, ge=0.1, le=3600)
+    heartbeat_retention_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    housekeeping_seconds: float = Field(default=30.0, ge=0.5, le=3600)
+    unsent_grace_seconds: float = Field(default=60.0, ge=1, le=86_400)
+    quiet_call_seconds: float = Field(default=180.0, ge=1, le=86_400)
+
+    @field_validator("queue_routes")
+    @classmethod
+    def _known_routes(cls, value: str) -> str:
+        parse_queue_routes(value)  # raises ValueError naming the bad entry
+        return value
+
+    @property
+    def queue_route_map(self) -> dict[str, str]:
+        """``campaign:NAME`` / ``tenant:NAME`` -> queue, from DIALER_QUEUE_ROUTES."""
+        return parse_queue_routes(self.queue_routes)
+
+    # ---- end of issue 4 settings
+
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
         if self.campaign_max_concurrency > self.global_max_concurrency:
@@ -51,7 +127,22 @@ class Settings(BaseSettings):
         host, _, port = self.listen.rpartition(":")
         if not host or not port.isdigit():
             raise ValueError(f"listen must be HOST:PORT, got {self.listen!r}")
+        if self.provider_min_cps > self.provider_max_cps:  # issue 7
+            raise ValueError("provider_min_cps cannot exceed provider_max_cps")
         return self
+
+    @property
+    def global_rates(self) -> Rates:
+        """The deployment-wide start rates, per second, minute and hour (each optional)."""
+        rates = []
+        if self.global_rate_per_second is not None:
+            burst = self.global_rate_burst or max(1, math.ceil(self.global_rate_per_second))
+            rates.append(Rate(self.global_rate_per_second, burst))
+        if self.global_rate_per_minute is not None:
+            rates.append(Rate.per_period(self.global_rate_per_minute, 60))
+        if self.global_rate_per_hour is not None:
+            rates.append(Rate.per_period(self.global_rate_per_hour, 3600))
+        return tuple(rates)
 
     @property
     def listen_host(self) -> str:
@@ -74,6 +165,24 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "settings"
-            name = field.upper() if field.startswith("TWILIO") else f"DIALER_{field.upper()}"
+            vendor = field.startswith(("TWILIO", "PLIVO", "TELNYX"))  # not DIALER_-prefixed
+            name = field.upper() if vendor else f"DIALER_{field.upper()}"
             problems.append(Problem(name, err["msg"].removeprefix("Value error, ")))
         raise InvalidInput(problems) from exc
+
+
+# ---- distributed execution (issue 4): queue routes
+
+
+def parse_queue_routes(text: str) -> dict[str, str]:
+    """``campaign:surveys=slow, tenant:acme=acme`` -> {"campaign:surveys": "slow", ...}."""
+    routes: dict[str, str] = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, queue = (part.strip() for part in entry.partition("="))
+        kind, _, name = key.partition(":")
+        if not sep or kind not in {"campaign", "tenant"} or not name:
+            raise ValueError(f"{entry!r}: expected campaign:NAME=QUEUE or tenant:NAME=QUEUE")
+        if not re.match(QUEUE_NAME, queue):
+            raise ValueError(f"{entry!r}: {queue!r} is not a valid queue name")
+        routes[f"{kind}:{name}"] = queue
+    return routes

@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator
 from dialer.adapters.telephony.twilio import TwilioRejected, TwilioTelephony, parse_status_callback
 from dialer.domain.statuses import CallProgress
 from dialer.errors import (
+    ProviderAuthFailed,
     ProviderOutcomeUnknown,
     ProviderRejected,
     ProviderThrottled,
@@ -141,17 +142,21 @@ async def test_a_5xx_from_the_provider_is_unavailable(
             await telephony.create_call(call_request(receiver))
 
 
-async def test_bad_credentials_are_a_rejection(receiver: Receiver, sim_config: MakeConfig) -> None:
+async def test_bad_credentials_are_an_auth_failure_not_a_rejection(
+    receiver: Receiver, sim_config: MakeConfig
+) -> None:
     config = sim_config()
     async with running_simulator(config) as url:
         telephony = TwilioTelephony(url, config.account_sid, "wrong-token")
         try:
-            with pytest.raises(TwilioRejected) as caught:
+            with pytest.raises(ProviderAuthFailed) as caught:
                 await telephony.create_call(call_request(receiver))
         finally:
             await telephony.aclose()
 
-    assert caught.value.code == 20003
+    # Not a ProviderRejected: the call was not created, and the lead must not spend an attempt.
+    assert not isinstance(caught.value, ProviderRejected)
+    assert "20003" in str(caught.value)
     assert "Authenticate" in str(caught.value)
 
 

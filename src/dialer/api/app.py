@@ -1,20 +1,69 @@
-"""The HTTP application: provider webhooks and health (the REST API grows beside them)."""
+"""The HTTP application: the REST API (/v1), provider webhooks, metrics and health."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import time
 
-from dialer import __version__
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dialer import __version__, metrics
+from dialer.api import calls, campaigns, contacts, keys, ops, problems
+from dialer.api.limits import BodyLimit
+from dialer.api.problems import ProblemGuard
 from dialer.api.webhooks import webhook_router
 from dialer.bootstrap import Runtime
 
+DESCRIPTION = """Outbound call campaigns over HTTP. Authenticate with an API key:
+`Authorization: Bearer dk_...` (or `X-Auth-Token: dk_...`). Every error is a problem document
+(application/problem+json) with `type`, `title`, `status`, `detail` and `errors[]`."""
+
+
+class WebhookTimer:
+    """Measures each provider webhook, answer included (dialer_webhook_request_seconds)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/webhooks/"):
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def noting(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting)
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.webhook_seconds.labels(str(status)).observe(elapsed)
+
 
 def create_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(title="Dialer", version=__version__, docs_url=None, redoc_url=None)
-    app.include_router(webhook_router(runtime))
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    app = FastAPI(
+        title="Dialer",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    # The provider's interface, not the REST API: signed callbacks, documented in docs/api.md.
+    app.include_router(webhook_router(runtime), include_in_schema=False)
+    for router in (ops.router, campaigns.router, contacts.router, calls.router, keys.router):
+        app.include_router(router)
+    problems.install(app)
+    settings = runtime.settings
+    app.add_middleware(WebhookTimer)
+    app.add_middleware(
+        BodyLimit,
+        json_limit=settings.api_max_json_bytes,
+        upload_limit=settings.api_max_upload_bytes,
+    )
+    app.add_middleware(ProblemGuard)  # added last: the outermost layer
     return app

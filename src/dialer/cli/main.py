@@ -25,7 +25,7 @@ from dialer.bootstrap import Runtime, open_runtime
 from dialer.campaign_file import settings_from_yaml
 from dialer.cli.common import errors, run_command
 from dialer.cli.display import LiveView, print_outcomes
-from dialer.cli.safety import dnc, history, policy
+from dialer.cli.safety import dnc, history, limits, policy
 from dialer.cli.simproc import simulator_process
 from dialer.demo import demo_contacts, demo_settings, demo_start
 from dialer.domain.statuses import TERMINAL_LEAD, CampaignStatus
@@ -280,6 +280,7 @@ def _register_more() -> None:
     app.add_typer(dnc, name="dnc")
     app.command()(history)
     app.command()(policy)
+    app.command()(limits)
 
 
 _register_more()

@@ -13,10 +13,11 @@ from rich.table import Table
 
 from dialer.bootstrap import number_policy, open_store
 from dialer.cli.common import run_command
+from dialer.domain.model import ScopeLimits
 from dialer.domain.phone import mask
 from dialer.domain.safety import NumberPolicy
 from dialer.errors import InvalidInput, Problem
-from dialer.services import safety
+from dialer.services import safety, tenants
 from dialer.services.safety import GLOBAL_LIST
 from dialer.settings import load_settings
 
@@ -187,3 +188,39 @@ def policy(
         f"At most {current.max_attempts} attempts per number per {current.window} s; "
         f"{current.cooldown} s of quiet after a conversation."
     )
+
+
+def limits(
+    max_concurrency: Annotated[
+        int | None, typer.Option(help="Calls live at once over all the tenant's campaigns.")
+    ] = None,
+    per_second: Annotated[int | None, typer.Option(help="Call starts per second.")] = None,
+    per_minute: Annotated[int | None, typer.Option(help="Call starts per minute.")] = None,
+    per_hour: Annotated[int | None, typer.Option(help="Call starts per hour.")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the tenant's own limits.")] = False,
+) -> None:
+    """Show, or change, the tenant's own cap and start rates (over all its campaigns)."""
+    changes: dict[str, int | None] = (
+        dict.fromkeys(tenants.LIMIT_KEYS)
+        if clear
+        else {
+            key: value
+            for key, value in (
+                ("max_concurrency", max_concurrency),
+                ("rate_per_second", per_second),
+                ("rate_per_minute", per_minute),
+                ("rate_per_hour", per_hour),
+            )
+            if value is not None
+        }
+    )
+
+    async def apply() -> ScopeLimits:
+        settings = load_settings()
+        async with open_store(settings) as store:
+            return await tenants.set_limits(store, settings.tenant, changes)
+
+    current = run_command(apply())
+    cap = current.max_concurrency or "none of its own"
+    rates = ", ".join(f"{r.per_second:g}/s (burst {r.burst})" for r in current.rates) or "none"
+    console.print(f"Tenant cap: {cap}; start rates: {rates}.")

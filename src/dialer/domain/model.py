@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -31,6 +32,24 @@ class Rate:
     def interval(self) -> float:
         return 1.0 / self.per_second
 
+    @classmethod
+    def per_period(cls, calls: int, seconds: int, burst: int | None = None) -> Rate:
+        """``calls`` per ``seconds`` sustained (a GCRA limiter), at most ``burst`` back to back
+        (by default the period's share of one second, at least one)."""
+        per_second = calls / seconds
+        return cls(per_second, burst or max(1, math.ceil(per_second)))
+
+
+Rates = tuple[Rate, ...]
+
+
+@dataclass(frozen=True)
+class ScopeLimits:
+    """A cap and start rates for one scope (the whole deployment, or one tenant)."""
+
+    max_concurrency: int | None = None
+    rates: Rates = ()
+
 
 @dataclass(frozen=True)
 class CampaignSettings:
@@ -50,16 +69,20 @@ class CampaignSettings:
     start_at: datetime | None = None  # no call before this instant
     end_at: datetime | None = None  # no call from this instant on; the rest are skipped
     tags: tuple[str, ...] = ()  # the segment: only contacts with one of these tags (all if empty)
+    rate_per_minute: Rate | None = None
+    rate_per_hour: Rate | None = None
     ramp_up: int = 10  # seconds to reach the cap from idle when no rate is set (0: at once)
     weight: int = 1  # share of free capacity against campaigns of the same priority
 
     @property
-    def pacing(self) -> Rate | None:
-        """The start rate: the operator's, or else a ramp that fills the cap over ``ramp_up``
-        seconds, so a window opening on thousands of due leads is not one burst of calls."""
-        if self.rate is not None or self.ramp_up == 0:
-            return self.rate
-        return Rate(self.max_concurrency / self.ramp_up, max(1, self.max_concurrency // 10))
+    def pacing(self) -> Rates:
+        """The start rates: the operator's per second (or else a ramp that fills the cap over
+        ``ramp_up`` seconds, so a window opening on thousands of due leads is not one burst of
+        calls), per minute and per hour."""
+        first = self.rate
+        if first is None and self.ramp_up:
+            first = Rate(self.max_concurrency / self.ramp_up, max(1, self.max_concurrency // 10))
+        return tuple(r for r in (first, self.rate_per_minute, self.rate_per_hour) if r)
 
     def in_segment(self, contact_tags: tuple[str, ...]) -> bool:
         return not self.tags or bool(set(self.tags) & set(contact_tags))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from dialer.domain.model import Campaign
+from dialer.domain.model import Campaign, Rates, ScopeLimits
 from dialer.domain.safety import NumberPolicy
 from dialer.ports import Admission, Clock, Scope, Store, Telephony
 
@@ -16,6 +16,7 @@ class Limits:
     lease_ttl: int
     tenant_max: int | None = None
     number_policy: NumberPolicy = field(default_factory=NumberPolicy)
+    global_rates: Rates = ()
 
 
 @dataclass
@@ -28,14 +29,17 @@ class Services:
     webhook_base: str
     rng: random.Random = field(default_factory=random.Random)
 
-    def scope(self, campaign: Campaign) -> Scope:
+    def scope(self, campaign: Campaign, tenant: ScopeLimits | None = None) -> Scope:
+        tenant = tenant or ScopeLimits(self.limits.tenant_max)
         return Scope(
             tenant_id=campaign.tenant_id,
             campaign_id=campaign.id,
             global_max=self.limits.global_max,
             campaign_max=campaign.settings.max_concurrency,
-            tenant_max=self.limits.tenant_max,
+            tenant_max=tenant.max_concurrency,
             campaign_rate=campaign.settings.pacing,
+            tenant_rate=tenant.rates,
+            global_rate=self.limits.global_rates,
         )
 
     def now_ts(self) -> float:

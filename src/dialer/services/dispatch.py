@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
-from dialer.domain.model import CallAttempt, Campaign, Lead
+from dialer.domain.model import CallAttempt, Campaign, Lead, ScopeLimits
 from dialer.domain.phone import zones_of_key
 from dialer.domain.safety import NumberHistory, NumberPolicy, blocked_until
 from dialer.domain.statuses import DUE_LEAD, CampaignStatus, LeadStatus
@@ -30,10 +30,13 @@ from dialer.ports import (
     Limit,
     NewAttempt,
     Origination,
+    Scope,
     UnitOfWork,
 )
 from dialer.services.context import Services
+from dialer.services.provider_guard import ProviderGuard
 from dialer.services.safety import policy_for
+from dialer.services.tenants import limits_from
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,8 @@ REFRESH_SECONDS = 2.0  # how often (real time) zone sets and tenant policies are
 DO_NOT_CALL = "do_not_call"
 QUIET_HOURS = "quiet_hours"
 NUMBER_POLICY = "number_policy"
+PROVIDER_OPEN = "provider_breaker_open"  # issue 7
+PROVIDER_PACING = "provider_pacing"  # issue 7
 
 
 @dataclass
@@ -81,12 +86,21 @@ class _Batch:
 
 
 class Dispatcher:
-    def __init__(self, services: Services, executor: Executor, batch_size: int = 200) -> None:
+    def __init__(
+        self,
+        services: Services,
+        executor: Executor,
+        batch_size: int = 200,
+        guard: ProviderGuard | None = None,
+    ) -> None:
         self.services = services
         self.executor = executor
         self.batch_size = batch_size
+        self.guard = guard  # issue 7: breaker and adaptive pacing of the provider
+        self._provider_room: int | None = None
         self._zones: dict[int, _Cached[set[str]]] = {}
         self._policies: dict[int, _Cached[NumberPolicy]] = {}
+        self._tenants: dict[int, _Cached[ScopeLimits]] = {}
         self._ticks = 0
 
     async def run_once(self) -> TickReport:
@@ -94,6 +108,8 @@ class Dispatcher:
         async with self.services.store.unit() as uow:
             running = await uow.campaigns_in([CampaignStatus.RUNNING])  # priority first
         self._ticks += 1
+        if not self._open_provider_gate(report):
+            return report
         for _, group in itertools.groupby(running, key=lambda c: c.settings.priority):
             await self._dispatch_group(list(group), report)
         return report
@@ -106,9 +122,8 @@ class Dispatcher:
         rooms = {}
         for campaign in group:
             if campaign.settings.accepts_calls_at(now):
-                rooms[campaign.id] = await self.services.admission.headroom(
-                    self.services.scope(campaign)
-                )
+                scope = await self._scope(campaign)
+                rooms[campaign.id] = await self.services.admission.headroom(scope)
             else:
                 await self._end_if_over(campaign, now, report)
         shared = max(rooms.values(), default=0)
@@ -123,8 +138,10 @@ class Dispatcher:
 
     async def _dispatch(self, campaign: Campaign, room: int, report: TickReport) -> None:
         now = self.services.clock.now()
-        scope = self.services.scope(campaign)
+        scope = await self._scope(campaign)
         room = min(room, await self.services.admission.headroom(scope))
+        if self._provider_room is not None:
+            room = min(room, self._provider_room)
         if room == 0:
             return
         keys = await self._open_zone_keys(campaign, now)
@@ -149,6 +166,7 @@ class Dispatcher:
                 raise
         await self.executor.submit([self._origination(campaign, a) for a in attempts])
         report.originated += len(attempts)
+        self._provider_started(len(attempts))
 
     async def _claim(
         self, uow: UnitOfWork, campaign: Campaign, keys: set[str], now: datetime, limit: int
@@ -268,10 +286,42 @@ class Dispatcher:
             attempt.id, attempt.lead_id, campaign.id, campaign.tenant_id, attempt.lease_id, request
         )
 
+    # ---- issue 7: the provider gate (circuit breaker, adaptive pacing)
+
+    def _open_provider_gate(self, report: TickReport) -> bool:
+        """How many calls the provider may take this tick; False (nothing is claimed, no lead
+        spends an attempt) while its breaker is open or its pacing allows none."""
+        if self.guard is None:
+            return True
+        self._provider_room = self.guard.room()
+        if self._provider_room > 0:
+            return True
+        report.count(PROVIDER_OPEN if self.guard.is_open else PROVIDER_PACING)
+        return False
+
+    def _provider_started(self, count: int) -> None:
+        if self.guard is not None and self._provider_room is not None:
+            self._provider_room = max(0, self._provider_room - count)
+            self.guard.started(count)
+
+    # ---- end of issue 7
+
     async def _release(self, results: list[AdmissionResult]) -> None:
         for result in results:
             if result.lease is not None:
                 await self.services.admission.release(result.lease)
+
+    async def _scope(self, campaign: Campaign) -> Scope:
+        """The campaign's limits, with its tenant's own cap and rates (re-read every few s)."""
+        cached = self._tenants.get(campaign.tenant_id)
+        if cached is None or cached.stale:
+            async with self.services.store.unit() as uow:
+                values = await uow.tenant_settings(campaign.tenant_id)
+            limits = limits_from(values)
+            if limits.max_concurrency is None:
+                limits = ScopeLimits(self.services.limits.tenant_max, limits.rates)
+            cached = self._tenants[campaign.tenant_id] = _Cached(limits, time.monotonic())
+        return self.services.scope(campaign, cached.value)
 
     async def _policy(self, uow: UnitOfWork, tenant_id: int) -> NumberPolicy:
         cached = self._policies.get(tenant_id)

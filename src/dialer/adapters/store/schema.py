@@ -5,6 +5,8 @@ the schema Alembic compares against."""
 
 from __future__ import annotations
 
+import dialer.adapters.store.api_tables  # noqa: F401  (the REST API's tables)
+import dialer.adapters.store.cluster_tables  # dead letters, heartbeats (issue 4)
 from dialer.adapters.store import tables
 from dialer.adapters.store.tables import metadata
 

@@ -18,6 +18,8 @@ from sqlalchemy import Row, Select, and_, bindparam, delete, func, select, text,
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dialer.adapters.store.api_tables import api_keys, api_queues, idempotency_keys
+from dialer.adapters.store.cluster_tables import dead_letters, node_heartbeats
 from dialer.adapters.store.tables import (
     DUE_PREDICATE,
     call_attempts,
@@ -34,13 +36,27 @@ from dialer.domain.safety import NumberHistory
 from dialer.domain.statuses import (
     DUE_LEAD,
     LIVE_ATTEMPT,
+    TERMINAL_LEAD,
     AttemptStatus,
     CampaignStatus,
     LeadStatus,
 )
 from dialer.domain.window import format_ranges, parse_ranges
 from dialer.errors import Conflict, NotFound
-from dialer.ports import ContactDraft, Deferral, NewAttempt, ProviderEvent
+from dialer.ports import (
+    AttemptQuery,
+    CampaignRoute,
+    ContactDraft,
+    DeadLetter,
+    Deferral,
+    NewApiKey,
+    NewAttempt,
+    NewDeadLetter,
+    NodeBeat,
+    ProviderEvent,
+    StoredApiKey,
+    StoredResponse,
+)
 
 _DUE = [s.value for s in DUE_LEAD]
 _DUE_LITERAL = text(DUE_PREDICATE)
@@ -648,6 +664,454 @@ class SqlUnitOfWork:
         if campaign_id is not None:
             stmt = stmt.where(call_attempts.c.campaign_id == campaign_id)
         return int(await self._conn.scalar(stmt) or 0)
+
+    # -------------------------------------------------------------- REST API (issue 5)
+    # API keys, idempotency keys, API call queues and the call log. The tables live in
+    # api_tables.py; see dialer.services.api_keys, adhoc_calls and call_log.
+
+    async def tenant_name(self, tenant_id: int) -> str:
+        name = await self._conn.scalar(select(tenants.c.name).where(tenants.c.id == tenant_id))
+        if name is None:
+            raise NotFound(f"tenant {tenant_id} does not exist")
+        return str(name)
+
+    def _api_key_query(self) -> Any:
+        return select(api_keys, tenants.c.name.label("tenant")).join(
+            tenants, tenants.c.id == api_keys.c.tenant_id
+        )
+
+    async def add_api_key(self, key: NewApiKey, now: datetime) -> StoredApiKey:
+        await self._conn.execute(
+            api_keys.insert().values(
+                tenant_id=key.tenant_id,
+                key_id=key.key_id,
+                secret_hash=key.secret_hash,
+                scope=key.scope,
+                name=key.name,
+                created_at=now,
+            )
+        )
+        stored = await self.api_key(key.key_id)
+        assert stored is not None
+        return stored
+
+    async def api_key(self, key_id: str) -> StoredApiKey | None:
+        stmt = self._api_key_query().where(api_keys.c.key_id == key_id)
+        row = (await self._conn.execute(stmt)).first()
+        return None if row is None else _api_key(row)
+
+    async def api_keys(self, tenant_id: int | None) -> list[StoredApiKey]:
+        stmt = self._api_key_query().order_by(api_keys.c.id)
+        if tenant_id is not None:
+            stmt = stmt.where(api_keys.c.tenant_id == tenant_id)
+        return [_api_key(row) for row in await self._conn.execute(stmt)]
+
+    async def revoke_api_key(self, key_id: str, tenant_id: int | None, now: datetime) -> bool:
+        stmt = (
+            update(api_keys)
+            .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        if tenant_id is not None:
+            stmt = stmt.where(api_keys.c.tenant_id == tenant_id)
+        return (await self._conn.execute(stmt)).rowcount == 1
+
+    async def tenant_campaigns(self, tenant_id: int, after_id: int, limit: int) -> list[Campaign]:
+        stmt = (
+            select(campaigns)
+            .where(campaigns.c.tenant_id == tenant_id, campaigns.c.id > after_id)
+            .order_by(campaigns.c.id)
+            .limit(limit)
+        )
+        return [_campaign(row) for row in await self._conn.execute(stmt)]
+
+    async def save_campaign_settings(
+        self, campaign: Campaign, settings: CampaignSettings, now: datetime
+    ) -> None:
+        stmt = (
+            update(campaigns)
+            .where(campaigns.c.id == campaign.id, campaigns.c.version == campaign.version)
+            .values(
+                name=settings.name,
+                priority=settings.priority,
+                settings=settings_to_mapping(settings),
+                version=campaign.version + 1,
+                updated_at=now,
+            )
+        )
+        if (await self._conn.execute(stmt)).rowcount != 1:
+            raise Conflict(f"campaign {campaign.id} was changed by someone else; reload it")
+        campaign.settings = settings
+        campaign.version += 1
+
+    async def claim_idempotency_key(
+        self, tenant_id: int, key: str, fingerprint: str, now: datetime
+    ) -> StoredResponse | None:
+        # The placeholder row is this transaction's: a concurrent request with the same key
+        # waits on the unique index until it commits (then reads its answer) or rolls back.
+        stmt = (
+            self._insert(idempotency_keys)
+            .values(
+                tenant_id=tenant_id,
+                key=key,
+                fingerprint=fingerprint,
+                status_code=0,
+                body={},
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
+            .returning(idempotency_keys.c.id)
+        )
+        if (await self._conn.execute(stmt)).first() is not None:
+            return None
+        i = idempotency_keys.c
+        row = (
+            await self._conn.execute(
+                select(i.fingerprint, i.status_code, i.body).where(
+                    i.tenant_id == tenant_id, i.key == key
+                )
+            )
+        ).one()
+        return StoredResponse(row.fingerprint, row.status_code, row.body)
+
+    async def save_idempotent_response(
+        self, tenant_id: int, key: str, status_code: int, body: Any
+    ) -> None:
+        i = idempotency_keys.c
+        await self._conn.execute(
+            update(idempotency_keys)
+            .where(i.tenant_id == tenant_id, i.key == key)
+            .values(status_code=status_code, body=body)
+        )
+
+    async def prune_idempotency_keys(self, before: datetime) -> int:
+        stmt = delete(idempotency_keys).where(idempotency_keys.c.created_at < before)
+        return int((await self._conn.execute(stmt)).rowcount)
+
+    async def api_queue(self, tenant_id: int, caller_id: str, answer_key: str) -> int | None:
+        q = api_queues.c
+        found = await self._conn.scalar(
+            select(q.campaign_id).where(
+                q.tenant_id == tenant_id, q.caller_id == caller_id, q.answer_key == answer_key
+            )
+        )
+        return None if found is None else int(found)
+
+    async def set_api_queue(
+        self, tenant_id: int, caller_id: str, answer_key: str, campaign_id: int, old: int | None
+    ) -> int:
+        q = api_queues.c
+        if old is None:
+            stmt = (
+                self._insert(api_queues)
+                .values(
+                    tenant_id=tenant_id,
+                    caller_id=caller_id,
+                    answer_key=answer_key,
+                    campaign_id=campaign_id,
+                )
+                .on_conflict_do_nothing(index_elements=["tenant_id", "caller_id", "answer_key"])
+            )
+        else:
+            stmt = (
+                update(api_queues)
+                .where(
+                    q.tenant_id == tenant_id,
+                    q.caller_id == caller_id,
+                    q.answer_key == answer_key,
+                    q.campaign_id == old,
+                )
+                .values(campaign_id=campaign_id)
+            )
+        await self._conn.execute(stmt)
+        current = await self.api_queue(tenant_id, caller_id, answer_key)
+        assert current is not None
+        return current
+
+    async def api_queue_campaigns(self, tenant_id: int | None) -> list[int]:
+        stmt = select(api_queues.c.campaign_id).order_by(api_queues.c.id)
+        if tenant_id is not None:
+            stmt = stmt.where(api_queues.c.tenant_id == tenant_id)
+        return [int(i) for i in (await self._conn.scalars(stmt)).all()]
+
+    async def reopen_campaign(self, campaign_id: int, now: datetime) -> bool:
+        # Deliberately outside the campaign transition table: only API queues are reopened
+        # (see dialer.services.adhoc_calls), never an operator's campaign.
+        stmt = (
+            update(campaigns)
+            .where(
+                campaigns.c.id == campaign_id,
+                campaigns.c.status == CampaignStatus.COMPLETED.value,
+            )
+            .values(
+                status=CampaignStatus.RUNNING.value,
+                version=campaigns.c.version + 1,
+                updated_at=now,
+            )
+        )
+        return (await self._conn.execute(stmt)).rowcount == 1
+
+    async def stranded_campaigns(self, campaign_ids: Sequence[int]) -> list[int]:
+        if not campaign_ids:
+            return []
+        has_due = (
+            select(leads.c.id)
+            .where(leads.c.campaign_id == campaigns.c.id, leads.c.status.in_(_DUE))
+            .exists()
+        )
+        stmt = select(campaigns.c.id).where(
+            campaigns.c.id.in_(list(campaign_ids)),
+            campaigns.c.status == CampaignStatus.COMPLETED.value,
+            has_due,
+        )
+        return [int(i) for i in (await self._conn.scalars(stmt)).all()]
+
+    async def _leads_of_contacts(self, campaign_id: int, contact_ids: list[int]) -> dict[int, Lead]:
+        stmt = select(leads).where(
+            leads.c.campaign_id == campaign_id, leads.c.contact_id.in_(contact_ids)
+        )
+        return {row.contact_id: _lead(row) for row in await self._conn.execute(stmt)}
+
+    async def queue_leads(
+        self, campaign: Campaign, items: Sequence[tuple[int, ContactDraft]], now: datetime
+    ) -> list[tuple[Lead, bool]]:
+        if not items:
+            return []
+        contact_ids = [contact_id for contact_id, _ in items]
+        before = await self._leads_of_contacts(campaign.id, contact_ids)
+        await self.add_leads(campaign, [i for i in items if i[0] not in before], now)
+        finished = [lead.id for lead in before.values() if lead.is_terminal]
+        if finished:
+            await self._conn.execute(
+                update(leads)
+                .where(leads.c.id.in_(finished), leads.c.status.in_(_TERMINAL_LEAD))
+                .values(
+                    status=LeadStatus.PENDING.value,
+                    attempts=0,
+                    next_attempt_at=now,
+                    outcome=None,
+                    version=leads.c.version + 1,
+                    updated_at=now,
+                )
+            )
+        after = await self._leads_of_contacts(campaign.id, contact_ids)
+        requeued = set(finished)
+        return [(after[cid], cid not in before or after[cid].id in requeued) for cid in contact_ids]
+
+    async def open_leads_in(self, campaign_ids: Sequence[int]) -> int:
+        if not campaign_ids:
+            return 0
+        stmt = select(func.count()).where(
+            leads.c.campaign_id.in_(list(campaign_ids)), leads.c.status.in_(_DUE)
+        )
+        return int(await self._conn.scalar(stmt) or 0)
+
+    async def find_attempts(self, query: AttemptQuery) -> list[CallAttempt]:
+        a = call_attempts.c
+        stmt = select(call_attempts).where(a.tenant_id == query.tenant_id)
+        if query.before_id is not None:
+            stmt = stmt.where(a.id < query.before_id)
+        if query.campaign_id is not None:
+            stmt = stmt.where(a.campaign_id == query.campaign_id)
+        if query.statuses:
+            stmt = stmt.where(a.status.in_([s.value for s in query.statuses]))
+        if query.phone is not None:
+            stmt = stmt.where(a.phone == query.phone)
+        if query.since is not None:
+            stmt = stmt.where(a.created_at >= query.since)
+        if query.until is not None:
+            stmt = stmt.where(a.created_at < query.until)
+        stmt = stmt.order_by(a.id.desc()).limit(query.limit)
+        return [_attempt(row) for row in await self._conn.execute(stmt)]
+
+    async def lead_attempts(self, lead_id: int) -> list[CallAttempt]:
+        stmt = (
+            select(call_attempts)
+            .where(call_attempts.c.lead_id == lead_id)
+            .order_by(call_attempts.c.id)
+        )
+        return [_attempt(row) for row in await self._conn.execute(stmt)]
+
+    async def attempt_totals(self, tenant_id: int | None) -> tuple[int, dict[AttemptStatus, int]]:
+        a = call_attempts.c
+        mine = [] if tenant_id is None else [a.tenant_id == tenant_id]
+        sent = await self._conn.scalar(select(func.count()).where(a.sent_at.is_not(None), *mine))
+        stmt = select(a.status, func.count()).where(*mine).group_by(a.status)
+        by_status = {AttemptStatus(s): int(n) for s, n in await self._conn.execute(stmt)}
+        return int(sent or 0), by_status
+
+    async def skip_listed_leads(self, campaign: Campaign, outcome: str, now: datetime) -> int:
+        listed = select(do_not_call.c.phone).where(
+            do_not_call.c.tenant_id.in_([0, campaign.tenant_id])
+        )
+        stmt = (
+            update(leads)
+            .where(
+                leads.c.campaign_id == campaign.id,
+                leads.c.status == LeadStatus.PENDING.value,
+                leads.c.phone.in_(listed),
+            )
+            .values(
+                status=LeadStatus.SKIPPED.value,
+                outcome=outcome,
+                next_attempt_at=None,
+                version=leads.c.version + 1,
+                updated_at=now,
+            )
+        )
+        return int((await self._conn.execute(stmt)).rowcount)
+
+    # -------------------------------------------------------------- distributed execution
+    # (issue 4) dead letters, heartbeats, unsent attempts, queue routing; the tables are in
+    # cluster_tables.py; see dialer.services.dlq, heartbeat and housekeeping.
+
+    async def add_dead_letter(self, letter: NewDeadLetter, now: datetime) -> None:
+        stmt = self._insert(dead_letters).values(
+            tenant_id=letter.tenant_id,
+            kind=letter.kind,
+            dedupe_key=letter.key[:200],
+            cause=letter.cause[:2000],
+            payload=dict(letter.payload),
+            attempts=letter.attempts,
+            created_at=now,
+            updated_at=now,
+        )
+        again = {
+            "attempts": dead_letters.c.attempts + stmt.excluded.attempts,
+            "cause": stmt.excluded.cause,
+            "updated_at": now,
+            "replayed_at": None,  # replayed, and failed again: open once more
+        }
+        await self._conn.execute(
+            stmt.on_conflict_do_update(index_elements=["kind", "dedupe_key"], set_=again)
+        )
+
+    async def dead_letters(
+        self, tenant_id: int | None, after_id: int, limit: int, include_closed: bool
+    ) -> list[DeadLetter]:
+        d = dead_letters.c
+        stmt = select(dead_letters).where(d.id > after_id).order_by(d.id).limit(limit)
+        if tenant_id is not None:
+            stmt = stmt.where(d.tenant_id == tenant_id)
+        if not include_closed:
+            stmt = stmt.where(d.replayed_at.is_(None), d.discarded_at.is_(None))
+        return [self._dead_letter(row) for row in await self._conn.execute(stmt)]
+
+    async def get_dead_letter(self, letter_id: int, *, lock: bool = False) -> DeadLetter | None:
+        stmt = select(dead_letters).where(dead_letters.c.id == letter_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        row = (await self._conn.execute(stmt)).first()
+        return None if row is None else self._dead_letter(row)
+
+    async def close_dead_letter(self, letter_id: int, how: str, now: datetime) -> bool:
+        if how not in {"replayed", "discarded"}:
+            raise ValueError(f"a dead letter is closed as replayed or discarded, not {how!r}")
+        d = dead_letters.c
+        stmt = (
+            update(dead_letters)
+            .where(d.id == letter_id, d.replayed_at.is_(None), d.discarded_at.is_(None))
+            .values({f"{how}_at": now, "updated_at": now})
+        )
+        return (await self._conn.execute(stmt)).rowcount == 1
+
+    @staticmethod
+    def _dead_letter(row: Row[Any]) -> DeadLetter:
+        return DeadLetter(
+            id=row.id,
+            tenant_id=row.tenant_id,
+            kind=row.kind,
+            cause=row.cause,
+            payload=dict(row.payload),
+            attempts=row.attempts,
+            created_at=row.created_at,
+            replayed_at=row.replayed_at,
+            discarded_at=row.discarded_at,
+        )
+
+    async def save_heartbeat(self, beat: NodeBeat) -> None:
+        values = {
+            "name": beat.name,
+            "kind": beat.kind,
+            "node": beat.node,
+            "host": beat.host,
+            "pid": beat.pid,
+            "started_at": beat.started_at,
+            "beat_at": beat.beat_at,
+            "processed": beat.processed,
+            "failed": beat.failed,
+            "rate": beat.rate,
+            "info": dict(beat.info),
+        }
+        stmt = self._insert(node_heartbeats).values(values)
+        changed = {k: v for k, v in values.items() if k not in {"name", "started_at"}}
+        await self._conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=changed))
+
+    async def heartbeats(self) -> list[NodeBeat]:
+        h = node_heartbeats.c
+        stmt = select(node_heartbeats).order_by(h.kind, h.node, h.pid)
+        return [
+            NodeBeat(
+                name=row.name,
+                kind=row.kind,
+                node=row.node,
+                host=row.host,
+                pid=row.pid,
+                started_at=row.started_at,
+                beat_at=row.beat_at,
+                processed=row.processed,
+                failed=row.failed,
+                rate=row.rate,
+                info=dict(row.info),
+            )
+            for row in await self._conn.execute(stmt)
+        ]
+
+    async def prune_heartbeats(self, before: datetime) -> int:
+        stmt = delete(node_heartbeats).where(node_heartbeats.c.beat_at < before)
+        return int((await self._conn.execute(stmt)).rowcount)
+
+    async def unsent_attempts(self, created_before: datetime, limit: int) -> list[CallAttempt]:
+        a = call_attempts.c
+        stmt = (
+            select(call_attempts)
+            .where(
+                a.status == AttemptStatus.QUEUED.value,  # the live index's leading column
+                a.sent_at.is_(None),
+                a.created_at < created_before,
+            )
+            .order_by(a.created_at)
+            .limit(limit)
+        )
+        return [_attempt(row) for row in await self._conn.execute(stmt)]
+
+    async def campaign_route(self, campaign_id: int) -> CampaignRoute:
+        stmt = (
+            select(campaigns.c.name, campaigns.c.priority, tenants.c.name.label("tenant"))
+            .join(tenants, tenants.c.id == campaigns.c.tenant_id)
+            .where(campaigns.c.id == campaign_id)
+        )
+        row = (await self._conn.execute(stmt)).first()
+        if row is None:
+            raise NotFound(f"campaign {campaign_id} does not exist")
+        return CampaignRoute(row.tenant, row.name, row.priority)
+
+
+def _api_key(row: Row[Any]) -> StoredApiKey:
+    return StoredApiKey(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        tenant=row.tenant,
+        key_id=row.key_id,
+        secret_hash=row.secret_hash,
+        scope=row.scope,
+        name=row.name,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+_TERMINAL_LEAD = [s.value for s in TERMINAL_LEAD]  # REST API (issue 5)
 
 
 class SqlStore:

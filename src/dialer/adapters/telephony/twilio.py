@@ -6,6 +6,8 @@ Errors are translated here, at the boundary, into ``dialer.errors``:
 what happened                               raised
 ==========================================  =========================================
 HTTP 429                                    ProviderThrottled (Retry-After honoured)
+HTTP 401/403 (bad credentials)              ProviderAuthFailed: not created, and not
+                                            spent (an operator must fix the credentials)
 HTTP 5xx                                    ProviderUnavailable
 other HTTP 4xx                              ProviderRejected (Twilio's code + message)
 connect error / connect or pool timeout     ProviderUnavailable: nothing was sent
@@ -29,6 +31,7 @@ from dialer.domain.statuses import CallProgress
 from dialer.errors import (
     InvalidInput,
     Problem,
+    ProviderAuthFailed,
     ProviderError,
     ProviderOutcomeUnknown,
     ProviderRejected,
@@ -293,6 +296,8 @@ def _status_error(response: httpx.Response) -> ProviderError:
     detail = f"twilio HTTP {response.status_code} (code {code}): {message}"
     if response.status_code == httpx.codes.TOO_MANY_REQUESTS:
         return ProviderThrottled(detail, retry_after=retry_after(response.headers))
+    if response.status_code in (httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN):
+        return ProviderAuthFailed(detail)
     if response.is_server_error:
         return ProviderUnavailable(detail)
     return TwilioRejected(detail, code)

@@ -16,7 +16,11 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from dialer.adapters.telephony.inbound import Inbound
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 
@@ -42,6 +46,9 @@ class TwilioWebhookVerifier:
             for variant in url_variants(url)
         ]
         return any(matches)
+
+    def verify_request(self, inbound: Inbound) -> bool:
+        return self.verify(inbound.url, inbound.form(), inbound.header(SIGNATURE_HEADER))
 
 
 def url_variants(url: str) -> tuple[str, ...]:

@@ -1,0 +1,69 @@
+"""/v1/keys: a tenant's API keys, managed with an admin key. The first admin key of a tenant
+comes from the command line: ``dialer keys create --tenant NAME --scope admin``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, Field
+
+from dialer.api.auth import Admin, RuntimeDep
+from dialer.api.models import Text, _In
+from dialer.api.problems import PROBLEM_RESPONSES
+from dialer.ports import StoredApiKey
+from dialer.services import api_keys
+from dialer.services.api_keys import KeyScope
+
+router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=PROBLEM_RESPONSES)
+
+KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")]
+
+
+class KeyIn(_In):
+    name: Text
+    scope: KeyScope = KeyScope.VIEWER
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    name: str
+    scope: KeyScope
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, key: StoredApiKey) -> KeyOut:
+        return cls(
+            key_id=key.key_id,
+            name=key.name,
+            scope=KeyScope(key.scope),
+            created_at=key.created_at,
+            revoked_at=key.revoked_at,
+        )
+
+
+class NewKeyOut(KeyOut):
+    token: str = Field(description="The whole key: shown this once, never again")
+
+
+@router.get("", response_model=list[KeyOut])
+async def list_keys(caller: Admin, runtime: RuntimeDep) -> list[KeyOut]:
+    """The tenant's keys (never their secrets)."""
+    return [KeyOut.of(k) for k in await api_keys.list_keys(runtime.store, caller.tenant_id)]
+
+
+@router.post("", status_code=201, response_model=NewKeyOut)
+async def create_key(caller: Admin, runtime: RuntimeDep, body: KeyIn) -> NewKeyOut:
+    """A new key for this tenant; the answer holds the whole key, shown once."""
+    now = runtime.services.clock.now()
+    key, token = await api_keys.create_key(runtime.store, caller.tenant, body.scope, body.name, now)
+    return NewKeyOut(**KeyOut.of(key).model_dump(), token=token)
+
+
+@router.delete("/{key_id}", status_code=204, response_model=None)
+async def revoke_key(caller: Admin, runtime: RuntimeDep, key_id: KeyId) -> None:
+    """Revoke a key of this tenant: it is refused from the next request on."""
+    now = runtime.services.clock.now()
+    await api_keys.revoke_key(runtime.store, key_id, caller.tenant_id, now)

@@ -1,0 +1,171 @@
+"""The REST API's request and response bodies (and so its OpenAPI schemas)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from dialer.campaign_file import settings_to_mapping
+from dialer.domain.model import CallAttempt, Campaign, Lead
+from dialer.domain.statuses import AttemptStatus, CampaignStatus, LeadStatus
+
+MAX_ID = 2**53 - 1  # ids stay exact in every JSON client
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+
+Text = Annotated[str, StringConstraints(max_length=200, pattern=NO_CONTROL)]
+Number = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_CONTROL)]
+Url = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\x00-\x20\x7f]+$")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class CampaignOut(BaseModel):
+    id: int
+    name: str
+    status: CampaignStatus
+    version: int
+    created_at: datetime | None
+    settings: dict[str, Any] = Field(description="The campaign document, normalised")
+
+    @classmethod
+    def of(cls, campaign: Campaign) -> CampaignOut:
+        return cls(
+            id=campaign.id,
+            name=campaign.name,
+            status=campaign.status,
+            version=campaign.version,
+            created_at=campaign.created_at,
+            settings=settings_to_mapping(campaign.settings),
+        )
+
+
+class CampaignPage(BaseModel):
+    items: list[CampaignOut]
+    next_cursor: str | None
+
+
+class Usage(BaseModel):
+    live: int
+    cap: int | None
+
+
+class ProgressOut(BaseModel):
+    campaign_id: int
+    name: str
+    status: CampaignStatus
+    leads: dict[str, int] = Field(description="Leads by state")
+    attempts: dict[str, int] = Field(description="Call attempts by status")
+    total_leads: int
+    finished_leads: int
+    remaining_leads: int = Field(description="Leads pending, waiting for a retry or dialling")
+    live_calls: Usage = Field(description="This campaign's live calls against its cap")
+    tenant_live_calls: int
+    global_live_calls: Usage
+    calls_per_second: float = Field(description="Attempts started per second, last 30 s")
+    eta_seconds: float | None = Field(
+        description="Remaining leads at the current start rate (a lower bound: retries add "
+        "to it); null while nothing is being started"
+    )
+
+
+class CallIn(_In):
+    to: Number
+    from_: Number = Field(alias="from", description="Caller ID, E.164")
+    answer_url: Url | None = None
+    name: Text | None = None
+    timezone: Annotated[str, StringConstraints(max_length=64, pattern=NO_CONTROL)] | None = None
+    attributes: dict[Text, Text] = Field(default_factory=dict, max_length=50)
+
+
+class BulkCallsIn(_In):
+    calls: list[CallIn] = Field(min_length=1, max_length=1000)
+
+
+class CallAccepted(BaseModel):
+    id: int = Field(description="The lead that carries this call; see GET /v1/leads/{id}")
+    campaign_id: int = Field(description="The tenant's API queue campaign")
+    to: str
+    status: LeadStatus
+    queued: bool = Field(description="False: this number was already waiting; not added twice")
+
+
+class IndexedCall(CallAccepted):
+    index: int
+
+
+class Refusal(BaseModel):
+    index: int
+    location: str
+    message: str
+
+
+class BulkAccepted(BaseModel):
+    accepted: list[IndexedCall]
+    refused: list[Refusal]
+
+
+class AttemptOut(BaseModel):
+    id: int
+    lead_id: int
+    campaign_id: int
+    number: int = Field(description="1 for the lead's first attempt")
+    to: str
+    from_: str = Field(serialization_alias="from")
+    status: AttemptStatus
+    provider_call_id: str | None
+    created_at: datetime | None
+    initiated_at: datetime | None
+    answered_at: datetime | None
+    ended_at: datetime | None
+    duration: int | None
+    hangup_cause: str | None
+
+    @classmethod
+    def of(cls, a: CallAttempt) -> AttemptOut:
+        return cls(
+            id=a.id,
+            lead_id=a.lead_id,
+            campaign_id=a.campaign_id,
+            number=a.number,
+            to=a.phone,
+            from_=a.caller_id,
+            status=a.status,
+            provider_call_id=a.provider_call_id,
+            created_at=a.created_at,
+            initiated_at=a.initiated_at,
+            answered_at=a.answered_at,
+            ended_at=a.ended_at,
+            duration=a.duration,
+            hangup_cause=a.hangup_cause,
+        )
+
+
+class CallPage(BaseModel):
+    items: list[AttemptOut]
+    next_cursor: str | None
+
+
+class LeadOut(BaseModel):
+    id: int
+    campaign_id: int
+    to: str
+    status: LeadStatus
+    attempt_count: int
+    next_attempt_at: datetime | None
+    attempts: list[AttemptOut]
+
+    @classmethod
+    def of(cls, lead: Lead, attempts: list[CallAttempt]) -> LeadOut:
+        return cls(
+            id=lead.id,
+            campaign_id=lead.campaign_id,
+            to=lead.phone,
+            status=lead.status,
+            attempt_count=lead.attempts,
+            next_attempt_at=lead.next_attempt_at,
+            attempts=[AttemptOut.of(a) for a in attempts],
+        )

@@ -1,0 +1,266 @@
+"""Calls outside campaigns (``POST /v1/calls``): accepted at once, paced like any other call.
+
+Each tenant has standing "API queue" campaigns, one per caller ID and answer URL, created
+RUNNING on first use with an always-open window and no retries. A requested call becomes a
+lead of its queue, so the ordinary dispatcher dials it under every cap (global, tenant,
+campaign, per-number lock, rates, do-not-call, number policy): a request is never refused
+for capacity, it waits its turn. Only a tenant's backlog past DIALER_API_MAX_PENDING_CALLS
+is refused, so callers slow down instead of queueing without bound.
+
+The dispatcher completes a running campaign when it has nothing left to call. A queue is a
+campaign that runs dry often, so a new call reopens it (COMPLETED -> RUNNING, which only
+queues may do). A call queued in the instant the dispatcher is completing the queue is
+caught by ``reopen_stranded``, run after every request and periodically by ``dialer
+serve``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dialer.domain.model import Campaign, CampaignSettings, Lead
+from dialer.domain.phone import InvalidNumber, normalize, zone_key, zones_for
+from dialer.domain.retry import RetryPolicy
+from dialer.domain.statuses import CampaignStatus
+from dialer.domain.window import CallingWindow
+from dialer.errors import DialerError, Problem
+from dialer.ports import ContactDraft, UnitOfWork
+from dialer.services.context import Services
+
+DEFAULT_ZONE = "America/New_York"  # for numbers whose zone the number does not tell
+QUEUE_RAMP_UP = 10  # seconds: the queue's pace is its cap per this many seconds
+MAX_RETRY_AFTER = 600
+
+
+@dataclass(frozen=True)
+class CallOrder:
+    """One requested call, as the client wrote it."""
+
+    to: str
+    caller_id: str
+    answer_url: str | None = None
+    name: str | None = None
+    timezone: str | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QueuedCall:
+    index: int
+    lead: Lead
+    campaign_id: int
+    queued: bool  # False: this number was already waiting in the queue; it is not added twice
+
+
+@dataclass(frozen=True)
+class RefusedCall:
+    index: int
+    problem: Problem
+
+
+@dataclass
+class Queueing:
+    queued: list[QueuedCall] = field(default_factory=list)
+    refused: list[RefusedCall] = field(default_factory=list)
+
+    @property
+    def campaign_ids(self) -> set[int]:
+        return {q.campaign_id for q in self.queued}
+
+
+@dataclass(frozen=True)
+class QueueLimits:
+    """From settings: the tenant's backlog limit, and each queue's concurrency cap."""
+
+    max_pending: int
+    cap: int
+
+
+class Backlogged(DialerError):
+    """The tenant's queued calls are past the API's limit: try again after ``retry_after``."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class _Valid:
+    index: int
+    order: CallOrder
+    draft: ContactDraft
+    caller_id: str
+
+
+def answer_key(answer_url: str | None) -> str:
+    return hashlib.sha256((answer_url or "").encode()).hexdigest()
+
+
+def queue_settings(caller_id: str, answer_url: str | None, cap: int) -> CampaignSettings:
+    suffix = f" ({answer_key(answer_url)[:8]})" if answer_url else ""
+    return CampaignSettings(
+        name=f"api calls from {caller_id}{suffix}",
+        caller_id=caller_id,
+        max_concurrency=cap,
+        window=CallingWindow.always(),
+        retry=RetryPolicy(max_attempts=1),
+        answer_url=answer_url,
+        ramp_up=QUEUE_RAMP_UP,
+    )
+
+
+def _draft(order: CallOrder, where: str) -> tuple[ContactDraft, str]:
+    try:
+        phone = normalize(order.to)
+    except InvalidNumber as exc:
+        raise ValueError(f"{where}.to: {exc}") from exc
+    try:
+        caller_id = normalize(order.caller_id)
+    except InvalidNumber as exc:
+        raise ValueError(f"{where}.caller_id: {exc}") from exc
+    if order.timezone:
+        try:
+            ZoneInfo(order.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{where}.timezone: unknown time zone {order.timezone!r}") from exc
+    zones = (order.timezone,) if order.timezone else zones_for(phone, DEFAULT_ZONE)
+    draft = ContactDraft(
+        phone=phone,
+        zone_key=zone_key(zones),
+        name=order.name,
+        timezone=order.timezone,
+        attributes=dict(order.attributes),
+    )
+    return draft, caller_id
+
+
+def _validate(orders: Sequence[CallOrder], prefix: str) -> tuple[list[_Valid], list[RefusedCall]]:
+    valid: list[_Valid] = []
+    refused: list[RefusedCall] = []
+    first: dict[str, int] = {}
+    for index, order in enumerate(orders):
+        where = f"{prefix}[{index}]" if prefix else "body"
+        try:
+            draft, caller_id = _draft(order, where)
+        except ValueError as exc:
+            location, _, message = str(exc).partition(": ")
+            refused.append(RefusedCall(index, Problem(location, message)))
+            continue
+        if (seen := first.setdefault(draft.phone, index)) != index:
+            problem = Problem(f"{where}.to", f"the same number as {prefix}[{seen}]")
+            refused.append(RefusedCall(index, problem))
+            continue
+        valid.append(_Valid(index, order, draft, caller_id))
+    return valid, refused
+
+
+async def _check_backlog(uow: UnitOfWork, tenant_id: int, adding: int, limits: QueueLimits) -> None:
+    """Approximate under concurrent requests (each counts before the others commit): the
+    limit protects the database from unbounded queues; exactness is the caps' job."""
+    pending = await uow.open_leads_in(await uow.api_queue_campaigns(tenant_id))
+    excess = pending + adding - limits.max_pending
+    if excess > 0:
+        # The time the queue needs, at its own pace, to bring the backlog under the limit.
+        per_second = limits.cap / QUEUE_RAMP_UP
+        wait = min(MAX_RETRY_AFTER, max(1, math.ceil(excess / per_second)))
+        raise Backlogged(
+            f"{pending} calls are waiting to be dialled; the limit is {limits.max_pending} "
+            "(DIALER_API_MAX_PENDING_CALLS)",
+            wait,
+        )
+
+
+async def queue_campaign(
+    uow: UnitOfWork,
+    services: Services,
+    tenant_id: int,
+    caller_id: str,
+    answer_url: str | None,
+    cap: int,
+) -> Campaign:
+    """The tenant's queue for this caller ID and answer URL, created or reopened as needed."""
+    now, key = services.clock.now(), answer_key(answer_url)
+    current = await uow.api_queue(tenant_id, caller_id, key)
+    if current is not None:
+        campaign = await uow.get_campaign(current)
+        if campaign.status is CampaignStatus.COMPLETED and await uow.reopen_campaign(current, now):
+            campaign.status, campaign.version = CampaignStatus.RUNNING, campaign.version + 1
+        if campaign.status is not CampaignStatus.CANCELLED:
+            return campaign
+    # No queue yet, or its operator cancelled it: start a new one.
+    settings = queue_settings(caller_id, answer_url, cap)
+    fresh = await uow.add_campaign(tenant_id, settings, now)
+    fresh.move_to(CampaignStatus.RUNNING)
+    await uow.save_campaign_status(fresh, now)
+    winner = await uow.set_api_queue(tenant_id, caller_id, key, fresh.id, current)
+    if winner == fresh.id:
+        return fresh
+    fresh.move_to(CampaignStatus.CANCELLED)  # another request created the queue first
+    await uow.save_campaign_status(fresh, now)
+    return await uow.get_campaign(winner)
+
+
+async def queue_calls(
+    uow: UnitOfWork,
+    services: Services,
+    tenant_id: int,
+    orders: Sequence[CallOrder],
+    limits: QueueLimits,
+    *,
+    prefix: str = "calls",
+) -> Queueing:
+    """Queue the calls in this transaction (the caller commits). Bad numbers, repeats and
+    numbers on a do-not-call list are refused one by one; Backlogged refuses them all."""
+    valid, refused = _validate(orders, prefix)
+    result = Queueing(refused=refused)
+    if not valid:
+        return result
+    await _check_backlog(uow, tenant_id, len(valid), limits)
+    listed = await uow.do_not_call_listed(tenant_id, [v.draft.phone for v in valid])
+    for item in valid:
+        if item.draft.phone in listed:
+            where = f"{prefix}[{item.index}].to" if prefix else "to"
+            result.refused.append(RefusedCall(item.index, Problem(where, "on a do-not-call list")))
+    groups: dict[tuple[str, str | None], list[_Valid]] = {}
+    for item in valid:
+        if item.draft.phone not in listed:
+            groups.setdefault((item.caller_id, item.order.answer_url), []).append(item)
+    for (caller_id, answer_url), items in groups.items():
+        campaign = await queue_campaign(uow, services, tenant_id, caller_id, answer_url, limits.cap)
+        result.queued += await _queue_group(uow, services, tenant_id, campaign, items)
+    result.queued.sort(key=lambda q: q.index)
+    result.refused.sort(key=lambda r: r.index)
+    return result
+
+
+async def _queue_group(
+    uow: UnitOfWork,
+    services: Services,
+    tenant_id: int,
+    campaign: Campaign,
+    items: list[_Valid],
+) -> list[QueuedCall]:
+    now = services.clock.now()
+    drafts = [item.draft for item in items]
+    contact_ids = await uow.upsert_contacts(tenant_id, drafts, now)
+    leads = await uow.queue_leads(campaign, list(zip(contact_ids, drafts, strict=True)), now)
+    return [
+        QueuedCall(item.index, lead, campaign.id, queued)
+        for item, (lead, queued) in zip(items, leads, strict=True)
+    ]
+
+
+async def reopen_stranded(services: Services, campaign_ids: Sequence[int] | None = None) -> int:
+    """Reopen queues the dispatcher completed while a call was being added to them."""
+    now = services.clock.now()
+    async with services.store.unit() as uow:
+        ids = await uow.api_queue_campaigns(None) if campaign_ids is None else list(campaign_ids)
+        stranded = await uow.stranded_campaigns(ids)
+        for campaign_id in stranded:
+            await uow.reopen_campaign(campaign_id, now)
+        await uow.commit()
+    return len(stranded)

@@ -1,0 +1,237 @@
+"""Origination batches, as a worker runs them: each job sent at most once, failures retried
+in layers, and what still fails recorded in the dead-letter table.
+
+A job is an ``Origination`` as plain JSON (``job_payload`` / ``job_from_payload``): what a
+Celery task carries and what a dead letter keeps. Which layer retries what:
+
+* the provider certainly did not create the call (5xx, refused connection, short 429):
+  ``RetryingTelephony`` retries the create in place; once that is spent, ``originate`` voids
+  the attempt and the lead is due again later, attempts unspent (the dispatcher's layer);
+* the outcome is unknown (a timeout after sending): never retried (lookup, callbacks, reaper);
+* a transient database error (serialization failure, deadlock, lost connection): the job is
+  run again here, up to ``JobPolicy.retries`` times. Running it again is safe: the sent
+  marker is taken before any request, so a job that got as far as the provider finds it set
+  and sends nothing;
+* anything else, or a transient error that outlasts the retries: a dead letter (kind
+  ``originate``) with the cause, the job and the number of tries.
+
+A job redelivered by the broker (a worker died, a task was retried) is the same job: the
+sent marker, the attempt's status and the dead letters' key make every step idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from dialer.domain.model import CallAttempt
+from dialer.domain.phone import mask
+from dialer.errors import InvalidInput, NotFound, Problem
+from dialer.ports import CallRequest, NewDeadLetter, Origination
+from dialer.services.calls import originate, put_back_unsent
+from dialer.services.context import Services
+from dialer.services.retrying import backoff_delay
+
+log = logging.getLogger(__name__)
+
+ORIGINATE = "originate"  # the dead-letter kind of a failed origination job
+_WHOLE_FIELDS = ("attempt_id", "lead_id", "campaign_id", "tenant_id")
+
+
+# ------------------------------------------------------------------ jobs as JSON
+
+
+def job_payload(job: Origination) -> dict[str, Any]:
+    return dataclasses.asdict(job)
+
+
+def job_from_payload(data: Mapping[str, Any]) -> Origination:
+    """The job a payload describes; InvalidInput naming what is wrong with it."""
+    try:
+        request = CallRequest(**data["request"])
+        job = Origination(**{**data, "request": request})
+    except (KeyError, TypeError) as exc:
+        raise InvalidInput(Problem("payload", f"not an origination job: {exc!r}")) from exc
+    wrong = [name for name in _WHOLE_FIELDS if not _whole(getattr(job, name))]
+    if wrong or not _whole(request.attempt_id) or not isinstance(request.to, str):
+        problems = [Problem(f"payload.{name}", "expected a whole number") for name in wrong]
+        raise InvalidInput(problems or Problem("payload.request", "not a call request"))
+    return job
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _payload_key(data: Mapping[str, Any]) -> str:
+    attempt = data.get("attempt_id") if isinstance(data, Mapping) else None
+    if _whole(attempt):
+        return f"attempt:{attempt}"
+    text = json.dumps(data, sort_keys=True, default=repr)
+    return f"payload:{hashlib.sha256(text.encode()).hexdigest()[:32]}"
+
+
+# ------------------------------------------------------------------ one job
+
+
+class JobOutcome(StrEnum):
+    DONE = "done"  # originate ran: the call was sent, refused, or put back
+    WITHDRAWN = "withdrawn"  # not sent: its lease would not cover the call; the lead is due
+    SKIPPED = "skipped"  # the attempt had ended, or was sent before (a redelivery)
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    payload: Mapping[str, Any]
+    tenant_id: int
+    key: str
+    cause: str
+    tries: int
+
+    def letter(self) -> NewDeadLetter:
+        return NewDeadLetter(
+            self.tenant_id, ORIGINATE, self.key, self.cause, self.payload, self.tries
+        )
+
+
+def _never(_: BaseException) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class JobPolicy:
+    retries: int = 3
+    backoff: float = 0.5  # seconds before the first retry; doubled at each
+    in_flight: int = 50  # jobs of one batch in progress at once
+    transient: Callable[[BaseException], bool] = _never  # worth running the job again
+    rng: random.Random = field(default_factory=random.Random)
+
+
+async def run_job(
+    services: Services, data: Mapping[str, Any], policy: JobPolicy
+) -> JobOutcome | JobFailure:
+    try:
+        job = job_from_payload(data)
+    except InvalidInput as exc:
+        return JobFailure(data, 0, _payload_key(data), f"malformed job: {exc}", 1)
+    for tries in range(1, policy.retries + 2):
+        try:
+            return await _run_once(services, job)
+        except Exception as exc:  # every failure of a job ends here: retried or recorded
+            if tries <= policy.retries and policy.transient(exc):
+                log.info("attempt %s: transient failure (%r); again", job.attempt_id, exc)
+                await asyncio.sleep(backoff_delay(policy.backoff, tries - 1, policy.rng))
+                continue
+            log.error("attempt %s to %s failed: %r", job.attempt_id, mask(job.request.to), exc)
+            cause = f"{type(exc).__name__}: {exc}"
+            return JobFailure(data, job.tenant_id, _payload_key(data), cause, tries)
+    raise AssertionError("unreachable: the last try returns")
+
+
+async def _run_once(services: Services, job: Origination) -> JobOutcome:
+    async with services.store.unit() as uow:
+        attempt = await uow.get_attempt(job.attempt_id)
+    if attempt is None:
+        raise NotFound(f"attempt {job.attempt_id} does not exist")
+    if attempt.is_terminal:
+        return JobOutcome.SKIPPED
+    if not _lease_covers_call(services, attempt, job):
+        cause = "not sent: its lease would end before the call could"
+        return JobOutcome.WITHDRAWN if await withdraw(services, job, cause) else JobOutcome.SKIPPED
+    await originate(services, job)
+    return JobOutcome.DONE
+
+
+def _lease_covers_call(services: Services, attempt: CallAttempt, job: Origination) -> bool:
+    """A job that waited long in the queue may hold a lease too short for a whole call: the
+    slot could then be handed to another call while this one still rings."""
+    if attempt.lease_expires_at is None:
+        return False
+    longest = timedelta(seconds=job.request.ring_timeout + job.request.time_limit)
+    return attempt.lease_expires_at - services.clock.now() >= longest
+
+
+async def withdraw(services: Services, job: Origination, cause: str) -> bool:
+    """Take back a job nobody sent: the attempt is void, its lease released, and its lead due
+    again with its attempts unspent. Taking the sent marker first makes this exclusive: a
+    worker holding the same job later finds it set and sends nothing. False (nothing done)
+    when the job had been sent, or its attempt had ended."""
+    async with services.store.unit() as uow:
+        claimed = await uow.mark_sending(job.attempt_id, services.clock.now())
+        await uow.commit()
+    if claimed:
+        await put_back_unsent(services, job, cause, None)
+    return claimed
+
+
+def job_of(attempt: CallAttempt) -> Origination:
+    """A job rebuilt from its attempt, enough to withdraw it (not to send it)."""
+    request = CallRequest(attempt.id, attempt.phone, attempt.caller_id, "", 0, 0)
+    return Origination(
+        attempt.id,
+        attempt.lead_id,
+        attempt.campaign_id,
+        attempt.tenant_id,
+        attempt.lease_id,
+        request,
+    )
+
+
+# ------------------------------------------------------------------ a batch
+
+
+@dataclass
+class BatchReport:
+    outcomes: Counter[str] = field(default_factory=Counter)  # JobOutcome values, "failed"
+    failures: list[JobFailure] = field(default_factory=list)
+
+    @property
+    def processed(self) -> int:
+        return sum(self.outcomes.values())
+
+    @property
+    def failed(self) -> int:
+        return self.outcomes["failed"]
+
+
+async def run_batch(
+    services: Services, jobs: Sequence[Mapping[str, Any]], policy: JobPolicy
+) -> BatchReport:
+    """Run the jobs, ``policy.in_flight`` at a time; record the failures as dead letters.
+
+    Raises only when the dead letters cannot be stored: the caller then retries the whole
+    batch (idempotent), so a failure is never dropped unrecorded."""
+    slots = asyncio.Semaphore(policy.in_flight)
+
+    async def one(data: Mapping[str, Any]) -> JobOutcome | JobFailure:
+        async with slots:
+            return await run_job(services, data, policy)
+
+    report = BatchReport()
+    for outcome in await asyncio.gather(*(one(data) for data in jobs)):
+        if isinstance(outcome, JobFailure):
+            report.failures.append(outcome)
+            report.outcomes["failed"] += 1
+        else:
+            report.outcomes[outcome.value] += 1
+    if report.failures:
+        await record_failures(services, report.failures)
+    return report
+
+
+async def record_failures(services: Services, failures: Sequence[JobFailure]) -> None:
+    now = services.clock.now()
+    async with services.store.unit() as uow:
+        for failure in failures:
+            await uow.add_dead_letter(failure.letter(), now)
+        await uow.commit()

@@ -1,0 +1,39 @@
+"""The call log as one tenant sees it: attempts by campaign, status, number and time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dialer.domain.model import CallAttempt, Lead
+from dialer.errors import NotFound
+from dialer.ports import AttemptQuery, Store
+from dialer.services.tenant_campaigns import owned_campaign
+
+
+async def page(store: Store, query: AttemptQuery) -> list[CallAttempt]:
+    async with store.unit() as uow:
+        return await uow.find_attempts(query)
+
+
+async def attempt(store: Store, tenant_id: int, attempt_id: int) -> CallAttempt:
+    async with store.unit() as uow:
+        found = await uow.get_attempt(attempt_id)
+    if found is None or found.tenant_id != tenant_id:
+        raise NotFound(f"call {attempt_id} does not exist")
+    return found
+
+
+@dataclass(frozen=True)
+class LeadRecord:
+    lead: Lead
+    attempts: list[CallAttempt]
+
+
+async def lead(store: Store, tenant_id: int, lead_id: int) -> LeadRecord:
+    async with store.unit() as uow:
+        try:
+            found = await uow.get_lead(lead_id)
+            await owned_campaign(uow, tenant_id, found.campaign_id)
+        except NotFound:
+            raise NotFound(f"lead {lead_id} does not exist") from None
+        return LeadRecord(found, await uow.lead_attempts(lead_id))

@@ -1,0 +1,183 @@
+"""Protecting the provider and the contacts during a provider's bad day.
+
+One ``ProviderGuard`` per provider account holds its circuit breaker and its adaptive pacer
+(both pure domain logic, fed the clock's time here). ``GuardedTelephony`` wraps the adapter:
+every create's outcome is reported to the guard, and while the breaker is open a create is
+refused *before* any request is made (``CircuitOpen``, a not-created error, so the lead is put
+back without spending an attempt). The dispatcher asks ``room()`` before claiming: while the
+breaker is open it claims nothing for this provider, and the pacer caps how many calls start
+per tick.
+
+What counts, for the breaker (see docs/providers.md):
+
+=========================================  ================  ==========================
+create outcome                             breaker           pacer
+=========================================  ================  ==========================
+accepted (a call id came back)             success           one step up per second
+ProviderRejected (bad number, 4xx)         success: the      -
+                                           provider is up
+ProviderThrottled (429, CPS)               success: the      multiplicative decrease
+                                           provider is up
+ProviderAuthFailed (401/403)               failure           -
+ProviderUnavailable (5xx, refused, pool)   failure           -
+ProviderOutcomeUnknown (timeout)           failure           -
+=========================================  ================  ==========================
+
+A 429 goes to the pacer, and counts as a sign of life for the breaker: the provider is
+healthy and said exactly what it wants (fewer starts per second); opening the breaker on it
+would turn a rate problem into an outage. A timeout counts as a failure even though the call
+may exist: a provider that does not answer in time is not healthy.
+
+The guard lives in one process. Under Celery each worker's wrapper still refuses to send while
+its own breaker is open, so no attempt is burned anywhere; the dispatcher's gate only sees what
+its own process sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from dialer.domain.aimd import AimdPacer, AimdPolicy
+from dialer.domain.breaker import Breaker, BreakerPolicy, BreakerSnapshot, BreakerState
+from dialer.errors import (
+    ProviderError,
+    ProviderRejected,
+    ProviderThrottled,
+    ProviderUnavailable,
+)
+from dialer.ports import CallRequest, Clock, ProviderEvent, Telephony
+
+log = logging.getLogger(__name__)
+
+
+class CircuitOpen(ProviderUnavailable):
+    """Not sent: the provider's circuit breaker is open. Nothing reached the provider."""
+
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class GuardState:
+    """The guard as metrics and ``dialer status`` show it."""
+
+    account: str
+    breaker: BreakerSnapshot
+    rate: float  # starts per second the pacer allows now
+    ceiling: float
+    rate_decreases: int
+
+    def describe(self) -> str:
+        text = f"provider {self.account}: breaker {self.breaker.state.value}"
+        if self.breaker.retry_at is not None:
+            text += f" (half-opens at {datetime.fromtimestamp(self.breaker.retry_at):%H:%M:%S})"
+        return text + f", pacing {self.rate:g}/{self.ceiling:g} calls/s"
+
+
+class ProviderGuard:
+    def __init__(
+        self,
+        account: str,
+        clock: Clock,
+        breaker: BreakerPolicy | None = None,
+        pacing: AimdPolicy | None = None,
+    ) -> None:
+        self.account = account
+        self._clock = clock
+        self._breaker = Breaker(breaker or BreakerPolicy())
+        self._pacer = AimdPacer(pacing or AimdPolicy())
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
+
+    # ------------------------------------------------------------ the dispatcher's side
+
+    def room(self) -> int:
+        """How many calls may start now for this provider (breaker and pacer together)."""
+        now = self._now()
+        permits = self._breaker.permits(now)
+        allowance = self._pacer.allowance(now)
+        return allowance if permits is None else min(permits, allowance)
+
+    def started(self, count: int) -> None:
+        if count:
+            self._pacer.started(self._now(), count)
+
+    # ------------------------------------------------------------ the adapter's side
+
+    def admit_create(self) -> None:
+        """Before a create is sent: raise CircuitOpen while the breaker refuses it."""
+        now = self._now()
+        if not self._breaker.try_start(now):
+            retry_at = self._breaker.snapshot(now).retry_at
+            retry_after = max(1.0, retry_at - now) if retry_at is not None else None
+            raise CircuitOpen(f"circuit open for {self.account}", retry_after)
+
+    def record(self, error: ProviderError | None) -> None:
+        """The outcome of one create that was sent (None: accepted)."""
+        now = self._now()
+        before = self._breaker.state
+        if isinstance(error, ProviderThrottled):
+            self._pacer.throttled(now)
+        failed = error is not None and not isinstance(error, ProviderRejected | ProviderThrottled)
+        self._breaker.record(now, failed=failed)
+        if error is None:
+            self._pacer.succeeded(now)
+        after = self._breaker.state
+        if after is not before:
+            log.warning("provider %s: circuit breaker %s -> %s", self.account, before, after)
+
+    def abandon(self) -> None:
+        """A create admitted by ``admit_create`` was never sent (its task was cancelled)."""
+        self._breaker.abandon(self._now())
+
+    def state(self) -> GuardState:
+        now = self._now()
+        return GuardState(
+            self.account,
+            self._breaker.snapshot(now),
+            self._pacer.rate,
+            self._pacer.policy.ceiling,
+            self._pacer.decreases,
+        )
+
+    @property
+    def is_open(self) -> bool:
+        return self._breaker.snapshot(self._now()).state is BreakerState.OPEN
+
+
+class GuardedTelephony:
+    """The ``Telephony`` port with its guard in front of every create."""
+
+    def __init__(self, inner: Telephony, guard: ProviderGuard) -> None:
+        self.inner = inner
+        self.guard = guard
+        self.name = inner.name
+
+    async def create_call(self, request: CallRequest) -> str:
+        self.guard.admit_create()
+        try:
+            call_id = await self.inner.create_call(request)
+        except ProviderError as exc:
+            self.guard.record(exc)
+            raise
+        except BaseException:
+            self.guard.abandon()
+            raise
+        self.guard.record(None)
+        return call_id
+
+    async def fetch_call(self, provider_call_id: str) -> ProviderEvent:
+        return await self.inner.fetch_call(provider_call_id)
+
+    async def find_call(self, request: CallRequest, since: datetime) -> str | None:
+        return await self.inner.find_call(request, since)
+
+    async def hang_up(self, provider_call_id: str) -> None:
+        await self.inner.hang_up(provider_call_id)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

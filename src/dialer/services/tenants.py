@@ -1,0 +1,57 @@
+"""A tenant's own limits: a concurrency cap and start rates over all its campaigns.
+
+Stored in the tenant's settings beside its number policy; unset values mean "only the
+deployment's and the campaigns' limits apply"."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dialer.domain.model import Rate, ScopeLimits
+from dialer.errors import InvalidInput, Problem
+from dialer.ports import Store
+
+LIMIT_KEYS = ("max_concurrency", "rate_per_second", "rate_per_minute", "rate_per_hour")
+_BOUNDS = {
+    "max_concurrency": (1, 1_000_000),
+    "rate_per_second": (1, 100_000),
+    "rate_per_minute": (1, 10_000_000),
+    "rate_per_hour": (1, 100_000_000),
+}
+
+
+def limits_from(values: Mapping[str, Any]) -> ScopeLimits:
+    rates = []
+    if (per_second := values.get("rate_per_second")) is not None:
+        rates.append(Rate.per_period(per_second, 1))
+    if (per_minute := values.get("rate_per_minute")) is not None:
+        rates.append(Rate.per_period(per_minute, 60))
+    if (per_hour := values.get("rate_per_hour")) is not None:
+        rates.append(Rate.per_period(per_hour, 3600))
+    return ScopeLimits(values.get("max_concurrency"), tuple(rates))
+
+
+def _problems(changes: Mapping[str, Any]) -> list[Problem]:
+    problems = [Problem(key, "not a tenant limit") for key in changes if key not in _BOUNDS]
+    for key, value in changes.items():
+        if key not in _BOUNDS or value is None:
+            continue
+        low, high = _BOUNDS[key]
+        if type(value) is not int or not low <= value <= high:
+            problems.append(Problem(key, f"must be a whole number from {low} to {high}"))
+    return problems
+
+
+async def set_limits(store: Store, tenant: str, changes: Mapping[str, Any]) -> ScopeLimits:
+    """Change some of the tenant's limits (None removes one); all or nothing."""
+    problems = _problems(changes)
+    if problems:
+        raise InvalidInput(problems)
+    async with store.unit() as uow:
+        tenant_id = await uow.tenant_id(tenant)
+        values = {**await uow.tenant_settings(tenant_id), **changes}
+        values = {k: v for k, v in values.items() if v is not None}
+        await uow.set_tenant_settings(tenant_id, values)
+        await uow.commit()
+    return limits_from(values)
