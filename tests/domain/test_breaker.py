@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from dialer.domain.aimd import AimdPacer, AimdPolicy
 from dialer.domain.breaker import Breaker, BreakerPolicy, BreakerState
 
-POLICY = BreakerPolicy(failure_ratio=0.5, window_seconds=60, min_calls=20, open_seconds=30, probes=3)
+POLICY = BreakerPolicy(
+    failure_ratio=0.5, window_seconds=60, min_calls=20, open_seconds=30, probes=3
+)
 
 
 @dataclass
@@ -122,12 +124,11 @@ def test_a_failed_probe_reopens_it_for_another_full_period() -> None:
 
 def test_an_abandoned_probe_is_given_back() -> None:
     breaker = Breaker(POLICY)
-    for i in range(20):
+    for _ in range(20):
         breaker.record(1.0, failed=True)
     assert breaker.try_start(31.0)
     breaker.abandon(31.0)
     assert breaker.permits(31.0) == 3
-    del i
 
 
 def test_old_failures_leave_the_window() -> None:

@@ -158,7 +158,10 @@ async def test_lost_callbacks_are_resolved_from_the_provider(engine: EngineFacto
 
 
 async def test_throttling_does_not_burn_attempts(engine: EngineFactory) -> None:
-    async with engine(sim=sim_config(cps=2.0, outcome_mix={"answer": 1.0})) as e:
+    # Speed 10: the provider takes 1 create per simulated second, 10 per real second, so a
+    # burst of ten concurrent creates always meets 429s, however loaded the machine is.
+    slow = sim_config(cps=1.0, outcome_mix={"answer": 1.0}, speed=10.0, talk_mean=3.0)
+    async with engine(sim=slow) as e:
         campaign = await e.campaign(settings(max_concurrency=10, ramp_up=0), contacts(12))
         final = await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
         attempts = await attempt_rows(e, campaign.id)

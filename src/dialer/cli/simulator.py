@@ -33,6 +33,13 @@ def simulator(
         int, typer.Option(help="Port to listen on; 0 picks a free one.")
     ] = DEFAULT_PORT,
     speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 1.0,
+    dialect: Annotated[
+        str,
+        typer.Option(
+            help="Wire format: twilio, plivo (REST v1, V3 signatures) or telnyx (Call Control "
+            "v2, Ed25519 webhooks; the public key is printed and in GET /_sim/config)."
+        ),
+    ] = "twilio",
     account_sid: Annotated[
         str, typer.Option(envvar="TWILIO_ACCOUNT_SID", help="Account SID clients must use.")
     ] = DEFAULT_ACCOUNT_SID,
@@ -71,8 +78,12 @@ def simulator(
     ] = 0.0,
     seed: Annotated[int | None, typer.Option(help="Random seed, for a replayable run.")] = None,
 ) -> None:
-    """Run the telephony provider simulator (Twilio REST + status callbacks) until Ctrl-C."""
+    """Run the telephony provider simulator (Twilio, Plivo or Telnyx wire format) until Ctrl-C.
+
+    The account is the Twilio account SID, the Plivo auth id or the Telnyx connection id; the
+    token is the Twilio or Plivo auth token, or the Telnyx API key."""
     settings: dict[str, Any] = {
+        "dialect": dialect,
         "account_sid": account_sid,
         "auth_token": auth_token,
         "seed": seed,

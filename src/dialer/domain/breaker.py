@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -184,3 +185,16 @@ class Breaker:
     def _reset_window(self) -> None:
         self._buckets.clear()
         self._calls = self._failures = 0
+
+
+@dataclass(frozen=True)
+class ProviderHealth:
+    """One provider account's breaker and pacing as last published (for ``dialer status``)."""
+
+    account: str  # provider:account
+    breaker_state: BreakerState
+    times_opened: int
+    retry_at: datetime | None  # when an open breaker half-opens
+    rate: float  # calls per second the pacing allows
+    ceiling: float
+    updated_at: datetime

@@ -36,18 +36,25 @@ its own process sent.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from dialer.domain.aimd import AimdPacer, AimdPolicy
-from dialer.domain.breaker import Breaker, BreakerPolicy, BreakerSnapshot, BreakerState
+from dialer.domain.breaker import (
+    Breaker,
+    BreakerPolicy,
+    BreakerSnapshot,
+    BreakerState,
+    ProviderHealth,
+)
 from dialer.errors import (
     ProviderError,
     ProviderRejected,
     ProviderThrottled,
     ProviderUnavailable,
 )
-from dialer.ports import CallRequest, Clock, ProviderEvent, Telephony
+from dialer.ports import CallRequest, Clock, ProviderEvent, Store, Telephony
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +151,48 @@ class ProviderGuard:
             self._pacer.decreases,
         )
 
+    def health(self) -> ProviderHealth:
+        state = self.state()
+        retry_at = state.breaker.retry_at
+        return ProviderHealth(
+            self.account,
+            state.breaker.state,
+            state.breaker.times_opened,
+            datetime.fromtimestamp(retry_at, UTC) if retry_at is not None else None,
+            state.rate,
+            state.ceiling,
+            self._clock.now(),
+        )
+
     @property
     def is_open(self) -> bool:
         return self._breaker.snapshot(self._now()).state is BreakerState.OPEN
+
+
+class HealthPublisher:
+    """Stores the guard's state for other processes (``dialer status``): at once when the
+    breaker changes state, and a rate change at most every ``every`` real seconds."""
+
+    def __init__(self, guard: ProviderGuard, store: Store, every: float = 2.0) -> None:
+        self._guard = guard
+        self._store = store
+        self._every = every
+        self._last: tuple[BreakerState, int, float] | None = None
+        self._last_at = float("-inf")
+
+    async def maybe_publish(self) -> bool:
+        health = self._guard.health()
+        key = (health.breaker_state, health.times_opened, round(health.rate, 1))
+        if key == self._last:
+            return False
+        state_changed = self._last is None or key[:2] != self._last[:2]
+        if not state_changed and time.monotonic() - self._last_at < self._every:
+            return False
+        async with self._store.unit() as uow:
+            await uow.save_provider_health(health)
+            await uow.commit()
+        self._last, self._last_at = key, time.monotonic()
+        return True
 
 
 class GuardedTelephony:

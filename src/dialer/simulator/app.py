@@ -1,4 +1,5 @@
-"""The simulator's HTTP face: Twilio's Calls REST API, plus its own ``/_sim`` endpoints.
+"""The simulator's HTTP face: the provider's REST API in its dialect (Twilio's below; Plivo's
+in plivo_api.py, Telnyx's in telnyx_api.py), plus its own ``/_sim`` endpoints.
 
 POST /2010-04-01/Accounts/{AccountSid}/Calls.json          create a call (201)
 GET  /2010-04-01/Accounts/{AccountSid}/Calls.json          list calls (To, From, StartTime>=)
@@ -26,6 +27,8 @@ from dialer.simulator import wire
 from dialer.simulator.config import SimulatorConfig
 from dialer.simulator.engine import Engine
 from dialer.simulator.observer import Observer
+from dialer.simulator.plivo_api import PlivoApi
+from dialer.simulator.telnyx_api import TelnyxApi
 
 Handler = Callable[[Request], Awaitable[Response]]
 CALLS = "/2010-04-01/Accounts/{account_sid}/Calls.json"
@@ -47,10 +50,7 @@ def create_app(config: SimulatorConfig, observer: Observer | None = None) -> Sta
 
     api = TwilioApi(engine)
     routes = [
-        Route(CALLS, api.twilio(api.create), methods=["POST"]),
-        Route(CALLS, api.twilio(api.list_calls), methods=["GET"]),
-        Route(CALL, api.twilio(api.fetch), methods=["GET"]),
-        Route(CALL, api.twilio(api.update), methods=["POST"]),
+        *_provider_routes(api),
         Route("/_sim/stats", api.stats, methods=["GET"]),
         Route("/_sim/reset", api.reset, methods=["POST"]),
         Route("/_sim/config", api.show_config, methods=["GET"]),
@@ -59,6 +59,20 @@ def create_app(config: SimulatorConfig, observer: Observer | None = None) -> Sta
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.engine = engine
     return app
+
+
+def _provider_routes(api: TwilioApi) -> list[Route]:
+    dialect = api.engine.config.dialect
+    if dialect == "plivo":
+        return PlivoApi(api.engine).routes()
+    if dialect == "telnyx":
+        return TelnyxApi(api.engine).routes()
+    return [
+        Route(CALLS, api.twilio(api.create), methods=["POST"]),
+        Route(CALLS, api.twilio(api.list_calls), methods=["GET"]),
+        Route(CALL, api.twilio(api.fetch), methods=["GET"]),
+        Route(CALL, api.twilio(api.update), methods=["POST"]),
+    ]
 
 
 class TwilioApi:
@@ -80,7 +94,8 @@ class TwilioApi:
         return guarded
 
     async def create(self, request: Request) -> Response:
-        call = await self.engine.create(await _form(request))
+        params = await _form(request)
+        call = await self.engine.create(lambda: wire.parse_create(params))
         return JSONResponse(call.resource(), status_code=201)
 
     async def list_calls(self, request: Request) -> Response:
@@ -102,19 +117,27 @@ class TwilioApi:
         return JSONResponse(self.engine.observer.snapshot())
 
     async def show_config(self, _: Request) -> Response:
-        return JSONResponse(self.engine.config.public())
+        return JSONResponse(self._public())
 
     async def change_config(self, request: Request) -> Response:
         try:
             changes = json.loads(await request.body())
             if not isinstance(changes, dict):
                 raise ValueError("expected a JSON object of settings")
-            config = self.engine.configure(changes)
+            self.engine.configure(changes)
         except ValueError as exc:  # includes json.JSONDecodeError
             return JSONResponse({"problems": [{"location": "", "message": str(exc)}]}, 400)
         except InvalidInput as exc:
             return JSONResponse({"problems": _problems(exc)}, status_code=400)
-        return JSONResponse(config.public())
+        return JSONResponse(self._public())
+
+    def _public(self) -> dict[str, Any]:
+        """The settings without the token; for Telnyx, the webhook verification key too."""
+        public = self.engine.config.public()
+        key = getattr(self.engine.dialect, "public_key", None)
+        if key is not None:
+            public["telnyx_public_key"] = key
+        return public
 
 
 async def _form(request: Request) -> dict[str, list[str]]:

@@ -1,5 +1,6 @@
-"""Delivering status callbacks: signed like Twilio's, in order per call, over one keep-alive
-pool (see webhooks.py), with the callback faults (lost, duplicated, reordered) injected here.
+"""Delivering status callbacks: signed as the dialect's provider signs them, in order per call,
+over one keep-alive pool (see webhooks.py), with the callback faults (lost, duplicated,
+reordered) injected here.
 
 A failed delivery (no answer, or not 2xx) is retried once after ``callback_retry_delay``;
 a second failure is counted in ``callbacks_failed`` and the callback is dropped.
@@ -11,18 +12,15 @@ import asyncio
 import random
 from collections.abc import Callable
 
-from dialer.adapters.telephony.twilio_signature import SIGNATURE_HEADER, sign
 from dialer.simulator.calls import Outbox
 from dialer.simulator.clock import SimClock
 from dialer.simulator.config import SimulatorConfig
+from dialer.simulator.dialects import Delivery, Dialect
 from dialer.simulator.observer import Observer
 from dialer.simulator.tasks import TaskSet
 from dialer.simulator.webhooks import WebhookClient, WebhookError
 
 CALLBACK_TIMEOUT = 10.0  # real seconds
-USER_AGENT = "TwilioProxy/1.1"
-
-Callback = tuple[str, dict[str, str]]  # (url, form)
 
 
 class CallbackSender:
@@ -33,7 +31,9 @@ class CallbackSender:
         rng: random.Random,
         clock: SimClock,
         tasks: TaskSet,
+        dialect: Dialect,
     ) -> None:
+        self._dialect = dialect
         self._settings = settings
         self._observer = observer
         self._rng = rng
@@ -45,7 +45,7 @@ class CallbackSender:
         self._client = WebhookClient(
             max_connections=self._settings().callback_connections,
             timeout=CALLBACK_TIMEOUT,
-            user_agent=USER_AGENT,
+            user_agent=getattr(self._dialect, "user_agent", "simulator"),
         )
 
     async def aclose(self) -> None:
@@ -53,22 +53,22 @@ class CallbackSender:
             await self._client.aclose()
             self._client = None
 
-    def send(self, outbox: Outbox, url: str, form: dict[str, str], *, terminal: bool) -> None:
+    def send(self, outbox: Outbox, delivery: Delivery, *, terminal: bool) -> None:
         """Queue one callback behind the call's earlier ones, faults permitting."""
         config = self._settings()
         if self._roll(config.lost_callback_rate):
             self._observer.count("callbacks_lost")
             return
         if not terminal and outbox.held is None and self._roll(config.reorder_rate):
-            outbox.held = (url, form)  # delivered after the next one
+            outbox.held = delivery  # delivered after the next one
             self._observer.count("callbacks_reordered")
             return
-        self._enqueue(outbox, (url, form), config)
+        self._enqueue(outbox, delivery, config)
         if outbox.held is not None:
             held, outbox.held = outbox.held, None
             self._enqueue(outbox, held, config)
 
-    def _enqueue(self, outbox: Outbox, callback: Callback, config: SimulatorConfig) -> None:
+    def _enqueue(self, outbox: Outbox, callback: Delivery, config: SimulatorConfig) -> None:
         copies = 1
         if self._roll(config.duplicate_callback_rate):
             copies = 2
@@ -79,30 +79,30 @@ class CallbackSender:
         return rate > 0 and self._rng.random() < rate
 
     async def _deliver_after(
-        self, previous: asyncio.Task[None] | None, callback: Callback, copies: int
+        self, previous: asyncio.Task[None] | None, callback: Delivery, copies: int
     ) -> None:
         if previous is not None:
             await previous
         for _ in range(copies):
-            await self._deliver(*callback)
+            await self._deliver(callback)
 
-    async def _deliver(self, url: str, form: dict[str, str]) -> None:
-        headers = {
-            SIGNATURE_HEADER: sign(self._settings().auth_token, url, form),
-            "I-Twilio-Idempotency-Token": f"{form['CallSid']}-{form['SequenceNumber']}",
-        }
-        if await self._post(url, form, headers):
+    async def _deliver(self, delivery: Delivery) -> None:
+        if await self._post(delivery):
             return
         self._observer.count("callbacks_retried")
         await self._clock.sleep(self._settings().callback_retry_delay)
-        if not await self._post(url, form, headers):
+        if not await self._post(delivery):
             self._observer.count("callbacks_failed")
 
-    async def _post(self, url: str, form: dict[str, str], headers: dict[str, str]) -> bool:
+    async def _post(self, delivery: Delivery) -> bool:
         if self._client is None:
             raise RuntimeError("CallbackSender.start() was not called")
+        sequence = (delivery.form or {}).get("SequenceNumber", "")
+        headers = self._dialect.headers(delivery, sequence)  # signed at each delivery
         try:
-            status = await self._client.post_form(url, form, headers)
+            status = await self._client.post(
+                delivery.url, delivery.body, delivery.content_type, headers
+            )
         except WebhookError:
             return False
         if 200 <= status < 300:

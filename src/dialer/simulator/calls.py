@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from dialer.simulator import wire
+
+if TYPE_CHECKING:
+    from dialer.simulator.dialects import Delivery
 
 # Twilio's REST resource has no "initiated" status: the call stays "queued" until it rings.
 REST_STATUS = {wire.INITIATED: wire.QUEUED}
@@ -19,7 +22,7 @@ class Outbox:
     """A call's status callbacks, delivered one after another in order."""
 
     last: asyncio.Task[None] | None = None  # the delivery the next one waits for
-    held: tuple[str, dict[str, str]] | None = None  # held back to arrive late (reorder fault)
+    held: Delivery | None = None  # held back to arrive late (reorder fault)
 
 
 @dataclass(slots=True, eq=False)
@@ -34,6 +37,7 @@ class Call:
     start_time: datetime | None = None
     end_time: datetime | None = None
     answered_at: float | None = None  # simulated clock reading
+    answered_wall: datetime | None = None  # the same moment on the wall clock (Plivo reports it)
     duration: int | None = None
     sip: int | None = None
     next_sequence: int = 0

@@ -21,6 +21,11 @@ from dialer.simulator.wire import E164
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
 DEFAULT_AUTH_TOKEN = "simulator-token"
 ACCOUNT_SID_PATTERN = re.compile(r"^AC[0-9a-fA-F]{32}$")
+ACCOUNT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # Plivo auth id, Telnyx connection
+# The provider wire format one simulator process speaks (``account_sid`` is the Twilio account
+# SID, the Plivo auth id, or the Telnyx connection id; ``auth_token`` the Twilio or Plivo auth
+# token, or the Telnyx API key, which also seeds the Telnyx webhook signing key).
+DIALECTS = ("twilio", "plivo", "telnyx")
 
 
 class Outcome(StrEnum):
@@ -53,11 +58,14 @@ SECONDS_FIELDS = (
     "callback_retry_delay",
 )
 # Fixed for the life of a simulator: POST /_sim/config cannot change these.
-FIXED_FIELDS = frozenset({"account_sid", "auth_token", "speed", "seed", "callback_connections"})
+FIXED_FIELDS = frozenset(
+    {"account_sid", "auth_token", "speed", "seed", "callback_connections", "dialect"}
+)
 
 
 @dataclass(frozen=True)
 class SimulatorConfig:
+    dialect: str = "twilio"  # twilio | plivo | telnyx
     account_sid: str = DEFAULT_ACCOUNT_SID
     auth_token: str = DEFAULT_AUTH_TOKEN
     speed: float = 1.0  # simulated seconds per real second
@@ -167,8 +175,12 @@ def _mapping(value: Any) -> Mapping[Any, Any]:
 
 def _credential_problems(config: SimulatorConfig) -> list[Problem]:
     problems = []
-    if not ACCOUNT_SID_PATTERN.match(config.account_sid):
+    if config.dialect not in DIALECTS:
+        problems.append(Problem("dialect", f"must be one of {', '.join(DIALECTS)}"))
+    if config.dialect == "twilio" and not ACCOUNT_SID_PATTERN.match(config.account_sid):
         problems.append(Problem("account_sid", "must be 'AC' followed by 32 hex digits"))
+    elif config.dialect != "twilio" and not ACCOUNT_ID_PATTERN.match(config.account_sid):
+        problems.append(Problem("account_sid", "must be 1 to 64 letters, digits, - or _"))
     if not config.auth_token:
         problems.append(Problem("auth_token", "must not be empty"))
     return problems

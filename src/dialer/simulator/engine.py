@@ -15,7 +15,7 @@ import contextlib
 import hmac
 import math
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from dialer.simulator.callbacks import CallbackSender
 from dialer.simulator.calls import REST_STATUS, Call, campaign_of
 from dialer.simulator.clock import SimClock, TokenBucket
 from dialer.simulator.config import SimulatorConfig
+from dialer.simulator.dialects import dialect_for
 from dialer.simulator.observer import Observer
 from dialer.simulator.plan import (
     SIP_OK,
@@ -50,9 +51,11 @@ class Engine:
         self._calls: dict[str, Call] = {}
         self._calls_to: dict[str, list[Call]] = {}
         self._bucket = TokenBucket(self.clock, config.cps)
+        self.dialect = dialect_for(config.dialect, config.auth_token)
         self._callbacks = CallbackSender(
-            lambda: self.config, self.observer, self._rng, self.clock, self._tasks
+            lambda: self.config, self.observer, self._rng, self.clock, self._tasks, self.dialect
         )
+        self._keyed: dict[str, Call] = {}  # Idempotency-Key -> the call it created
         self._closed = asyncio.Event()
 
     async def start(self) -> None:
@@ -90,15 +93,23 @@ class Engine:
         if account_sid != config.account_sid:
             raise _not_found(wire.call_uri(account_sid))
 
-    async def create(self, params: wire.Params) -> Call:
+    async def create(
+        self, parse: Callable[[], wire.CreateRequest], idempotency_key: str | None = None
+    ) -> Call:
+        """Create a call from the request ``parse`` reads (called after the injected errors, as
+        a provider fails before it validates). A repeated ``idempotency_key`` returns the call
+        its first request made, and creates nothing."""
         config = self.config
         if self._closed.is_set():
             raise wire.ApiError(503, wire.SERVICE_UNAVAILABLE, "The simulator is shutting down")
+        if idempotency_key and idempotency_key in self._keyed:
+            self.observer.count("idempotent_replays")
+            return self._keyed[idempotency_key]
         if self._roll(config.error_rate):
             self.observer.count("rejected_5xx")
             raise self._injected_error()
         try:
-            request = wire.parse_create(params)
+            request = parse()
         except wire.ApiError:
             self.observer.count("rejected_4xx")
             raise
@@ -110,6 +121,8 @@ class Engine:
                 429, wire.TOO_MANY_REQUESTS, "Too Many Requests", {"Retry-After": retry_after}
             )
         call = self._start_call(request)
+        if idempotency_key:
+            self._keyed[idempotency_key] = call
         if config.response_delay > 0:
             await self._pause(config.response_delay)
         return call
@@ -142,6 +155,22 @@ class Engine:
         self._end_now(call)
         return call
 
+    # ------------------------------------------------------------ any dialect
+
+    def find(self, sid: str) -> Call | None:
+        return self._calls.get(sid)
+
+    def end(self, call: Call) -> bool:
+        """Hang up a live call (an unanswered one ends ``canceled``); False if it had ended."""
+        if call.ended:
+            return False
+        self.observer.count("hangups")
+        self._end_now(call)
+        return True
+
+    def calls_newest_first(self, to: str | None = None) -> list[Call]:
+        return self._candidates(to)
+
     def list_calls(self, query: wire.Params) -> dict[str, Any]:
         """``GET .../Calls.json``, newest first, filtered by To, From, Status and StartTime
         (``StartTime>``/``StartTime<`` inclusive; a date or an ISO 8601 instant)."""
@@ -164,7 +193,7 @@ class Engine:
     def _start_call(self, request: wire.CreateRequest) -> Call:
         now = self.clock.wall()
         call = Call(
-            sid=f"CA{self._rng.getrandbits(128):032x}",
+            sid=self.dialect.new_call_id(self._rng.getrandbits(128)),
             account_sid=self.config.account_sid,
             request=request,
             created_at=now,
@@ -215,7 +244,7 @@ class Engine:
         if status == wire.INITIATED:
             call.start_time = now
         elif status == wire.IN_PROGRESS:
-            call.answered_at = self.clock.elapsed()
+            call.answered_at, call.answered_wall = self.clock.elapsed(), now
         elif status in wire.TERMINAL:
             call.end_time, call.duration, call.sip, call.lifecycle = now, duration or 0, sip, None
             request = call.request
@@ -223,12 +252,11 @@ class Engine:
         self._notify(call, now)
 
     def _notify(self, call: Call, now: datetime) -> None:
-        url = call.request.status_callback
-        if not url or wire.EVENT_OF_STATUS[call.status] not in call.request.events:
+        delivery = self.dialect.notification(call, call.next_sequence, now)
+        if delivery is None:
             return
-        sequence, call.next_sequence = call.next_sequence, call.next_sequence + 1
-        form = call.callback_form(sequence, now)
-        self._callbacks.send(call.outbox, url, form, terminal=call.ended)
+        call.next_sequence += 1
+        self._callbacks.send(call.outbox, delivery, terminal=call.ended)
 
     # ------------------------------------------------------------ helpers
 

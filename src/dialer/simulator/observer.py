@@ -92,7 +92,7 @@ class Observer:
     def count(self, what: str) -> None:
         """One more of a plain counter: rejected_429, rejected_5xx, rejected_4xx, hangups,
         callbacks_sent, callbacks_failed, callbacks_retried, callbacks_lost,
-        callbacks_duplicated, callbacks_reordered."""
+        callbacks_duplicated, callbacks_reordered, idempotent_replays."""
         self.counts[what] += 1
 
     def _note_callback_url(self, url: str | None) -> None:
@@ -128,6 +128,7 @@ class Observer:
             "callbacks_lost",
             "callbacks_duplicated",
             "callbacks_reordered",
+            "idempotent_replays",
         )
         return {
             **{name: self.counts[name] for name in counted},

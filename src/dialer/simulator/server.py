@@ -98,8 +98,12 @@ def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 0) -> No
 
 
 async def _serve_until_stopped(config: SimulatorConfig, host: str, port: int) -> None:
-    running = await start_server(create_app(config), host, port)
+    app = create_app(config)
+    running = await start_server(app, host, port)
     sys.stdout.write(f"simulator listening on {running.url}\n")
+    public_key = getattr(engine_of(app).dialect, "public_key", None)
+    if public_key is not None:  # what the dialer needs as TELNYX_PUBLIC_KEY
+        sys.stdout.write(f"telnyx public key {public_key}\n")
     sys.stdout.flush()
     await running.task  # until SIGINT/SIGTERM, which uvicorn handles
 

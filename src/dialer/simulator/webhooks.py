@@ -54,12 +54,19 @@ class WebhookClient:
 
     async def post_form(self, url: str, form: Mapping[str, str], headers: Mapping[str, str]) -> int:
         """POST ``form`` url-encoded to ``url``; the response's status code."""
+        body = urlencode(form).encode()
+        return await self.post(url, body, "application/x-www-form-urlencoded", headers)
+
+    async def post(
+        self, url: str, body: bytes, content_type: str, headers: Mapping[str, str]
+    ) -> int:
+        """POST ``body`` (of ``content_type``) to ``url``; the response's status code."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise WebhookError(f"not an http(s) URL: {url!r}")
         origin = _Origin(parts.scheme, parts.hostname, parts.port or _default_port(parts.scheme))
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        request = self._request(parts.netloc, target, urlencode(form).encode(), headers)
+        request = self._request(parts.netloc, target, body, content_type, headers)
         async with self._in_flight:
             try:
                 async with asyncio.timeout(self._timeout):
@@ -123,12 +130,19 @@ class WebhookClient:
         else:
             connection.close()
 
-    def _request(self, netloc: str, target: str, body: bytes, headers: Mapping[str, str]) -> bytes:
+    def _request(
+        self,
+        netloc: str,
+        target: str,
+        body: bytes,
+        content_type: str,
+        headers: Mapping[str, str],
+    ) -> bytes:
         lines = [
             f"POST {target} HTTP/1.1",
             f"Host: {netloc}",
             f"User-Agent: {self._user_agent}",
-            "Content-Type: application/x-www-form-urlencoded",
+            f"Content-Type: {content_type}",
             f"Content-Length: {len(body)}",
             *(f"{name}: {value}" for name, value in headers.items()),
         ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
@@ -93,6 +93,7 @@ class CreateRequest:
     events: frozenset[str]
     timeout: int
     time_limit: int
+    extra: Mapping[str, str] = field(default_factory=dict)  # a dialect's own fields
 
 
 def call_uri(account_sid: str, sid: str | None = None) -> str:

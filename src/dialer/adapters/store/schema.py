@@ -1,13 +1,13 @@
 """The whole schema: every module that declares tables on the shared ``metadata``.
 
 Migrations and schema checks import this module, so a table module listed here is part of
-the schema Alembic compares against."""
+the schema Alembic compares against. Importing a module registers its tables."""
 
 from __future__ import annotations
 
-import dialer.adapters.store.api_tables  # noqa: F401  (the REST API's tables)
-import dialer.adapters.store.cluster_tables  # dead letters, heartbeats (issue 4)
-from dialer.adapters.store import tables
+from dialer.adapters.store import api_tables, cluster_tables, provider_tables, tables
 from dialer.adapters.store.tables import metadata
 
-__all__ = ["metadata", "tables"]
+TABLE_MODULES = (tables, api_tables, cluster_tables, provider_tables)
+
+__all__ = ["TABLE_MODULES", "metadata"]
