@@ -3,6 +3,7 @@ loopback, and our webhook listener receiving its signed callbacks."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -78,6 +79,9 @@ def engine(database_url: str) -> EngineFactory:
     ) -> AsyncIterator[Engine]:
         config = sim or sim_config()
         clock = ScaledClock(start, config.speed)
+        # The simulator's clock starts on the dialer's simulated instant: its record of when
+        # each call started is then comparable with calling windows.
+        config = dataclasses.replace(config, epoch=clock.now())
         async with running_simulator(config) as sim_url:
             values = {
                 "database_url": database_url,

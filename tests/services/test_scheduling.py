@@ -3,21 +3,28 @@ start_at / end_at, and calls only inside each contact's window (counted by the s
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from dialer.campaign_file import settings_from_yaml
 from dialer.domain.model import CampaignSettings
 from dialer.domain.phone import zone_key
+from dialer.domain.retry import FixedDelays, Outcome, RetryPolicy
+from dialer.domain.safety import NumberPolicy
 from dialer.domain.statuses import CampaignStatus, LeadStatus
-from dialer.domain.window import parse_ranges
+from dialer.domain.window import CallingWindow, parse_clock, parse_ranges
 from dialer.errors import InvalidInput
 from dialer.ports import ContactDraft
+from dialer.runner import run_to_end
 from dialer.services.campaigns import start_campaign
 from dialer.services.contacts import import_contacts
+from dialer.services.safety import add_to_do_not_call, set_policy
 from tests.conftest import T0
-from tests.services.conftest import EngineFactory
+from tests.services.conftest import EngineFactory, sim_config
 from tests.services.test_engine import lead_rows
 
 NY = "America/New_York"  # T0 is 10:00 in New York
@@ -114,3 +121,51 @@ def test_campaign_dates_must_be_aware_and_ordered() -> None:
     )
     assert ok.start_at == datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
     assert ok.tags == ("vip",)
+
+
+async def test_across_a_window_boundary_the_provider_sees_only_allowed_calls(
+    engine: EngineFactory,
+) -> None:
+    """Simulated time runs through New York's 21:00 close while Los Angeles stays open.
+    Every call is busy and retried; the tenant allows 3 attempts per number per day; two
+    numbers are on the do-not-call list. The simulator's own record (each call's start on its
+    clock, per number) shows no call outside the contact's window, no number over the cap and
+    no listed number. The grace at the close is the time a create takes to reach the
+    provider (a few simulated seconds at this speed)."""
+    start = datetime(2026, 3, 4, 1, 30, tzinfo=UTC)  # 20:30 in New York, 17:30 in LA
+    window = CallingWindow.daily(range(7), parse_clock("08:00"), parse_clock("21:00"))
+    new_york = [person(n) for n in range(12)]
+    los_angeles = [
+        ContactDraft(f"+1213{4000000 + n}", zone_key(("America/Los_Angeles",))) for n in range(12)
+    ]
+    listed = [new_york[0].phone, los_angeles[0].phone]
+    retry = RetryPolicy(10, {Outcome.BUSY: FixedDelays((1200,))})  # every 20 minutes
+    sim = sim_config(outcome_mix={"busy": 1.0}, speed=600.0, busy_ring=2.0)
+    async with engine(sim=sim, start=start) as e:
+        await set_policy(e.store, "acme", {"number_max_attempts": 3}, NumberPolicy())
+        await add_to_do_not_call(e.store, "acme", [("line 1", p, None) for p in listed])
+        created = await e.campaign(
+            settings(window=window, retry=retry, max_concurrency=4), new_york + los_angeles
+        )
+        run = asyncio.create_task(run_to_end(e.runtime, created.id))
+        await asyncio.sleep(9.0)  # 90 simulated minutes: across New York's close
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+        await e.runtime.executor.drain()
+        stats = await e.stats()
+    starts = {n: [datetime.fromisoformat(t) for t in ts] for n, ts in stats["call_starts"].items()}
+    assert not set(starts) & set(listed)
+    assert max(len(ts) for ts in starts.values()) <= 3
+    grace = timedelta(seconds=30)
+    zones = {p.phone: NY for p in new_york} | {p.phone: "America/Los_Angeles" for p in los_angeles}
+    for number, moments in starts.items():
+        for moment in moments:
+            local = moment.astimezone(ZoneInfo(zones[number]))
+            opened = local.replace(hour=8, minute=0, second=0, microsecond=0)
+            closed = local.replace(hour=21, minute=0, second=0, microsecond=0)
+            assert opened <= local <= closed + grace, (number, local)
+    ny_close = datetime(2026, 3, 4, 2, 0, tzinfo=UTC)
+    after_close = [m for n, ms in starts.items() for m in ms if m > ny_close + grace]
+    assert after_close  # the run went past the close, and Los Angeles kept being called
+    assert all(zones[n] != NY for n, ms in starts.items() for m in ms if m > ny_close + grace)

@@ -12,6 +12,7 @@ import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -59,7 +60,7 @@ SECONDS_FIELDS = (
 )
 # Fixed for the life of a simulator: POST /_sim/config cannot change these.
 FIXED_FIELDS = frozenset(
-    {"account_sid", "auth_token", "speed", "seed", "callback_connections", "dialect"}
+    {"account_sid", "auth_token", "speed", "seed", "callback_connections", "dialect", "epoch"}
 )
 
 
@@ -86,6 +87,10 @@ class SimulatorConfig:
     callback_retry_delay: float = 1.0  # a failed callback delivery is retried once after this
     callback_connections: int = 32  # keep-alive pool for callbacks, and requests in flight
     seed: int | None = None
+    # The simulated instant the simulator's clock starts at. When set, the observer records
+    # each call's start on that clock, per number (`call_starts`), so a test can check calling
+    # windows from the provider's side.
+    epoch: datetime | None = None
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -149,6 +154,11 @@ def config_from(values: Mapping[str, Any], base: SimulatorConfig | None = None) 
 
 
 def _coerce_one(name: str, value: Any) -> Any:
+    if name == "epoch" and isinstance(value, str):
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise TypeError("epoch needs a time zone, e.g. 2026-03-03T15:00:00Z")
+        return moment.astimezone(UTC)
     if name == "outcome_mix":
         return {Outcome(key): _number(weight) for key, weight in _mapping(value).items()}
     if name == "outcome_overrides":

@@ -16,7 +16,7 @@ import hmac
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from dialer.simulator import wire
@@ -207,6 +207,9 @@ class Engine:
         self.observer.call_started(
             request.to, request.from_, request.status_callback, call.campaign
         )
+        if self.config.epoch is not None:
+            simulated = self.config.epoch + timedelta(seconds=self.clock.elapsed())
+            self.observer.call_started_at(request.to, simulated)
         outcome = draw_outcome(self.config, self._rng, request.to)
         steps = plan_call(outcome, self.config, self._rng, request.timeout, request.time_limit)
         call.lifecycle = self._tasks.spawn(self._live(call, steps))

@@ -9,9 +9,11 @@ restarts from what is active right now (calls still live stay counted until they
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 LIST_LIMIT = 1000  # lists in the report stop growing here; their counts stay exact
+STARTS_LIMIT = 200_000  # simulated start instants kept (only with an epoch set)
 
 
 class KeyedGauge:
@@ -57,6 +59,8 @@ class Observer:
         self.overlapping_numbers: dict[str, None] = {}  # ordered set
         self._seen_callback_urls: set[str] = set()
         self.repeated_urls: list[str] = []
+        self.call_starts: dict[str, list[str]] = {}  # number -> simulated start instants
+        self._starts_recorded = 0
         for gauge in (self._by_number, self._by_caller_id, self._by_campaign):
             gauge.restart_peaks()
 
@@ -80,6 +84,12 @@ class Observer:
         self.calls_per_number[to] += 1
         self.max_calls_per_number = max(self.max_calls_per_number, self.calls_per_number[to])
         self._note_callback_url(callback_url)
+
+    def call_started_at(self, to: str, instant: datetime) -> None:
+        """The call's start on the simulated clock (recorded only when an epoch is set)."""
+        if self._starts_recorded < STARTS_LIMIT:
+            self.call_starts.setdefault(to, []).append(instant.isoformat())
+            self._starts_recorded += 1
 
     def call_ended(self, to: str, from_: str, campaign: str | None, status: str) -> None:
         self.active_now -= 1
@@ -141,4 +151,5 @@ class Observer:
             "max_calls_per_number": self.max_calls_per_number,
             "repeated_origination_urls": list(self.repeated_urls),
             "outcomes": dict(self.outcomes),
+            "call_starts": {number: list(starts) for number, starts in self.call_starts.items()},
         }
