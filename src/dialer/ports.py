@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from dialer.domain.breaker import ProviderHealth
 from dialer.domain.model import (
     CallAttempt,
     Campaign,
@@ -484,8 +485,9 @@ class UnitOfWork(Protocol):
         with no lead gets one, a finished lead is queued again, an open one is left as is."""
         ...
 
-    async def open_leads_in(self, campaign_ids: Sequence[int]) -> int:
-        """Leads of these campaigns still to be called (pending or waiting for a retry)."""
+    async def open_leads_in(self, campaign_ids: Sequence[int], at_most: int) -> int:
+        """Leads of these campaigns still to be called (pending or waiting for a retry),
+        counted up to ``at_most``."""
         ...
 
     async def find_attempts(self, query: AttemptQuery) -> list[CallAttempt]: ...
@@ -539,6 +541,15 @@ class UnitOfWork(Protocol):
     async def campaign_route(self, campaign_id: int) -> CampaignRoute:
         """What routes a campaign's originations to a worker queue."""
         ...
+
+    # ---------------------------------------------- providers (issue 7): breaker and pacing
+    # Table: provider_tables.py.
+
+    async def save_provider_health(self, health: ProviderHealth) -> None:
+        """Insert or replace the account's row."""
+        ...
+
+    async def provider_health(self) -> list[ProviderHealth]: ...
 
 
 class Store(Protocol):

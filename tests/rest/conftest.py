@@ -3,7 +3,7 @@ API keys of every scope for two tenants (acme and globex)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,9 +13,12 @@ import pytest
 from dialer.adapters.clock import ManualClock
 from dialer.api.app import create_app
 from dialer.bootstrap import Runtime, open_runtime
+from dialer.ports import Origination
 from dialer.services.api_keys import KeyScope, create_key
+from dialer.services.dispatch import Dispatcher
 from dialer.settings import load_settings
 from tests.conftest import T0
+from tests.services.conftest import engine  # noqa: F401  (the wired engine, for e2e tests)
 
 BASE = "https://dialer.example.com"
 CAMPAIGN: dict[str, Any] = {
@@ -80,10 +83,35 @@ async def keys(runtime: Runtime) -> Keys:
     )
 
 
-async def new_campaign(
-    client: httpx.AsyncClient, token: str, **changes: Any
-) -> dict[str, Any]:
-    response = await client.post("/v1/campaigns", json={**CAMPAIGN, **changes}, headers=bearer(token))
+async def new_campaign(client: httpx.AsyncClient, token: str, **changes: Any) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/campaigns", json={**CAMPAIGN, **changes}, headers=bearer(token)
+    )
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+class HeldExecutor:
+    """Keeps submitted originations without sending them: attempts stay QUEUED."""
+
+    def __init__(self) -> None:
+        self.batches: list[Sequence[Origination]] = []
+
+    async def submit(self, batch: Sequence[Origination]) -> None:
+        self.batches.append(batch)
+
+    async def drain(self) -> None:
+        return None
+
+
+async def dispatch_once(runtime: Runtime) -> int:
+    """One dispatcher tick that records attempts but sends nothing; returns how many."""
+    held = HeldExecutor()
+    await Dispatcher(runtime.services, held).run_once()
+    return sum(len(batch) for batch in held.batches)
+
+
+async def place(client: httpx.AsyncClient, token: str, to: str, **extra: Any) -> httpx.Response:
+    call = {"to": to, "from": "+14155550100", **extra}
+    return await client.post("/v1/calls", json=call, headers=bearer(token))

@@ -8,11 +8,13 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dialer import __version__, metrics
-from dialer.api import calls, campaigns, contacts, keys, ops, problems
+from dialer.api import calls, campaigns, contacts, dlq, keys, ops, problems
+from dialer.api.auth import KeyCache
 from dialer.api.limits import BodyLimit
 from dialer.api.problems import ProblemGuard
 from dialer.api.webhooks import webhook_router
 from dialer.bootstrap import Runtime
+from dialer.services.adhoc_calls import BacklogCounts
 
 DESCRIPTION = """Outbound call campaigns over HTTP. Authenticate with an API key:
 `Authorization: Bearer dk_...` (or `X-Auth-Token: dk_...`). Every error is a problem document
@@ -53,10 +55,13 @@ def create_app(runtime: Runtime) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
+    app.state.backlog = BacklogCounts()
+    app.state.key_cache = KeyCache()
     # The provider's interface, not the REST API: signed callbacks, documented in docs/api.md.
     app.include_router(webhook_router(runtime), include_in_schema=False)
-    for router in (ops.router, campaigns.router, contacts.router, calls.router, keys.router):
-        app.include_router(router)
+    routers = (ops, campaigns, contacts, calls, keys, dlq)
+    for module in routers:
+        app.include_router(module.router)
     problems.install(app)
     settings = runtime.settings
     app.add_middleware(WebhookTimer)

@@ -3,6 +3,9 @@ and the scope each operation needs."""
 
 from __future__ import annotations
 
+import hashlib
+import time
+from collections import OrderedDict
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -17,6 +20,36 @@ token_header = APIKeyHeader(
 )
 
 
+class KeyCache:
+    """Keys recently found valid, so a busy client does not cost a database read per
+    request. An entry lives ``ttl`` seconds: a key revoked by another process is refused
+    within that time (at once when revoked through this process's API)."""
+
+    def __init__(self, ttl: float = 2.0, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+
+    @staticmethod
+    def _key(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def get(self, token: str) -> Principal | None:
+        entry = self._entries.get(self._key(token))
+        if entry is None or time.monotonic() - entry[0] > self.ttl:
+            return None
+        return entry[1]
+
+    def put(self, token: str, caller: Principal) -> None:
+        self._entries[self._key(token)] = (time.monotonic(), caller)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def forget(self, key_id: str) -> None:
+        for digest in [d for d, (_, p) in self._entries.items() if p.key_id == key_id]:
+            del self._entries[digest]
+
+
 def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
@@ -26,6 +59,7 @@ RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 
 
 async def principal(
+    request: Request,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
     token: Annotated[str | None, Security(token_header)],
@@ -33,7 +67,12 @@ async def principal(
     raw = credentials.credentials if credentials is not None else token
     if not raw:
         raise Unauthenticated("an API key is required (Authorization: Bearer or X-Auth-Token)")
-    return await authenticate(runtime.store, raw)
+    cache: KeyCache = request.app.state.key_cache
+    caller = cache.get(raw)
+    if caller is None:
+        caller = await authenticate(runtime.store, raw)
+        cache.put(raw, caller)
+    return caller
 
 
 def _scoped(needed: KeyScope) -> object:

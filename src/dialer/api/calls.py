@@ -30,7 +30,7 @@ from dialer.domain.statuses import AttemptStatus
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import AttemptQuery, UnitOfWork
 from dialer.services import adhoc_calls, call_log
-from dialer.services.adhoc_calls import CallOrder, QueuedCall, QueueLimits
+from dialer.services.adhoc_calls import BacklogCounts, CallOrder, QueuedCall, QueueLimits
 from dialer.services.api_keys import Principal
 
 router = APIRouter(tags=["calls"], responses=PROBLEM_RESPONSES)
@@ -52,9 +52,10 @@ def _order(call: CallIn) -> CallOrder:
     )
 
 
-def _limits(runtime: Runtime) -> QueueLimits:
+def _limits(request: Request, runtime: Runtime) -> QueueLimits:
     settings = runtime.settings
-    return QueueLimits(settings.api_max_pending_calls, settings.campaign_max_concurrency)
+    backlog: BacklogCounts = request.app.state.backlog
+    return QueueLimits(settings.api_max_pending_calls, settings.campaign_max_concurrency, backlog)
 
 
 def _accepted(q: QueuedCall) -> CallAccepted:
@@ -67,12 +68,6 @@ def _accepted(q: QueuedCall) -> CallAccepted:
     )
 
 
-async def _after(runtime: Runtime, campaign_ids: set[int]) -> None:
-    """Catch a queue the dispatcher completed while these calls were being added."""
-    if campaign_ids:
-        await adhoc_calls.reopen_stranded(runtime.services, sorted(campaign_ids))
-
-
 async def _queue(
     runtime: Runtime,
     caller: Principal,
@@ -81,18 +76,15 @@ async def _queue(
     orders: list[CallOrder],
     single: bool,
 ) -> JSONResponse:
-    touched: set[int] = set()
-
     async def work(uow: UnitOfWork) -> tuple[int, CallAccepted | BulkAccepted, dict[str, str]]:
         result = await adhoc_calls.queue_calls(
             uow,
             runtime.services,
             caller.tenant_id,
             orders,
-            _limits(runtime),
+            _limits(request, runtime),
             prefix="" if single else "calls",
         )
-        touched.update(result.campaign_ids)
         if single:
             if result.refused:
                 raise InvalidInput(result.refused[0].problem)
@@ -109,9 +101,7 @@ async def _queue(
         )
         return 202, bulk, {}
 
-    response = await write(runtime, caller, request, key, work)
-    await _after(runtime, touched)
-    return response
+    return await write(runtime, caller, request, key, work)
 
 
 @router.post("/v1/calls", status_code=202, response_model=CallAccepted, description=ACCEPTED_DOC)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import io
 import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -64,12 +63,27 @@ class ImportOut(BaseModel):
     rejected: list[Rejected] = Field(description="The first 1,000 rejected rows")
 
 
+def _inlined(schema: Any, defs: dict[str, Any]) -> Any:
+    """The schema with its local ``$defs`` references written out (these models do not
+    recurse), so it stands on its own inside the OpenAPI document."""
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            return _inlined(defs[schema["$ref"].rsplit("/", 1)[1]], defs)
+        return {k: _inlined(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inlined(item, defs) for item in schema]
+    return schema
+
+
+_CONTACTS_SCHEMA = ContactsIn.model_json_schema()
 IMPORT_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
             "text/csv": {"schema": {"type": "string"}},
-            "application/json": {"schema": ContactsIn.model_json_schema()},
+            "application/json": {
+                "schema": _inlined(_CONTACTS_SCHEMA, _CONTACTS_SCHEMA.get("$defs", {}))
+            },
         },
     }
 }
@@ -102,12 +116,12 @@ class _Spool:
             raise InvalidInput(Problem("body", f"not UTF-8 text (byte {at})")) from exc
 
     def lines(self) -> Iterator[str]:
+        """The lines as written (line ends kept, as the csv module wants them); the text was
+        checked as UTF-8 on the way in."""
         self.file.seek(0)
-        text = io.TextIOWrapper(self.file, encoding="utf-8-sig", newline="")
-        try:
-            yield from text
-        finally:
-            text.detach()
+        for number, raw in enumerate(self.file):
+            text = raw.decode("utf-8")
+            yield text.removeprefix("\ufeff") if number == 0 else text
 
 
 async def _json_contacts(request: Request, limit: int) -> list[ContactRecord]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
-from dialer.api.auth import Admin, RuntimeDep
+from dialer.api.auth import Admin, KeyCache, RuntimeDep
 from dialer.api.models import Text, _In
 from dialer.api.problems import PROBLEM_RESPONSES
 from dialer.ports import StoredApiKey
@@ -63,7 +63,10 @@ async def create_key(caller: Admin, runtime: RuntimeDep, body: KeyIn) -> NewKeyO
 
 
 @router.delete("/{key_id}", status_code=204, response_model=None)
-async def revoke_key(caller: Admin, runtime: RuntimeDep, key_id: KeyId) -> None:
-    """Revoke a key of this tenant: it is refused from the next request on."""
+async def revoke_key(caller: Admin, runtime: RuntimeDep, request: Request, key_id: KeyId) -> None:
+    """Revoke a key of this tenant: it is refused from the next request on (by other
+    processes of the deployment within two seconds)."""
     now = runtime.services.clock.now()
     await api_keys.revoke_key(runtime.store, key_id, caller.tenant_id, now)
+    cache: KeyCache = request.app.state.key_cache
+    cache.forget(key_id)

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dialer.errors import Conflict, DialerError, InvalidInput, NotFound, Problem
@@ -155,6 +156,8 @@ class ProblemGuard:
 
         try:
             await self.app(scope, receive, tracking)
+        except ClientDisconnect:
+            log.info("client went away during %s %s", scope["method"], scope["path"])
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if started:

@@ -25,6 +25,7 @@ from dialer.bootstrap import Runtime, open_runtime
 from dialer.campaign_file import settings_from_yaml
 from dialer.cli.common import errors, run_command
 from dialer.cli.display import LiveView, print_outcomes
+from dialer.cli.providers import print_provider_health
 from dialer.cli.safety import dnc, history, limits, policy
 from dialer.cli.simproc import simulator_process
 from dialer.demo import demo_contacts, demo_settings, demo_start
@@ -247,6 +248,10 @@ def status(
         keys = ("id", "name", "status", "leads", "finished", "live", "cap")
         table.add_row(*(str(row[k]) for k in keys))
     console.print(table)
+    from dialer.cli.cluster import print_cluster_status  # issue 4: processes, capacity
+
+    print_cluster_status(console)
+    print_provider_health(console)  # issue 7: circuit breaker and pacing per provider account
 
 
 async def _status(settings: Settings) -> list[dict[str, Any]]:
@@ -276,11 +281,24 @@ def _status_row(progress: Progress) -> dict[str, Any]:
 def _register_more() -> None:
     from dialer.cli.simulator import simulator
 
-    app.command(help="Run the telephony provider simulator (Twilio wire format).")(simulator)
+    app.command(help="Run the telephony provider simulator (Twilio, Plivo or Telnyx).")(simulator)
     app.add_typer(dnc, name="dnc")
     app.command()(history)
     app.command()(policy)
     app.command()(limits)
+    from dialer.cli.api import keys, serve  # REST API (issue 5)
+
+    app.command()(serve)
+    app.add_typer(keys, name="keys")
+    from dialer.cli import cluster  # distributed execution (issue 4)
+
+    app.command()(cluster.dispatcher)
+    app.command()(cluster.worker)
+    app.command()(cluster.beat)
+    app.command()(cluster.webhooks)
+    app.command()(cluster.nodes)
+    app.command()(cluster.up)
+    app.add_typer(cluster.dlq, name="dlq")
 
 
 _register_more()

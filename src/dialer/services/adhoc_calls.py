@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -72,12 +73,40 @@ class Queueing:
         return {q.campaign_id for q in self.queued}
 
 
+@dataclass
+class BacklogCounts:
+    """Each tenant's backlog as last counted. Counting a large queue on every request would
+    cost more than the request itself, so a count is reused for ``ttl`` seconds (plus what
+    this process added since) while it is clearly under the limit; near the limit every
+    request counts afresh, so the guard is exact where it matters."""
+
+    ttl: float = 1.0
+    near: float = 0.9  # re-count when the estimate passes this share of the limit
+    _seen: dict[int, tuple[float, int]] = field(default_factory=dict)
+
+    async def pending(self, uow: UnitOfWork, tenant_id: int, adding: int, limit: int) -> int:
+        now = time.monotonic()
+        counted_at, count = self._seen.get(tenant_id, (-math.inf, 0))
+        if now - counted_at < self.ttl and count + adding <= limit * self.near:
+            return count
+        campaigns = await uow.api_queue_campaigns(tenant_id)
+        count = await uow.open_leads_in(campaigns, limit + 1)
+        self._seen[tenant_id] = (now, count)
+        return count
+
+    def added(self, tenant_id: int, n: int) -> None:
+        if tenant_id in self._seen:
+            counted_at, count = self._seen[tenant_id]
+            self._seen[tenant_id] = (counted_at, count + n)
+
+
 @dataclass(frozen=True)
 class QueueLimits:
     """From settings: the tenant's backlog limit, and each queue's concurrency cap."""
 
     max_pending: int
     cap: int
+    backlog: BacklogCounts = field(default_factory=BacklogCounts)
 
 
 class Backlogged(DialerError):
@@ -161,7 +190,7 @@ def _validate(orders: Sequence[CallOrder], prefix: str) -> tuple[list[_Valid], l
 async def _check_backlog(uow: UnitOfWork, tenant_id: int, adding: int, limits: QueueLimits) -> None:
     """Approximate under concurrent requests (each counts before the others commit): the
     limit protects the database from unbounded queues; exactness is the caps' job."""
-    pending = await uow.open_leads_in(await uow.api_queue_campaigns(tenant_id))
+    pending = await limits.backlog.pending(uow, tenant_id, adding, limits.max_pending)
     excess = pending + adding - limits.max_pending
     if excess > 0:
         # The time the queue needs, at its own pace, to bring the backlog under the limit.
@@ -223,7 +252,7 @@ async def queue_calls(
     listed = await uow.do_not_call_listed(tenant_id, [v.draft.phone for v in valid])
     for item in valid:
         if item.draft.phone in listed:
-            where = f"{prefix}[{item.index}].to" if prefix else "to"
+            where = f"{prefix}[{item.index}].to" if prefix else "body.to"
             result.refused.append(RefusedCall(item.index, Problem(where, "on a do-not-call list")))
     groups: dict[tuple[str, str | None], list[_Valid]] = {}
     for item in valid:
@@ -232,6 +261,7 @@ async def queue_calls(
     for (caller_id, answer_url), items in groups.items():
         campaign = await queue_campaign(uow, services, tenant_id, caller_id, answer_url, limits.cap)
         result.queued += await _queue_group(uow, services, tenant_id, campaign, items)
+    limits.backlog.added(tenant_id, sum(q.queued for q in result.queued))
     result.queued.sort(key=lambda q: q.index)
     result.refused.sort(key=lambda r: r.index)
     return result

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.adapters.store.api_tables import api_keys, api_queues, idempotency_keys
 from dialer.adapters.store.cluster_tables import dead_letters, node_heartbeats
+from dialer.adapters.store.provider_tables import provider_health
 from dialer.adapters.store.tables import (
     DUE_PREDICATE,
     call_attempts,
@@ -31,6 +32,7 @@ from dialer.adapters.store.tables import (
     tenants,
 )
 from dialer.campaign_file import settings_from_mapping, settings_to_mapping
+from dialer.domain.breaker import BreakerState, ProviderHealth
 from dialer.domain.model import CallAttempt, Campaign, CampaignSettings, Contact, Lead
 from dialer.domain.safety import NumberHistory
 from dialer.domain.statuses import (
@@ -128,6 +130,25 @@ def _contact(row: Row[Any]) -> Contact:
         attributes=dict(row.attributes),
         version=row.version,
     )
+
+
+def _lead_row(
+    campaign: Campaign, contact_id: int, draft: ContactDraft, now: datetime
+) -> dict[str, Any]:
+    """A new lead: the contact in the campaign, due now."""
+    return {
+        "campaign_id": campaign.id,
+        "contact_id": contact_id,
+        "tenant_id": campaign.tenant_id,
+        "phone": draft.phone,
+        "zone_key": draft.zone_key,
+        "quiet_hours": format_ranges(draft.quiet_hours) or None,
+        "status": LeadStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "version": 1,
+        "updated_at": now,
+    }
 
 
 def _skipped(outcome: str, now: datetime) -> dict[str, Any]:
@@ -301,32 +322,14 @@ class SqlUnitOfWork:
     ) -> int:
         if not items:
             return 0
-        rows = [
-            {
-                "campaign_id": campaign.id,
-                "contact_id": contact_id,
-                "tenant_id": campaign.tenant_id,
-                "phone": draft.phone,
-                "zone_key": draft.zone_key,
-                "quiet_hours": format_ranges(draft.quiet_hours) or None,
-                "status": LeadStatus.PENDING.value,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "version": 1,
-                "updated_at": now,
-            }
-            for contact_id, draft in items
-        ]
-        stmt = self._insert(leads).on_conflict_do_nothing(
-            index_elements=["campaign_id", "contact_id"]
+        rows = [_lead_row(campaign, contact_id, draft, now) for contact_id, draft in items]
+        stmt = (
+            self._insert(leads)
+            .on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"])
+            .returning(leads.c.id)
         )
-        before = await self._count_leads(campaign.id)
-        await self._conn.execute(stmt, rows)
-        return await self._count_leads(campaign.id) - before
-
-    async def _count_leads(self, campaign_id: int) -> int:
-        stmt = select(func.count()).select_from(leads).where(leads.c.campaign_id == campaign_id)
-        return int(await self._conn.scalar(stmt) or 0)
+        # RETURNING names only the rows inserted: no count of the whole campaign per chunk.
+        return len((await self._conn.execute(stmt, rows)).all())
 
     async def due_zone_keys(self, campaign_id: int) -> set[str]:
         stmt = (
@@ -878,11 +881,12 @@ class SqlUnitOfWork:
         if not items:
             return []
         contact_ids = [contact_id for contact_id, _ in items]
-        before = await self._leads_of_contacts(campaign.id, contact_ids)
-        await self.add_leads(campaign, [i for i in items if i[0] not in before], now)
-        finished = [lead.id for lead in before.values() if lead.is_terminal]
+        found = await self._leads_of_contacts(campaign.id, contact_ids)
+        fresh = await self._insert_leads(campaign, [i for i in items if i[0] not in found], now)
+        finished = [lead.id for lead in found.values() if lead.is_terminal]
+        requeued: dict[int, Lead] = {}
         if finished:
-            await self._conn.execute(
+            stmt = (
                 update(leads)
                 .where(leads.c.id.in_(finished), leads.c.status.in_(_TERMINAL_LEAD))
                 .values(
@@ -893,17 +897,39 @@ class SqlUnitOfWork:
                     version=leads.c.version + 1,
                     updated_at=now,
                 )
+                .returning(*leads.c)
             )
-        after = await self._leads_of_contacts(campaign.id, contact_ids)
-        requeued = set(finished)
-        return [(after[cid], cid not in before or after[cid].id in requeued) for cid in contact_ids]
+            requeued = {row.contact_id: _lead(row) for row in await self._conn.execute(stmt)}
+        if len(fresh) + len(found) < len(set(contact_ids)):  # a concurrent insert won
+            found = await self._leads_of_contacts(campaign.id, contact_ids)
+        current = {**found, **requeued, **fresh}
+        return [(current[cid], cid in fresh or cid in requeued) for cid in contact_ids]
 
-    async def open_leads_in(self, campaign_ids: Sequence[int]) -> int:
+    async def _insert_leads(
+        self, campaign: Campaign, items: Sequence[tuple[int, ContactDraft]], now: datetime
+    ) -> dict[int, Lead]:
+        """Like add_leads, without counting the campaign's leads (an API queue only grows);
+        returns the leads inserted, by contact."""
+        if not items:
+            return {}
+        rows = [_lead_row(campaign, contact_id, draft, now) for contact_id, draft in items]
+        stmt = (
+            self._insert(leads)
+            .on_conflict_do_nothing(index_elements=["campaign_id", "contact_id"])
+            .returning(*leads.c)
+        )
+        # RETURNING names exactly the rows inserted (a conflicting one returns nothing).
+        return {new.contact_id: _lead(new) for new in await self._conn.execute(stmt, rows)}
+
+    async def open_leads_in(self, campaign_ids: Sequence[int], at_most: int) -> int:
         if not campaign_ids:
             return 0
-        stmt = select(func.count()).where(
-            leads.c.campaign_id.in_(list(campaign_ids)), leads.c.status.in_(_DUE)
+        due = (
+            select(leads.c.id)
+            .where(leads.c.campaign_id.in_(list(campaign_ids)), leads.c.status.in_(_DUE))
+            .limit(at_most)
         )
+        stmt = select(func.count()).select_from(due.subquery())
         return int(await self._conn.scalar(stmt) or 0)
 
     async def find_attempts(self, query: AttemptQuery) -> list[CallAttempt]:
@@ -1095,6 +1121,37 @@ class SqlUnitOfWork:
         if row is None:
             raise NotFound(f"campaign {campaign_id} does not exist")
         return CampaignRoute(row.tenant, row.name, row.priority)
+
+    # -------------------------------------------------------------- providers (issue 7)
+
+    async def save_provider_health(self, health: ProviderHealth) -> None:
+        values = {
+            "breaker_state": health.breaker_state.value,
+            "times_opened": health.times_opened,
+            "retry_at": health.retry_at,
+            "rate": health.rate,
+            "ceiling": health.ceiling,
+            "updated_at": health.updated_at,
+        }
+        stmt = self._insert(provider_health).values(account=health.account, **values)
+        await self._conn.execute(
+            stmt.on_conflict_do_update(index_elements=["account"], set_=values)
+        )
+
+    async def provider_health(self) -> list[ProviderHealth]:
+        rows = await self._conn.execute(select(provider_health).order_by(provider_health.c.account))
+        return [
+            ProviderHealth(
+                row.account,
+                BreakerState(row.breaker_state),
+                row.times_opened,
+                row.retry_at,
+                row.rate,
+                row.ceiling,
+                row.updated_at,
+            )
+            for row in rows
+        ]
 
 
 def _api_key(row: Row[Any]) -> StoredApiKey:
