@@ -73,6 +73,9 @@ class CampaignSettings:
     rate_per_hour: Rate | None = None
     ramp_up: int = 10  # seconds to reach the cap from idle when no rate is set (0: at once)
     weight: int = 1  # share of free capacity against campaigns of the same priority
+    # issue 7: caller-ID pool, rotated per attempt; local_presence prefers the contact's area
+    caller_ids: tuple[str, ...] = ()
+    local_presence: bool = False
 
     @property
     def pacing(self) -> Rates:

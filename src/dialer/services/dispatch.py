@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
+from dialer.domain.caller_id import choose_caller_id
 from dialer.domain.model import CallAttempt, Campaign, Lead, ScopeLimits
 from dialer.domain.phone import zones_of_key
 from dialer.domain.safety import NumberHistory, NumberPolicy, blocked_until
@@ -34,7 +35,7 @@ from dialer.ports import (
     UnitOfWork,
 )
 from dialer.services.context import Services
-from dialer.services.provider_guard import ProviderGuard
+from dialer.services.provider_guard import HealthPublisher, ProviderGuard
 from dialer.services.safety import policy_for
 from dialer.services.tenants import limits_from
 
@@ -98,6 +99,7 @@ class Dispatcher:
         self.batch_size = batch_size
         self.guard = guard  # issue 7: breaker and adaptive pacing of the provider
         self._provider_room: int | None = None
+        self._health = HealthPublisher(guard, services.store) if guard else None
         self._zones: dict[int, _Cached[set[str]]] = {}
         self._policies: dict[int, _Cached[NumberPolicy]] = {}
         self._tenants: dict[int, _Cached[ScopeLimits]] = {}
@@ -108,7 +110,7 @@ class Dispatcher:
         async with self.services.store.unit() as uow:
             running = await uow.campaigns_in([CampaignStatus.RUNNING])  # priority first
         self._ticks += 1
-        if not self._open_provider_gate(report):
+        if not await self._open_provider_gate(report):
             return report
         for _, group in itertools.groupby(running, key=lambda c: c.settings.priority):
             await self._dispatch_group(list(group), report)
@@ -254,10 +256,17 @@ class Dispatcher:
         self, uow: UnitOfWork, batch: _Batch, now: datetime, report: TickReport
     ) -> list[CallAttempt]:
         admitted: list[NewAttempt] = []
-        caller_id = batch.campaign.settings.caller_id
+        settings = batch.campaign.settings
         for lead, result in zip(batch.leads, batch.results, strict=True):
             if result.lease is not None:
                 expires = datetime.fromtimestamp(result.lease.expires_at, now.tzinfo)
+                caller_id = choose_caller_id(  # issue 7: the campaign's caller-ID pool
+                    settings.caller_ids,
+                    settings.caller_id,
+                    lead.phone,
+                    lead.id + lead.attempts,
+                    local_presence=settings.local_presence,
+                )
                 admitted.append(NewAttempt(lead, result.lease.id, expires, caller_id))
             elif result.refused_by is not None:
                 report.count(result.refused_by.value)
@@ -288,11 +297,12 @@ class Dispatcher:
 
     # ---- issue 7: the provider gate (circuit breaker, adaptive pacing)
 
-    def _open_provider_gate(self, report: TickReport) -> bool:
+    async def _open_provider_gate(self, report: TickReport) -> bool:
         """How many calls the provider may take this tick; False (nothing is claimed, no lead
         spends an attempt) while its breaker is open or its pacing allows none."""
-        if self.guard is None:
+        if self.guard is None or self._health is None:
             return True
+        await self._health.maybe_publish()
         self._provider_room = self.guard.room()
         if self._provider_room > 0:
             return True
