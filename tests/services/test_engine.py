@@ -68,7 +68,7 @@ async def lead_rows(e: Engine, campaign_id: int) -> list[dict[str, object]]:
 
 async def test_campaign_runs_to_the_end_at_exactly_the_cap(engine: EngineFactory) -> None:
     async with engine() as e:
-        campaign = await e.campaign(settings(max_concurrency=6), contacts(90))
+        campaign = await e.campaign(settings(max_concurrency=6, ramp_up=0), contacts(90))
         final = await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
         stats = await e.stats()
         attempts = await attempt_rows(e, campaign.id)
