@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from dialer.domain.breaker import BreakerState, ProviderHealth
 from dialer.domain.statuses import TERMINAL_ATTEMPT, AttemptStatus, CampaignStatus
 from dialer.services.context import Services
 
@@ -48,6 +49,7 @@ class Snapshot:
     live_calls: int = 0
     global_cap: int = 0
     campaigns: tuple[CampaignLoad, ...] = ()
+    providers: tuple[ProviderHealth, ...] = ()  # breaker and pacing, as the dispatchers last saw
 
 
 async def snapshot(services: Services, tenant_id: int | None = None) -> Snapshot:
@@ -55,6 +57,7 @@ async def snapshot(services: Services, tenant_id: int | None = None) -> Snapshot
     async with services.store.unit() as uow:
         started, by_status = await uow.attempt_totals(tenant_id)
         running = await uow.campaigns_in([CampaignStatus.RUNNING])
+        providers = tuple(await uow.provider_health()) if tenant_id is None else ()
     mine = [c for c in running if tenant_id is None or c.tenant_id == tenant_id]
     live = usage.global_active if tenant_id is None else usage.by_tenant.get(tenant_id, 0)
     return Snapshot(
@@ -67,6 +70,7 @@ async def snapshot(services: Services, tenant_id: int | None = None) -> Snapshot
             CampaignLoad(c.id, c.name, usage.by_campaign.get(c.id, 0), c.settings.max_concurrency)
             for c in mine
         ),
+        providers=providers,
     )
 
 
@@ -102,6 +106,31 @@ class _StoreCollector(Collector):
             cap.add_metric([str(load.campaign_id)], load.cap)
         yield live
         yield cap
+        yield from _provider_metrics(s.providers)
+
+
+def _provider_metrics(providers: tuple[ProviderHealth, ...]) -> Iterator[Metric]:
+    state = GaugeMetricFamily(
+        "dialer_provider_breaker_state",
+        "Circuit breaker of each provider account (1 for its current state).",
+        labels=["account", "state"],
+    )
+    opened = CounterMetricFamily(
+        "dialer_provider_breaker_opened", "Times the breaker has opened.", labels=["account"]
+    )
+    rate = GaugeMetricFamily(
+        "dialer_provider_pacing_calls_per_second",
+        "Start rate the provider is paced at (lowered on 429s, recovering).",
+        labels=["account"],
+    )
+    for health in providers:
+        for candidate in BreakerState:
+            state.add_metric([health.account, candidate.value], candidate is health.breaker_state)
+        opened.add_metric([health.account], health.times_opened)
+        rate.add_metric([health.account], health.rate)
+    yield state
+    yield opened
+    yield rate
 
 
 _store_collector = _StoreCollector()

@@ -10,6 +10,8 @@ from dialer.adapters.telephony.twilio_signature import sign
 from dialer.bootstrap import Runtime
 from dialer.domain.statuses import AttemptStatus
 from dialer.services.calls import end_attempt
+from dialer.services.dispatch import Dispatcher
+from tests.api.test_webhooks import HeldExecutor
 from tests.rest.conftest import BASE, Keys, bearer, dispatch_once, place
 
 
@@ -67,3 +69,21 @@ async def test_tenant_metrics_show_only_the_tenants_figures(
     assert (mine["live_calls"], mine["global_live_calls"], mine["global_cap"]) == (1, 2, 10000)
     assert [c["live_calls"] for c in mine["running_campaigns"]] == [1]
     assert (await client.get("/v1/metrics")).status_code == 401
+
+
+async def test_prometheus_shows_each_providers_breaker_and_pacing(
+    client: httpx.AsyncClient, keys: Keys, runtime: Runtime
+) -> None:
+    await place(client, keys.operator, "+12125550150")
+    assert runtime.guard is not None
+    # A dispatcher with the provider's guard publishes the guard's state as it ticks.
+    await Dispatcher(runtime.services, HeldExecutor(), guard=runtime.guard).run_once()
+    account = runtime.guard.state().account
+    text = (await client.get("/metrics")).text
+    closed = f'dialer_provider_breaker_state{{account="{account}",state="closed"}}'
+    opened = f'dialer_provider_breaker_state{{account="{account}",state="open"}}'
+    assert _value(text, closed) == 1
+    assert _value(text, opened) == 0
+    assert _value(text, f'dialer_provider_breaker_opened_total{{account="{account}"}}') == 0
+    rate = _value(text, f'dialer_provider_pacing_calls_per_second{{account="{account}"}}')
+    assert rate == runtime.guard.state().rate
