@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit services clean
+.PHONY: demo test lint typecheck unit services clean cluster
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/dialer demo
+
+# A local distributed deployment (API, 2 dispatchers, 2 workers, beat, simulator) on the local
+# PostgreSQL, Redis and RabbitMQ, with a demo campaign; Ctrl-C stops it. docs/operations.md.
+cluster: $(STAMP) services
+	$(BIN)/dialer up --demo 2000
 
 services:
 	bash scripts/ensure-services.sh

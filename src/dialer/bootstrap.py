@@ -22,13 +22,14 @@ from dialer.adapters.telephony.twilio import TwilioTelephony
 from dialer.adapters.telephony.twilio_signature import TwilioWebhookVerifier
 from dialer.domain.safety import NumberPolicy
 from dialer.errors import DialerError, InvalidInput, Problem
-from dialer.ports import Admission, Clock, Telephony, WebhookVerifier
+from dialer.ports import Admission, Clock, Executor, Telephony, WebhookVerifier
 from dialer.services.calls import originate
 from dialer.services.context import Limits, Services
 from dialer.services.dispatch import Dispatcher
 from dialer.services.provider_guard import GuardedTelephony, ProviderGuard
 from dialer.services.reaper import Reaper
 from dialer.services.reconciler import Reconciler
+from dialer.services.retrying import OwnCallsOnly
 from dialer.settings import Settings
 
 
@@ -37,7 +38,7 @@ class Runtime:
     settings: Settings
     services: Services
     store: SqlStore
-    executor: InlineExecutor
+    executor: Executor  # inline, or Celery when DIALER_BROKER_URL is set (issue 4)
     dispatcher: Dispatcher
     reaper: Reaper
     reconciler: Reconciler
@@ -137,13 +138,16 @@ async def open_runtime(
     guard = build_guard(settings, clock)  # issue 7
     telephony = GuardedTelephony(telephony, guard)
     admission: Admission | None = None
+    executor: Executor | None = None
     try:
         await migrate.upgrade(store.engine)
         admission = await build_admission(settings, clock)
         services = Services(
             store=store,
             admission=admission,
-            telephony=telephony,
+            # A lookup never hands an attempt another attempt's call (a quick retry to the
+            # same number would otherwise find the previous call and adopt it).
+            telephony=OwnCallsOnly(telephony, store),
             clock=clock,
             limits=Limits(
                 settings.global_max_concurrency,
@@ -155,7 +159,7 @@ async def open_runtime(
             rng=random.Random(seed),
         )
         await reconcile_at_start(services)
-        executor = InlineExecutor(partial(originate, services), settings.max_in_flight_requests)
+        executor = build_executor(settings, services)
         yield Runtime(
             settings=settings,
             services=services,
@@ -168,7 +172,30 @@ async def open_runtime(
             guard=guard,
         )
     finally:
+        close_executor(executor)
         if isinstance(admission, RedisAdmission):
             await admission.aclose()
         await telephony.aclose()
         await store.close()
+
+
+# ---------------------------------------------------------------- distributed execution (issue 4)
+
+
+def build_executor(settings: Settings, services: Services) -> Executor:
+    """Celery when DIALER_BROKER_URL is set (workers send the calls), else inline."""
+    if not settings.broker_url:
+        return InlineExecutor(partial(originate, services), settings.max_in_flight_requests)
+    # Imported here, so that only deployments with a broker load Celery.
+    from dialer.adapters.executor.celery_app import make_celery_app
+    from dialer.adapters.executor.celery_executor import CeleryExecutor
+    from dialer.services.batches import withdraw_all
+
+    withdraw = partial(withdraw_all, services)
+    return CeleryExecutor(make_celery_app(settings), settings, services.store, withdraw)
+
+
+def close_executor(executor: Executor | None) -> None:
+    close = getattr(executor, "close", None)  # the Celery executor holds a broker connection
+    if callable(close):
+        close()

@@ -36,6 +36,7 @@ from typing import Any
 
 from dialer.domain.model import CallAttempt
 from dialer.domain.phone import mask
+from dialer.domain.statuses import AttemptStatus
 from dialer.errors import InvalidInput, NotFound, Problem
 from dialer.ports import CallRequest, NewDeadLetter, Origination
 from dialer.services.calls import originate, put_back_unsent
@@ -73,7 +74,7 @@ def _whole(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _payload_key(data: Mapping[str, Any]) -> str:
+def job_key(data: Mapping[str, Any]) -> str:
     attempt = data.get("attempt_id") if isinstance(data, Mapping) else None
     if _whole(attempt):
         return f"attempt:{attempt}"
@@ -87,7 +88,7 @@ def _payload_key(data: Mapping[str, Any]) -> str:
 class JobOutcome(StrEnum):
     DONE = "done"  # originate ran: the call was sent, refused, or put back
     WITHDRAWN = "withdrawn"  # not sent: its lease would not cover the call; the lead is due
-    SKIPPED = "skipped"  # the attempt had ended, or was sent before (a redelivery)
+    SKIPPED = "skipped"  # the attempt had ended, or was accepted before (a redelivery)
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,8 @@ async def run_job(
 ) -> JobOutcome | JobFailure:
     try:
         job = job_from_payload(data)
-    except InvalidInput as exc:
-        return JobFailure(data, 0, _payload_key(data), f"malformed job: {exc}", 1)
+    except InvalidInput as exc:  # tenant 0: none can be read from it; operators see it
+        return JobFailure(data, 0, job_key(data), f"malformed job: {exc}", 1)
     for tries in range(1, policy.retries + 2):
         try:
             return await _run_once(services, job)
@@ -134,7 +135,7 @@ async def run_job(
                 continue
             log.error("attempt %s to %s failed: %r", job.attempt_id, mask(job.request.to), exc)
             cause = f"{type(exc).__name__}: {exc}"
-            return JobFailure(data, job.tenant_id, _payload_key(data), cause, tries)
+            return JobFailure(data, job.tenant_id, job_key(data), cause, tries)
     raise AssertionError("unreachable: the last try returns")
 
 
@@ -143,8 +144,8 @@ async def _run_once(services: Services, job: Origination) -> JobOutcome:
         attempt = await uow.get_attempt(job.attempt_id)
     if attempt is None:
         raise NotFound(f"attempt {job.attempt_id} does not exist")
-    if attempt.is_terminal:
-        return JobOutcome.SKIPPED
+    if attempt.status is not AttemptStatus.QUEUED:
+        return JobOutcome.SKIPPED  # ended, or accepted by the provider: a redelivery
     if not _lease_covers_call(services, attempt, job):
         cause = "not sent: its lease would end before the call could"
         return JobOutcome.WITHDRAWN if await withdraw(services, job, cause) else JobOutcome.SKIPPED
@@ -235,3 +236,11 @@ async def record_failures(services: Services, failures: Sequence[JobFailure]) ->
         for failure in failures:
             await uow.add_dead_letter(failure.letter(), now)
         await uow.commit()
+
+
+async def withdraw_all(services: Services, jobs: Sequence[Origination], cause: str) -> int:
+    """Withdraw every job nobody sent (the broker refused their task); how many were."""
+    withdrawn = 0
+    for job in jobs:
+        withdrawn += await withdraw(services, job, cause)
+    return withdrawn

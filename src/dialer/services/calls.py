@@ -19,6 +19,7 @@ from dialer.domain.statuses import (
     attempt_status_after,
 )
 from dialer.errors import (
+    DialerError,
     NotFound,
     ProviderOutcomeUnknown,
     ProviderRejected,
@@ -31,6 +32,15 @@ from dialer.services.context import Services
 log = logging.getLogger(__name__)
 
 NOT_SENT_BACKOFF = timedelta(seconds=5)
+
+
+async def release_quietly(services: Services, attempt: CallAttempt) -> None:
+    """Give the attempt's lease back after its ending is committed. If admission cannot be
+    reached now, the ending stands: the lease expires, and the reconciler drops it sooner."""
+    try:
+        await services.admission.release(lease_of(attempt))
+    except DialerError as exc:
+        log.warning("attempt %s: lease not released now (%s); it will expire", attempt.id, exc)
 
 
 def lease_of(attempt: CallAttempt, expires_at: float = 0.0) -> Lease:
@@ -89,7 +99,7 @@ async def end_attempt(
         await uow.save_attempt(attempt)
         await finish_attempt(services, uow, attempt)
         await uow.commit()
-    await services.admission.release(lease_of(attempt))
+    await release_quietly(services, attempt)
     return True
 
 
@@ -158,7 +168,7 @@ async def put_back_unsent(
             lead.next_attempt_at = now + delay
             await uow.save_lead(lead, None, now)
         await uow.commit()
-    await services.admission.release(lease_of(attempt))
+    await release_quietly(services, attempt)
     log.info("attempt %s to %s not sent (%s)", job.attempt_id, mask(job.request.to), cause)
 
 
@@ -237,7 +247,7 @@ async def apply_event(
             await finish_attempt(services, uow, attempt)
         await uow.commit()
     if attempt.is_terminal and not was_unknown:
-        await services.admission.release(lease_of(attempt))
+        await release_quietly(services, attempt)
     elif not attempt.is_terminal:
         await _renew(services, attempt)
     return EventResult(attempt.id, effect)

@@ -42,7 +42,12 @@ class Reaper:
             expired = await uow.expired_attempts(self.services.clock.now(), self.batch_size)
         settled = 0
         for attempt in expired:
-            settled += await self._resolve(attempt)
+            try:
+                settled += await self._resolve(attempt)
+            except Exception:
+                # One attempt that cannot be settled now must not stop the others: it stays
+                # expired and is tried again on the next pass.
+                log.exception("attempt %s could not be settled; retried next pass", attempt.id)
         return settled
 
     async def _resolve(self, attempt: CallAttempt) -> int:

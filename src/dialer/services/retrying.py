@@ -31,6 +31,7 @@ from dialer.ports import (
     Lease,
     ProviderEvent,
     Scope,
+    Store,
     Telephony,
     Usage,
 )
@@ -157,3 +158,41 @@ class RetryingAdmission:
 
     async def prune(self, keep: Collection[str], grace: float) -> int:
         return await self.inner.prune(keep, grace)
+
+
+class OwnCallsOnly:
+    """Telephony whose lookup never hands an attempt a call that another attempt owns.
+
+    ``find_call`` matches a call by number, caller ID and start time. A retry to the same
+    number soon after the previous attempt (seconds, under a short retry delay) would find
+    that attempt's call and adopt it: the attempt would take someone else's outcome, and the
+    store, which keeps a call id unique, refuses the update — for the reaper, every pass.
+    A call already recorded for another attempt is therefore no answer."""
+
+    def __init__(self, inner: Telephony, store: Store) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.store = store
+
+    async def find_call(self, request: CallRequest, since: datetime) -> str | None:
+        call_id = await self.inner.find_call(request, since)
+        if call_id is None:
+            return None
+        async with self.store.unit() as uow:
+            owner = await uow.attempt_by_call_id(call_id)
+        if owner is not None and owner.id != request.attempt_id:
+            log.info("call %s belongs to attempt %s, not %s", call_id, owner.id, request.attempt_id)
+            return None
+        return call_id
+
+    async def create_call(self, request: CallRequest) -> str:
+        return await self.inner.create_call(request)
+
+    async def fetch_call(self, provider_call_id: str) -> ProviderEvent:
+        return await self.inner.fetch_call(provider_call_id)
+
+    async def hang_up(self, provider_call_id: str) -> None:
+        await self.inner.hang_up(provider_call_id)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

@@ -1,0 +1,110 @@
+"""Housekeeping, run every few seconds (by beat, on a worker): settles what a crash or a lost
+message left behind sooner than lease expiry would, without ever guessing.
+
+* **Unsent attempts.** An attempt recorded but never handed over (its dispatcher died between
+  the commit and the broker; its task was lost with a broker without persistence) is
+  withdrawn after ``unsent_grace`` seconds: void, lease released, lead due again with its
+  attempts unspent. Withdrawing takes the sent marker first, so a task that turns up later
+  sends nothing.
+* **Quiet calls.** A call without news for ``quiet`` seconds may have lost its callbacks: the
+  provider is asked, and a call it reports ended is settled now (a call it knows but we had no
+  id for is adopted). A call the provider does not know is left alone: it may still be on its
+  way, and only the reaper, after the lease, may conclude.
+* **Heartbeats** of processes silent for longer than the retention are deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from dialer.domain.model import CallAttempt
+from dialer.errors import DialerError
+from dialer.ports import CallRequest, ProviderEvent
+from dialer.services.batches import job_of, withdraw
+from dialer.services.calls import apply_event
+from dialer.services.context import Services
+from dialer.services.heartbeat import prune_heartbeats
+from dialer.services.reaper import ENDING_PROGRESS
+
+log = logging.getLogger(__name__)
+
+UNSENT_CAUSE = "not sent: never handed to a worker"
+
+
+@dataclass(frozen=True)
+class HousekeepingPolicy:
+    unsent_grace: float = 60.0
+    quiet: float = 180.0
+    heartbeat_retention: float = 86_400.0
+    batch: int = 200  # attempts looked at per pass, of each kind
+
+
+@dataclass(frozen=True)
+class HousekeepingReport:
+    withdrawn: int = 0
+    resolved: int = 0
+    pruned: int = 0
+
+
+async def housekeeping(services: Services, policy: HousekeepingPolicy) -> HousekeepingReport:
+    return HousekeepingReport(
+        withdrawn=await withdraw_unsent(services, policy.unsent_grace, policy.batch),
+        resolved=await resolve_quiet_calls(services, policy.quiet, policy.batch),
+        pruned=await prune_heartbeats(services.store, policy.heartbeat_retention),
+    )
+
+
+async def withdraw_unsent(services: Services, grace: float, limit: int) -> int:
+    cutoff = services.clock.now() - timedelta(seconds=grace)
+    async with services.store.unit() as uow:
+        stranded = await uow.unsent_attempts(cutoff, limit)
+    withdrawn = 0
+    for attempt in stranded:
+        withdrawn += await withdraw(services, job_of(attempt), UNSENT_CAUSE)
+    if withdrawn:
+        log.warning("%d attempts never handed to a worker were withdrawn", withdrawn)
+    return withdrawn
+
+
+async def resolve_quiet_calls(services: Services, quiet: float, limit: int) -> int:
+    """Settle calls without news for ``quiet`` seconds that the provider says have ended.
+
+    Progress renews a lease to ``now + lease_ttl``, so a call quiet for ``quiet`` seconds is
+    one whose lease ends within ``lease_ttl - quiet``: the reaper's query, shifted."""
+    now = services.clock.now()
+    horizon = now + timedelta(seconds=services.limits.lease_ttl - quiet)
+    async with services.store.unit() as uow:
+        quiet_ones = await uow.expired_attempts(horizon, limit)
+    resolved = 0
+    for attempt in quiet_ones:
+        if attempt.lease_expires_at is None or attempt.lease_expires_at < now:
+            continue  # past its lease: the reaper's to settle
+        resolved += await _settle_from_provider(services, attempt)
+    if resolved:
+        log.warning("%d calls without news were settled from the provider", resolved)
+    return resolved
+
+
+async def _settle_from_provider(services: Services, attempt: CallAttempt) -> int:
+    try:
+        event = await _ask_provider(services, attempt)
+        adopt = event is not None and attempt.provider_call_id is None
+        if event is None or not (adopt or event.progress in ENDING_PROGRESS):
+            return 0
+        result = await apply_event(services, attempt.id, event)
+    except DialerError as exc:
+        log.info("attempt %s: could not be settled from the provider (%s)", attempt.id, exc)
+        return 0
+    return int(result.effect not in {"ignored", "duplicate"})
+
+
+async def _ask_provider(services: Services, attempt: CallAttempt) -> ProviderEvent | None:
+    telephony = services.telephony
+    call_id = attempt.provider_call_id
+    if call_id is None:
+        request = CallRequest(attempt.id, attempt.phone, attempt.caller_id, "", 0, 0)
+        since = (attempt.created_at or services.clock.now()) - timedelta(minutes=1)
+        call_id = await telephony.find_call(request, since)
+    return None if call_id is None else await telephony.fetch_call(call_id)
