@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit services clean cluster
+.PHONY: demo test lint typecheck unit services tools clean cluster
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ cluster: $(STAMP) services
 services:
 	bash scripts/ensure-services.sh
 
+# promtool (metric and alert-rule checks) and Chromium (dashboard browser tests).
+tools:
+	bash scripts/ensure-tools.sh
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
@@ -30,7 +34,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) services lint typecheck
+test: $(STAMP) services tools lint typecheck
 	$(BIN)/pytest
 
 clean:
