@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import (
     AliasChoices,
@@ -23,7 +23,32 @@ LEASE_MARGIN_SECONDS = 60
 QUEUE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"  # a broker queue (issue 4)
 
 
-class Settings(BaseSettings):
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ObservabilitySettings(BaseSettings):
+    """How the process logs and traces (issue 8). Read on their own as every command starts
+    (``load_observability_settings``), so that a command needing no other setting is not
+    stopped by them; ``Settings`` holds them too."""
+
+    model_config = SettingsConfigDict(env_prefix="DIALER_", extra="ignore", frozen=True)
+
+    log_format: Literal["json", "console"] | None = None  # unset: json, console for a person
+    log_level: str | None = None  # unset: WARNING, or INFO with --verbose
+    tracing: bool = False  # OpenTelemetry spans (needs the `tracing` extra)
+    tracing_exporter: Literal["otlp", "console", "none"] | None = None  # unset: OTEL_TRACES_EXPORTER
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
+        return value.upper()
+
+
+class Settings(ObservabilitySettings):
     model_config = SettingsConfigDict(env_prefix="DIALER_", extra="ignore", frozen=True)
 
     database_url: str = "sqlite:///dialer.db"
@@ -120,6 +145,11 @@ class Settings(BaseSettings):
 
     # ---- end of issue 4 settings
 
+    # ---- metrics (issue 8): a dispatcher's or worker's own figures, and the scrape cache
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)  # unset: no exporter
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 to let a Prometheus on another host scrape
+    metrics_cache_seconds: float = Field(default=5.0, ge=0, le=300)  # store figures' max age
+
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
         if self.campaign_max_concurrency > self.global_max_concurrency:
@@ -159,8 +189,20 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment; raise InvalidInput naming each bad variable."""
+    return _load(Settings, overrides)
+
+
+def load_observability_settings(**overrides: object) -> ObservabilitySettings:
+    """Only the logging and tracing settings, checked like the others."""
+    return _load(ObservabilitySettings, overrides)
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def _load(kind: type[SettingsT], overrides: dict[str, object]) -> SettingsT:
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return kind(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

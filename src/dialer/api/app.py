@@ -12,6 +12,7 @@ from dialer.api import calls, campaigns, contacts, dlq, keys, ops, problems
 from dialer.api.auth import KeyCache
 from dialer.api.limits import BodyLimit
 from dialer.api.problems import ProblemGuard
+from dialer.api.request_context import RequestContext
 from dialer.api.webhooks import webhook_router
 from dialer.bootstrap import Runtime
 from dialer.services.adhoc_calls import BacklogCounts
@@ -70,5 +71,6 @@ def create_app(runtime: Runtime) -> FastAPI:
         json_limit=settings.api_max_json_bytes,
         upload_limit=settings.api_max_upload_bytes,
     )
-    app.add_middleware(ProblemGuard)  # added last: the outermost layer
+    app.add_middleware(ProblemGuard)
+    app.add_middleware(RequestContext)  # added last, the outermost: ids the 500s too (issue 8)
     return app

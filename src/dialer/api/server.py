@@ -112,6 +112,7 @@ async def serve(
             create_app(runtime),
             host=settings.listen_host,
             port=settings.listen_port,
+            log_config=None,  # records go to the root logger: JSON lines (issue 8)
             log_level="warning",
             access_log=False,
             lifespan="off",

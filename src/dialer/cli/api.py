@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -15,6 +13,7 @@ from rich.table import Table
 from dialer.api.server import serve as serve_forever
 from dialer.bootstrap import open_store
 from dialer.cli.common import run_command
+from dialer.observability.logs import set_verbose
 from dialer.ports import StoredApiKey
 from dialer.services import api_keys
 from dialer.services.api_keys import KeyScope
@@ -35,11 +34,7 @@ def serve(
 ) -> None:
     """Serve the REST API (/v1), the provider webhooks, /metrics and health on DIALER_LISTEN,
     and run the dispatcher, reaper and reconciler in the same process."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    set_verbose(verbose)  # the format is set as the command starts (dialer.observability)
 
     def ready(url: str) -> None:
         mode = "API only" if api_only else "API and dispatcher"

@@ -17,7 +17,6 @@ import asyncio
 import json
 import logging
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -35,6 +34,7 @@ from dialer.bootstrap import Runtime, open_runtime, open_store
 from dialer.cli.cluster_up import up
 from dialer.cli.common import errors, run_command
 from dialer.errors import DialerError, InvalidInput, Problem
+from dialer.observability.logs import set_verbose
 from dialer.ports import DeadLetter
 from dialer.runner import webhook_listener
 from dialer.services import dlq as dead_letters
@@ -55,11 +55,7 @@ Name = Annotated[str, typer.Option(help="This process's name in heartbeats and `
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    set_verbose(verbose)  # the format is set as the command starts (dialer.observability)
 
 
 def _checked(make: Callable[[], T]) -> T:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -30,7 +28,9 @@ from dialer.cli.safety import dnc, history, limits, policy
 from dialer.cli.simproc import simulator_process
 from dialer.demo import demo_contacts, demo_settings, demo_start
 from dialer.domain.statuses import TERMINAL_LEAD, CampaignStatus
-from dialer.errors import DialerError
+from dialer.errors import DialerError, InvalidInput
+from dialer.observability.logs import set_verbose
+from dialer.observability.setup import start_observability
 from dialer.runner import run_to_end, webhook_listener
 from dialer.services.campaigns import create_campaign
 from dialer.services.contacts import (
@@ -50,12 +50,20 @@ app = typer.Typer(
 console = Console()
 
 
+@app.callback()
+def _observability(ctx: typer.Context) -> None:
+    # Every command starts here: structured logs (and traces) before anything else (issue 8).
+    try:
+        start_observability(ctx.invoked_subcommand)
+    except InvalidInput as exc:
+        errors.print("[bold red]Invalid input:[/]")
+        for problem in exc.problems:
+            errors.print(f"  {problem.location}: {problem.message}", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+
+
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    set_verbose(verbose)
 
 
 # ---------------------------------------------------------------- demo

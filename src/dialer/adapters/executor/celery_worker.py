@@ -39,6 +39,7 @@ from dialer.adapters.executor.celery_app import (
 )
 from dialer.adapters.store.transient import is_transient_database_error
 from dialer.bootstrap import Runtime, open_runtime
+from dialer.observability.celery import instrument_celery
 from dialer.services.batches import BatchReport, JobPolicy, run_batch
 from dialer.services.heartbeat import Heartbeat
 from dialer.services.housekeeping import HousekeepingPolicy, HousekeepingReport, housekeeping
@@ -181,6 +182,7 @@ class _PerProcess:
 def register_tasks(app: Celery, settings: Settings, node: str) -> None:
     """Define the tasks on ``app``; each worker process opens its runtime as it starts."""
     process = _PerProcess(settings, node)
+    instrument_celery()  # our logging stays; task ids on every record (issue 8)
 
     @app.task(name=ORIGINATE_TASK, bind=True, max_retries=TASK_RETRIES)  # type: ignore[untyped-decorator]
     def originate_batch(task: Any, jobs: list[dict[str, Any]]) -> dict[str, int]:
@@ -247,4 +249,5 @@ def run_beat(settings: Settings, *, loglevel: str) -> None:
     """Run beat: the reaper, the reconciler and housekeeping, each sent to the maintenance
     queue at its period. Exactly one beat may run per deployment."""
     app = make_celery_app(settings)
+    instrument_celery()
     app.Beat(scheduler="celery.beat:Scheduler", loglevel=loglevel, quiet=True).run()
