@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dialer import __version__, metrics
-from dialer.api import calls, campaigns, contacts, dlq, keys, ops, problems
+from dialer.api import calls, campaigns, contacts, dashboard, dlq, keys, ops, problems
 from dialer.api.auth import KeyCache
 from dialer.api.limits import BodyLimit
 from dialer.api.problems import ProblemGuard
@@ -64,6 +64,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     for module in routers:
         app.include_router(module.router)
     problems.install(app)
+    dashboard.install(app, runtime)  # the operator dashboard, /dashboard (issue 8)
     settings = runtime.settings
     app.add_middleware(WebhookTimer)
     app.add_middleware(

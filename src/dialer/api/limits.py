@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dialer.api.problems import send_problem
 
-UPLOAD_PATHS = re.compile(r"^/v1/campaigns/[^/]+/contacts$")
+UPLOAD_PATHS = re.compile(r"^/(v1|dashboard)/campaigns/[^/]+/contacts$")
 
 
 class PayloadTooLarge(HTTPException):

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import uvicorn
+from fastapi import FastAPI
 
 from dialer.api.app import create_app
+from dialer.api.dashboard import close_streams
 from dialer.bootstrap import Runtime, open_runtime
 from dialer.services import adhoc_calls, idempotency
 from dialer.settings import Settings
@@ -87,10 +89,15 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _stop_on_signals(server: uvicorn.Server) -> None:
+def _stop_on_signals(server: uvicorn.Server, app: FastAPI) -> None:
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        server.should_exit = True
+        close_streams(app)  # uvicorn waits for open responses: end the dashboard's streams
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        loop.add_signal_handler(sig, stop)
 
 
 async def _bound_port(server: uvicorn.Server, task: asyncio.Task[None]) -> int:
@@ -108,8 +115,9 @@ async def serve(
 ) -> None:
     """Serve until SIGINT or SIGTERM; then stop the loops and let in-flight sends finish."""
     async with open_runtime(settings) as runtime:
+        app = create_app(runtime)
         config = uvicorn.Config(
-            create_app(runtime),
+            app,
             host=settings.listen_host,
             port=settings.listen_port,
             log_config=None,  # records go to the root logger: JSON lines (issue 8)
@@ -118,7 +126,7 @@ async def serve(
             lifespan="off",
         )
         server = _Server(config)
-        _stop_on_signals(server)
+        _stop_on_signals(server, app)
         serving = asyncio.create_task(server.serve())
         port = await _bound_port(server, serving)
         url = f"http://{settings.listen_host}:{port}"
