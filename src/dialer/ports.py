@@ -224,6 +224,7 @@ class Origination:
     tenant_id: int
     lease_id: str
     request: CallRequest
+    traceparent: str | None = None  # the attempt's trace context, across processes (issue 8)
 
 
 class Executor(Protocol):
@@ -258,6 +259,7 @@ class NewAttempt:
     lease_id: str
     lease_expires_at: datetime
     caller_id: str
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -273,6 +275,10 @@ class UnitOfWork(Protocol):
     """One transaction. Leaving the ``async with`` block without ``commit()`` rolls back."""
 
     async def commit(self) -> None: ...
+
+    async def trace_leads(self, lead_ids: Sequence[int], traceparent: str) -> None:
+        """Keep the W3C traceparent of the request that queued these leads (issue 8)."""
+        ...
 
     # tenants and campaigns
     async def tenant_id(self, name: str) -> int:
@@ -550,6 +556,18 @@ class UnitOfWork(Protocol):
         ...
 
     async def provider_health(self) -> list[ProviderHealth]: ...
+
+    # ---------------------------------------------- observability (issue 8)
+
+    async def due_lead_counts(
+        self, campaign_ids: Sequence[int], now: datetime
+    ) -> dict[tuple[int, str], int]:
+        """Leads of these campaigns due at ``now``, by ``(campaign_id, zone_key)``."""
+        ...
+
+    async def open_dead_letter_count(self) -> int:
+        """Dead letters neither replayed nor discarded, of every tenant."""
+        ...
 
 
 class Store(Protocol):

@@ -36,7 +36,8 @@ class ObservabilitySettings(BaseSettings):
     log_format: Literal["json", "console"] | None = None  # unset: json, console for a person
     log_level: str | None = None  # unset: WARNING, or INFO with --verbose
     tracing: bool = False  # OpenTelemetry spans (needs the `tracing` extra)
-    tracing_exporter: Literal["otlp", "console", "none"] | None = None  # unset: OTEL_TRACES_EXPORTER
+    # unset: OTEL_TRACES_EXPORTER, else otlp
+    tracing_exporter: Literal["otlp", "console", "none"] | None = None
 
     @field_validator("log_level")
     @classmethod

@@ -141,6 +141,7 @@ class Lead:
     last_attempt_id: int | None = None
     version: int = 1
     quiet_hours: tuple[TimeRange, ...] = ()  # the contact's own do-not-disturb, local time
+    traceparent: str | None = None  # W3C trace context of the request that queued it
 
     def window(self, campaign_window: CallingWindow) -> CallingWindow:
         """When this lead may be called: the campaign's window less the contact's quiet hours."""
@@ -170,6 +171,7 @@ class CallAttempt:
     ended_at: datetime | None = None
     duration: int | None = None
     hangup_cause: str | None = None
+    traceparent: str | None = None  # W3C trace context of its dispatch: later spans' parent
 
     @property
     def is_terminal(self) -> bool:

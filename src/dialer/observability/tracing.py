@@ -168,6 +168,15 @@ def span(
         opened.end()
 
 
+def activate(opened: Span) -> object:
+    """Make ``opened`` the current span; give the result to ``deactivate`` when done."""
+    return _backend.activate(opened)
+
+
+def deactivate(token: object) -> None:
+    _backend.deactivate(token)
+
+
 def current_traceparent() -> str | None:
     return _backend.current_traceparent()
 

@@ -29,6 +29,7 @@ from dialer.domain.retry import RetryPolicy
 from dialer.domain.statuses import CampaignStatus
 from dialer.domain.window import CallingWindow
 from dialer.errors import DialerError, Problem
+from dialer.observability import tracing
 from dialer.ports import ContactDraft, UnitOfWork
 from dialer.services.context import Services
 
@@ -278,6 +279,9 @@ async def _queue_group(
     drafts = [item.draft for item in items]
     contact_ids = await uow.upsert_contacts(tenant_id, drafts, now)
     leads = await uow.queue_leads(campaign, list(zip(contact_ids, drafts, strict=True)), now)
+    traceparent = tracing.current_traceparent()
+    if traceparent is not None:  # issue 8: the call's dispatch continues the request's trace
+        await uow.trace_leads([lead.id for lead, queued in leads if queued], traceparent)
     return [
         QueuedCall(item.index, lead, campaign.id, queued)
         for item, (lead, queued) in zip(items, leads, strict=True)

@@ -6,6 +6,7 @@ that is lost is reclaimed by lease expiry, never by guessing)."""
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,6 +27,9 @@ from dialer.errors import (
     ProviderThrottled,
     ProviderUnavailable,
 )
+from dialer.observability import logs
+from dialer.observability.scope import LateScope, attempt_scope
+from dialer.observability.tracing import Span, SpanKind
 from dialer.ports import Lease, Origination, ProviderEvent, UnitOfWork
 from dialer.services.context import Services
 
@@ -112,12 +116,30 @@ async def originate(services: Services, job: Origination) -> None:
     The sent marker is committed before the request: a job delivered twice (a worker that
     died mid-request, a redelivered task) finds it set and sends nothing; callbacks, a
     provider lookup or the reaper settle that attempt instead."""
+    with _origination_scope(services, job) as span:  # issue 8: logs and traces
+        span.set_attribute("dialer.call_sid", await _originate(services, job))
+
+
+def _origination_scope(services: Services, job: Origination) -> AbstractContextManager[Span]:
+    fields = logs.attempt_fields(job.attempt_id, job.lead_id, job.campaign_id)
+    attributes = {"dialer.provider": services.telephony.name, "dialer.to": mask(job.request.to)}
+    return attempt_scope(
+        "originate call",
+        fields,
+        kind=SpanKind.CLIENT,
+        parent=job.traceparent,
+        attributes=attributes,
+    )
+
+
+async def _originate(services: Services, job: Origination) -> str | None:
+    """The provider's call id, when it accepted the call."""
     async with services.store.unit() as uow:
         first_time = await uow.mark_sending(job.attempt_id, services.clock.now())
         await uow.commit()
     if not first_time:
         log.warning("attempt %s was sent before; not sending it again", job.attempt_id)
-        return
+        return None
     try:
         call_id = await services.telephony.create_call(job.request)
     except (ProviderThrottled, ProviderUnavailable) as exc:
@@ -129,6 +151,8 @@ async def originate(services: Services, job: Origination) -> None:
         await adopt_lost_call(services, job, str(exc))
     else:
         await mark_accepted(services, job.attempt_id, call_id)
+        return call_id
+    return None
 
 
 async def mark_accepted(services: Services, attempt_id: int, call_id: str) -> None:
@@ -221,9 +245,28 @@ async def apply_event(
     services: Services, attempt_id: int | None, event: ProviderEvent
 ) -> EventResult:
     """Record a provider event exactly once and move the attempt (and, at its end, the lead)."""
+    with LateScope("provider event") as scope:  # issue 8: started once the attempt is known
+        result = await _apply_event(services, attempt_id, event, scope)
+        scope.span.set_attribute("dialer.effect", result.effect)
+        return result
+
+
+def _start_event_scope(scope: LateScope, attempt: CallAttempt, event: ProviderEvent) -> None:
+    fields = logs.attempt_fields(
+        attempt.id, attempt.lead_id, attempt.campaign_id, event.provider_call_id
+    )
+    scope.start(
+        fields, parent=attempt.traceparent, attributes={"dialer.event": event.progress.value}
+    )
+
+
+async def _apply_event(
+    services: Services, attempt_id: int | None, event: ProviderEvent, scope: LateScope
+) -> EventResult:
     now = services.clock.now()
     async with services.store.unit() as uow:
         attempt = await _attempt_for(uow, attempt_id, event)
+        _start_event_scope(scope, attempt, event)
         if attempt.provider_call_id not in {None, event.provider_call_id}:
             raise NotFound(f"attempt {attempt.id} belongs to another call")
         was_unknown = attempt.status is AttemptStatus.UNKNOWN

@@ -23,6 +23,7 @@ from dialer.domain.model import CallAttempt, Campaign, Lead, ScopeLimits
 from dialer.domain.phone import zones_of_key
 from dialer.domain.safety import NumberHistory, NumberPolicy, blocked_until
 from dialer.domain.statuses import DUE_LEAD, CampaignStatus, LeadStatus
+from dialer.observability import logs, tracing
 from dialer.ports import (
     AdmissionResult,
     CallRequest,
@@ -35,6 +36,7 @@ from dialer.ports import (
     UnitOfWork,
 )
 from dialer.services.context import Services
+from dialer.services.dispatch_metrics import DispatchMetrics
 from dialer.services.provider_guard import HealthPublisher, ProviderGuard
 from dialer.services.safety import policy_for
 from dialer.services.tenants import limits_from
@@ -85,6 +87,9 @@ class _Batch:
     def leases(self) -> list[AdmissionResult]:
         return [r for r in self.results if r.lease is not None]
 
+    def admitted(self) -> list[Lead]:
+        return [lead for lead, r in zip(self.leads, self.results, strict=True) if r.lease]
+
 
 class Dispatcher:
     def __init__(
@@ -104,12 +109,14 @@ class Dispatcher:
         self._policies: dict[int, _Cached[NumberPolicy]] = {}
         self._tenants: dict[int, _Cached[ScopeLimits]] = {}
         self._ticks = 0
+        self._metrics = DispatchMetrics()  # issue 8: refusals and dispatch lag
 
     async def run_once(self) -> TickReport:
         report = TickReport()
         async with self.services.store.unit() as uow:
             running = await uow.campaigns_in([CampaignStatus.RUNNING])  # priority first
         self._ticks += 1
+        self._metrics.saw_running(running, self.services.clock.now())
         if not await self._open_provider_gate(report):
             return report
         for _, group in itertools.groupby(running, key=lambda c: c.settings.priority):
@@ -136,7 +143,8 @@ class Dispatcher:
         start = self._ticks % len(active)
         for campaign in active[start:] + active[:start]:
             quantum = max(1, shared * campaign.settings.weight // total)
-            await self._dispatch(campaign, min(quantum, rooms[campaign.id]), report)
+            with logs.bound(campaign_id=campaign.id):  # on its records (issue 8)
+                await self._dispatch(campaign, min(quantum, rooms[campaign.id]), report)
 
     async def _dispatch(self, campaign: Campaign, room: int, report: TickReport) -> None:
         now = self.services.clock.now()
@@ -166,6 +174,7 @@ class Dispatcher:
             except BaseException:
                 await self._release(batch.leases())
                 raise
+        self._metrics.dispatched(campaign, batch.admitted(), now)
         await self.executor.submit([self._origination(campaign, a) for a in attempts])
         report.originated += len(attempts)
         self._provider_started(len(attempts))
@@ -251,11 +260,13 @@ class Dispatcher:
             when = opens or until
             batch.deferred.append(Deferral(lead.id, lead.status, when))
             report.count(NUMBER_POLICY)
+            self._metrics.refused(batch.campaign.id, NUMBER_POLICY)
 
     async def _record(
         self, uow: UnitOfWork, batch: _Batch, now: datetime, report: TickReport
     ) -> list[CallAttempt]:
         admitted: list[NewAttempt] = []
+        spans: list[tracing.Span] = []
         settings = batch.campaign.settings
         for lead, result in zip(batch.leads, batch.results, strict=True):
             if result.lease is not None:
@@ -267,12 +278,18 @@ class Dispatcher:
                     lead.id + lead.attempts,
                     local_presence=settings.local_presence,
                 )
-                admitted.append(NewAttempt(lead, result.lease.id, expires, caller_id))
+                span = _dispatch_span(batch.campaign, lead)  # issue 8
+                spans.append(span)
+                admitted.append(
+                    NewAttempt(lead, result.lease.id, expires, caller_id, span.traceparent)
+                )
             elif result.refused_by is not None:
                 report.count(result.refused_by.value)
+                self._metrics.refused(batch.campaign.id, result.refused_by.value)
                 if result.refused_by is Limit.NUMBER_BUSY:
                     batch.deferred.append(Deferral(lead.id, lead.status, now + NUMBER_BUSY_DELAY))
         attempts = await uow.start_attempts(admitted, now)
+        _end_dispatch_spans(spans, attempts)
         await uow.defer_leads(batch.deferred, now)
         return attempts
 
@@ -292,7 +309,13 @@ class Dispatcher:
             answer_url=settings.answer_url,
         )
         return Origination(
-            attempt.id, attempt.lead_id, campaign.id, campaign.tenant_id, attempt.lease_id, request
+            attempt.id,
+            attempt.lead_id,
+            campaign.id,
+            campaign.tenant_id,
+            attempt.lease_id,
+            request,
+            attempt.traceparent,
         )
 
     # ---- issue 7: the provider gate (circuit breaker, adaptive pacing)
@@ -392,3 +415,19 @@ class Dispatcher:
             report.completed_campaigns.append(campaign.id)
             self._zones.pop(campaign.id, None)
             log.info("campaign %s completed", campaign.id)
+
+
+# ---- issue 8: tracing
+
+
+def _dispatch_span(campaign: Campaign, lead: Lead) -> tracing.Span:
+    """The lead's admission, a child of the API request that queued it, if that was traced.
+    Its traceparent is stored with the attempt: sending and webhooks continue from it."""
+    attributes = {"dialer.campaign_id": campaign.id, "dialer.lead_id": lead.id}
+    return tracing.start_span("dispatch lead", parent=lead.traceparent, attributes=attributes)
+
+
+def _end_dispatch_spans(spans: list[tracing.Span], attempts: list[CallAttempt]) -> None:
+    for span, attempt in zip(spans, attempts, strict=True):  # start_attempts keeps the order
+        span.set_attribute("dialer.attempt_id", attempt.id)
+        span.end()

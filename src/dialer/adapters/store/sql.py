@@ -18,6 +18,7 @@ from sqlalchemy import Row, Select, and_, bindparam, delete, func, select, text,
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dialer.adapters.store import bulk
 from dialer.adapters.store.api_tables import api_keys, api_queues, idempotency_keys
 from dialer.adapters.store.cluster_tables import dead_letters, node_heartbeats
 from dialer.adapters.store.provider_tables import provider_health
@@ -94,6 +95,7 @@ def _lead(row: Row[Any]) -> Lead:
         last_attempt_id=row.last_attempt_id,
         version=row.version,
         quiet_hours=parse_ranges(row.quiet_hours or ""),
+        traceparent=row.traceparent,
     )
 
 
@@ -116,6 +118,7 @@ def _attempt(row: Row[Any]) -> CallAttempt:
         ended_at=row.ended_at,
         duration=row.duration,
         hangup_cause=row.hangup_cause,
+        traceparent=row.traceparent,
     )
 
 
@@ -190,9 +193,11 @@ def claim_statement(
 
 
 class SqlUnitOfWork:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, *, bulk_statements: bool = True) -> None:
         self._conn = conn
         self._dialect = conn.dialect.name
+        # PostgreSQL stores a chunk of contacts or leads in one statement (bulk.py).
+        self._bulk = bulk_statements and self._dialect == "postgresql"
 
     async def commit(self) -> None:
         await self._conn.commit()
@@ -268,6 +273,8 @@ class SqlUnitOfWork:
     ) -> list[int]:
         if not drafts:
             return []
+        if self._bulk:
+            return await bulk.upsert_contacts(self._conn, tenant_id, drafts, now)
         rows = [
             {
                 "tenant_id": tenant_id,
@@ -322,6 +329,8 @@ class SqlUnitOfWork:
     ) -> int:
         if not items:
             return 0
+        if self._bulk:
+            return await bulk.add_leads(self._conn, campaign, items, now)
         rows = [_lead_row(campaign, contact_id, draft, now) for contact_id, draft in items]
         stmt = (
             self._insert(leads)
@@ -363,6 +372,7 @@ class SqlUnitOfWork:
                 "lease_id": item.lease_id,
                 "lease_expires_at": item.lease_expires_at,
                 "created_at": now,
+                "traceparent": item.traceparent,
             }
             for item in items
         ]
@@ -921,6 +931,12 @@ class SqlUnitOfWork:
         # RETURNING names exactly the rows inserted (a conflicting one returns nothing).
         return {new.contact_id: _lead(new) for new in await self._conn.execute(stmt, rows)}
 
+    async def trace_leads(self, lead_ids: Sequence[int], traceparent: str) -> None:
+        # issue 8: the trace context of the API request that queued these leads
+        if lead_ids:
+            stmt = update(leads).where(leads.c.id.in_(list(lead_ids)))
+            await self._conn.execute(stmt.values(traceparent=traceparent))
+
     async def open_leads_in(self, campaign_ids: Sequence[int], at_most: int) -> int:
         if not campaign_ids:
             return 0
@@ -959,12 +975,35 @@ class SqlUnitOfWork:
         return [_attempt(row) for row in await self._conn.execute(stmt)]
 
     async def attempt_totals(self, tenant_id: int | None) -> tuple[int, dict[AttemptStatus, int]]:
+        # One pass over the attempts, counting both figures (a scrape reads them: the table
+        # holds every attempt ever made, so a second scan would double the scrape's cost).
         a = call_attempts.c
-        mine = [] if tenant_id is None else [a.tenant_id == tenant_id]
-        sent = await self._conn.scalar(select(func.count()).where(a.sent_at.is_not(None), *mine))
-        stmt = select(a.status, func.count()).where(*mine).group_by(a.status)
-        by_status = {AttemptStatus(s): int(n) for s, n in await self._conn.execute(stmt)}
-        return int(sent or 0), by_status
+        stmt = select(a.status, func.count(), func.count(a.sent_at)).group_by(a.status)
+        if tenant_id is not None:
+            stmt = stmt.where(a.tenant_id == tenant_id)
+        rows = (await self._conn.execute(stmt)).all()
+        by_status = {AttemptStatus(s): int(n) for s, n, _ in rows}
+        return sum(int(sent) for _, _, sent in rows), by_status
+
+    # -------------------------------------------------------------- observability (issue 8)
+
+    async def due_lead_counts(
+        self, campaign_ids: Sequence[int], now: datetime
+    ) -> dict[tuple[int, str], int]:
+        if not campaign_ids:
+            return {}
+        c = leads.c
+        stmt = (
+            select(c.campaign_id, c.zone_key, func.count())
+            .where(c.campaign_id.in_(list(campaign_ids)), _DUE_LITERAL, c.next_attempt_at <= now)
+            .group_by(c.campaign_id, c.zone_key)
+        )
+        return {(cid, key): int(n) for cid, key, n in await self._conn.execute(stmt)}
+
+    async def open_dead_letter_count(self) -> int:
+        d = dead_letters.c
+        stmt = select(func.count()).where(d.replayed_at.is_(None), d.discarded_at.is_(None))
+        return int(await self._conn.scalar(stmt) or 0)
 
     async def skip_listed_leads(self, campaign: Campaign, outcome: str, now: datetime) -> int:
         listed = select(do_not_call.c.phone).where(
@@ -1172,16 +1211,20 @@ _TERMINAL_LEAD = [s.value for s in TERMINAL_LEAD]  # REST API (issue 5)
 
 
 class SqlStore:
-    """The ``Store`` port on an SQLAlchemy async engine."""
+    """The ``Store`` port on an SQLAlchemy async engine.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    ``bulk_statements=False`` keeps PostgreSQL on the portable statements for contacts and
+    leads too (tests compare the two paths)."""
+
+    def __init__(self, engine: AsyncEngine, *, bulk_statements: bool = True) -> None:
         self.engine = engine
+        self.bulk_statements = bulk_statements
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[SqlUnitOfWork]:
         async with self.engine.connect() as conn:
             try:
-                yield SqlUnitOfWork(conn)
+                yield SqlUnitOfWork(conn, bulk_statements=self.bulk_statements)
             finally:
                 if conn.in_transaction():
                     await conn.rollback()

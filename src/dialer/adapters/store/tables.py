@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 DUE_PREDICATE = "status IN ('PENDING', 'WAITING_RETRY')"
+TRACEPARENT_LENGTH = 55  # a W3C traceparent: version-trace id-span id-flags (issue 8)
 
 metadata = MetaData(
     naming_convention={
@@ -119,6 +120,7 @@ leads = Table(
     Column("quiet_hours", String(200)),
     Column("version", Integer, nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    Column("traceparent", String(TRACEPARENT_LENGTH)),  # the API request that queued it
     UniqueConstraint("campaign_id", "contact_id"),
     # The claim: due leads of one campaign in one open zone, oldest first. Partial, so it
     # holds only the leads still to be called and stays small as a campaign finishes.
@@ -155,6 +157,7 @@ call_attempts = Table(
     Column("ended_at", UtcDateTime()),
     Column("duration", Integer),
     Column("hangup_cause", String(200)),
+    Column("traceparent", String(TRACEPARENT_LENGTH)),  # its dispatch span: webhooks' parent
     # The reaper: live attempts whose lease has run out.
     Index("ix_call_attempts_live", "status", "lease_expires_at"),
     Index("ix_call_attempts_campaign", "campaign_id", "created_at"),

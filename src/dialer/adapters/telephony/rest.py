@@ -31,6 +31,7 @@ from dialer.errors import (
     ProviderThrottled,
     ProviderUnavailable,
 )
+from dialer.observability import tracing
 
 # Transport errors raised before any byte of the request left: always safe to retry.
 NOT_SENT = (
@@ -56,6 +57,7 @@ def pooled_client(
         limits=httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         ),
+        event_hooks={"request": [tracing.send_traceparent]},  # W3C trace context (issue 8)
         **options,
     )
 

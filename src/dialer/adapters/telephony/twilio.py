@@ -38,6 +38,7 @@ from dialer.errors import (
     ProviderThrottled,
     ProviderUnavailable,
 )
+from dialer.observability import tracing
 from dialer.ports import CallRequest, ProviderEvent
 
 TWILIO_API_BASE = "https://api.twilio.com"
@@ -109,6 +110,7 @@ class TwilioTelephony:
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
             headers={"Accept": "application/json"},
+            event_hooks={"request": [tracing.send_traceparent]},  # W3C trace context (issue 8)
         )
 
     async def create_call(self, request: CallRequest) -> str:
