@@ -1,34 +1,123 @@
-"""Every Prometheus metric Dialer exposes, defined in this one module.
+"""Every Prometheus metric Dialer exposes, defined in this one module (docs/observability.md).
 
-Two kinds: figures read from the store and admission at scrape time (calls started and ended,
-live calls against caps: true across every process of a deployment), and figures measured in
-this process (webhook latency). ``refresh()`` reads the former; ``exposition()`` renders all.
+Two kinds:
+
+* Figures read from the store and admission at scrape time: calls started and ended, calls
+  live against each cap (global, tenant, campaign), the due-lead backlog, the dead-letter
+  queue, the providers' breakers. True across every process of a deployment; ``dialer serve``
+  renders them at /metrics. ``refresh()`` reads them through ``SnapshotCache``.
+* Figures measured in this process (``process_registry``): admission refusals, dispatch lag,
+  provider errors, webhook latency. ``dialer serve`` includes them in /metrics; a dispatcher,
+  worker or webhook listener serves its own on DIALER_METRICS_PORT (``process_exporter``,
+  ``worker_exporter``).
+
+Why the store's figures are cached: counting calls started and ended aggregates every attempt
+ever made (about 150 ms on a million attempts in PostgreSQL), and several scrapers (Prometheus
+replicas, dashboards) would each pay it. A snapshot is read at most once per
+DIALER_METRICS_CACHE_SECONDS, and scrapes that arrive while it is being read wait for that
+read. Counters from the store stay monotonic (attempts are never deleted), merely up to a few
+seconds old, which is finer than any scrape interval.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    start_http_server,
+    values,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from dialer.domain.breaker import BreakerState, ProviderHealth
+from dialer.domain.model import Campaign
+from dialer.domain.phone import zones_of_key
 from dialer.domain.statuses import TERMINAL_ATTEMPT, AttemptStatus, CampaignStatus
+from dialer.errors import (
+    ProviderAuthFailed,
+    ProviderError,
+    ProviderOutcomeUnknown,
+    ProviderRejected,
+    ProviderThrottled,
+    ProviderUnavailable,
+)
 from dialer.services.context import Services
+from dialer.services.tenants import limits_from
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-registry = CollectorRegistry(auto_describe=True)
+# Counters and histograms are exposed without their *_created series: they double the series
+# count, and no dashboard or alert of ours reads them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+# ------------------------------------------------------------ measured in this process
+
+process_registry = CollectorRegistry(auto_describe=True)
 
 webhook_seconds = Histogram(
     "dialer_webhook_request_seconds",
     "Time to handle a provider webhook, from request to answer.",
     ["status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-    registry=registry,
+    registry=process_registry,
 )
+
+admission_refusals = Counter(
+    "dialer_admission_refusals",
+    "Calls the dispatcher did not start because a limit refused them: a cap, a rate, the "
+    "number in another call, or the number policy (frequency cap, cool-down).",
+    ["campaign", "reason"],
+    registry=process_registry,
+)
+
+dispatch_lag = Histogram(
+    "dialer_dispatch_lag_seconds",
+    "How late each lead was dispatched after it became callable (due, its campaign running, "
+    "its calling window open), on the dialer's clock.",
+    ["campaign"],
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200),
+    registry=process_registry,
+)
+
+provider_errors = Counter(
+    "dialer_provider_errors",
+    "Requests to create a call that the provider did not accept, by kind: throttled (429), "
+    "unavailable (5xx, connection refused), auth_failed (401/403), rejected (other 4xx), "
+    "timeout (no answer in time: the call may exist).",
+    ["account", "kind"],
+    registry=process_registry,
+)
+
+
+def error_kind(error: ProviderError) -> str:
+    """The ``kind`` label of a provider error (subclasses before their parents)."""
+    kinds: tuple[tuple[type[ProviderError], str], ...] = (
+        (ProviderThrottled, "throttled"),
+        (ProviderAuthFailed, "auth_failed"),
+        (ProviderUnavailable, "unavailable"),
+        (ProviderRejected, "rejected"),
+        (ProviderOutcomeUnknown, "timeout"),
+    )
+    return next((kind for cls, kind in kinds if isinstance(error, cls)), "other")
+
+
+# ------------------------------------------------------------ read from the store
 
 
 @dataclass(frozen=True)
@@ -37,6 +126,14 @@ class CampaignLoad:
     name: str
     live: int
     cap: int
+    due: int = 0  # leads due now in zones whose window is open: what it could dial now
+
+
+@dataclass(frozen=True)
+class TenantLoad:
+    tenant_id: int
+    live: int
+    cap: int | None  # None: no tenant cap
 
 
 @dataclass(frozen=True)
@@ -50,38 +147,97 @@ class Snapshot:
     global_cap: int = 0
     campaigns: tuple[CampaignLoad, ...] = ()
     providers: tuple[ProviderHealth, ...] = ()  # breaker and pacing, as the dispatchers last saw
+    tenants: tuple[TenantLoad, ...] = ()  # every tenant's figures: only when read for all
+    dead_letters: int = 0  # open letters: only when read for all
 
 
 async def snapshot(services: Services, tenant_id: int | None = None) -> Snapshot:
     usage = await services.admission.usage()
+    now = services.clock.now()
+    everyone = tenant_id is None
     async with services.store.unit() as uow:
         started, by_status = await uow.attempt_totals(tenant_id)
         running = await uow.campaigns_in([CampaignStatus.RUNNING])
-        providers = tuple(await uow.provider_health()) if tenant_id is None else ()
-    mine = [c for c in running if tenant_id is None or c.tenant_id == tenant_id]
-    live = usage.global_active if tenant_id is None else usage.by_tenant.get(tenant_id, 0)
+        mine = [c for c in running if everyone or c.tenant_id == tenant_id]
+        due = await uow.due_lead_counts([c.id for c in mine], now)
+        providers = tuple(await uow.provider_health()) if everyone else ()
+        letters = await uow.open_dead_letter_count() if everyone else 0
+        tenant_ids = {c.tenant_id for c in running} | set(usage.by_tenant) if everyone else set()
+        caps = {t: limits_from(await uow.tenant_settings(t)).max_concurrency for t in tenant_ids}
+    backlog = open_backlog(mine, due, now)
+    tenant_cap = services.limits.tenant_max  # a tenant without its own cap
     return Snapshot(
         calls_started=started,
         calls_ended={s: n for s, n in by_status.items() if s in TERMINAL_ATTEMPT},
         calls_by_status=by_status,
-        live_calls=live,
+        live_calls=usage.global_active if everyone else usage.by_tenant.get(tenant_id or 0, 0),
         global_cap=services.limits.global_max,
         campaigns=tuple(
-            CampaignLoad(c.id, c.name, usage.by_campaign.get(c.id, 0), c.settings.max_concurrency)
+            CampaignLoad(
+                c.id,
+                c.name,
+                usage.by_campaign.get(c.id, 0),
+                c.settings.max_concurrency,
+                backlog[c.id],
+            )
             for c in mine
         ),
         providers=providers,
+        tenants=tuple(
+            TenantLoad(t, usage.by_tenant.get(t, 0), tenant_cap if cap is None else cap)
+            for t, cap in sorted(caps.items())
+        ),
+        dead_letters=letters,
     )
 
 
-class _StoreCollector(Collector):
-    """Renders the latest snapshot; ``refresh`` replaces it before each scrape."""
+def open_backlog(
+    campaigns: Iterable[Campaign], due: Mapping[tuple[int, str], int], now: datetime
+) -> dict[int, int]:
+    """Per campaign, its due leads in the zones whose calling window is open now (none while
+    the campaign is before its start or past its end): the leads it could dial right now."""
+    backlog = {c.id: 0 for c in campaigns}
+    open_now = {c.id: c.settings.accepts_calls_at(now) for c in campaigns}
+    windows = {c.id: c.settings.window for c in campaigns}
+    for (campaign_id, key), count in due.items():
+        if open_now[campaign_id] and windows[campaign_id].is_open(now, zones_of_key(key)):
+            backlog[campaign_id] += count
+    return backlog
+
+
+class SnapshotCache:
+    """The latest snapshot of every tenant's figures, read at most once per ``max_age``
+    seconds; a scrape arriving while a read is under way waits for that read."""
 
     def __init__(self) -> None:
         self.latest = Snapshot()
+        self._owner: Services | None = None  # whose figures ``latest`` holds
+        self._read_at = -math.inf
+        self._reading: asyncio.Task[Snapshot] | None = None
+
+    async def get(self, services: Services, max_age: float) -> Snapshot:
+        if self._owner is services and time.monotonic() - self._read_at < max_age:
+            return self.latest
+        task = self._reading
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            task = self._reading = asyncio.create_task(self._read(services))
+        # Shielded: a scraper that hangs up must not cancel the read others are waiting for.
+        return await asyncio.shield(task)
+
+    async def _read(self, services: Services) -> Snapshot:
+        latest = await snapshot(services)
+        self.latest, self._owner, self._read_at = latest, services, time.monotonic()
+        return latest
+
+
+class _StoreCollector(Collector):
+    """Renders the cache's latest snapshot."""
+
+    def __init__(self, cache: SnapshotCache) -> None:
+        self.cache = cache
 
     def collect(self) -> Iterator[Metric]:
-        s = self.latest
+        s = self.cache.latest
         yield CounterMetricFamily(
             "dialer_calls_started", "Calls sent to the provider.", value=s.calls_started
         )
@@ -95,18 +251,52 @@ class _StoreCollector(Collector):
         yield GaugeMetricFamily(
             "dialer_global_max_concurrency", "The global cap.", value=s.global_cap
         )
-        live = GaugeMetricFamily(
-            "dialer_campaign_live_calls", "Calls live now, by campaign.", labels=["campaign"]
+        yield from _tenant_metrics(s.tenants)
+        yield from _campaign_metrics(s.campaigns)
+        yield GaugeMetricFamily(
+            "dialer_dead_letters",
+            "Dead letters waiting for an operator (neither replayed nor discarded).",
+            value=s.dead_letters,
         )
-        cap = GaugeMetricFamily(
-            "dialer_campaign_max_concurrency", "Cap of each running campaign.", labels=["campaign"]
-        )
-        for load in s.campaigns:
-            live.add_metric([str(load.campaign_id)], load.live)
-            cap.add_metric([str(load.campaign_id)], load.cap)
-        yield live
-        yield cap
         yield from _provider_metrics(s.providers)
+
+
+def _tenant_metrics(tenants: tuple[TenantLoad, ...]) -> Iterator[Metric]:
+    live = GaugeMetricFamily(
+        "dialer_tenant_live_calls", "Calls live now, by tenant.", labels=["tenant"]
+    )
+    cap = GaugeMetricFamily(
+        "dialer_tenant_max_concurrency",
+        "Each tenant's cap (absent for a tenant without one).",
+        labels=["tenant"],
+    )
+    for tenant in tenants:
+        live.add_metric([str(tenant.tenant_id)], tenant.live)
+        if tenant.cap is not None:
+            cap.add_metric([str(tenant.tenant_id)], tenant.cap)
+    yield live
+    yield cap
+
+
+def _campaign_metrics(campaigns: tuple[CampaignLoad, ...]) -> Iterator[Metric]:
+    live = GaugeMetricFamily(
+        "dialer_campaign_live_calls", "Calls live now, by campaign.", labels=["campaign"]
+    )
+    cap = GaugeMetricFamily(
+        "dialer_campaign_max_concurrency", "Cap of each running campaign.", labels=["campaign"]
+    )
+    due = GaugeMetricFamily(
+        "dialer_due_leads",
+        "Leads of each running campaign due now, in zones whose calling window is open.",
+        labels=["campaign"],
+    )
+    for load in campaigns:
+        live.add_metric([str(load.campaign_id)], load.live)
+        cap.add_metric([str(load.campaign_id)], load.cap)
+        due.add_metric([str(load.campaign_id)], load.due)
+    yield live
+    yield cap
+    yield due
 
 
 def _provider_metrics(providers: tuple[ProviderHealth, ...]) -> Iterator[Metric]:
@@ -133,13 +323,74 @@ def _provider_metrics(providers: tuple[ProviderHealth, ...]) -> Iterator[Metric]
     yield rate
 
 
-_store_collector = _StoreCollector()
-registry.register(_store_collector)
+class _Included(Collector):
+    """Another registry's metrics, rendered as part of this one."""
+
+    def __init__(self, inner: CollectorRegistry) -> None:
+        self.inner = inner
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.inner.collect())
 
 
-async def refresh(services: Services) -> None:
-    _store_collector.latest = await snapshot(services)
+cache = SnapshotCache()
+registry = CollectorRegistry(auto_describe=True)  # what `dialer serve` renders at /metrics
+registry.register(_StoreCollector(cache))
+registry.register(_Included(process_registry))
+
+
+async def refresh(services: Services, max_age: float = 0.0) -> None:
+    """Bring the store's figures up to date, unless read less than ``max_age`` s ago."""
+    await cache.get(services, max_age)
 
 
 def exposition() -> bytes:
     return generate_latest(registry)
+
+
+# ------------------------------------------------------------ exporters of other processes
+
+
+@contextmanager
+def process_exporter(host: str, port: int | None) -> Iterator[int | None]:
+    """Serve this process's own figures on host:port (None: not at all) until the block
+    ends; yields the bound port (0 picks a free one)."""
+    if port is None:
+        yield None
+        return
+    server, thread = start_http_server(port, host, registry=process_registry)
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@contextmanager
+def worker_exporter(host: str, port: int | None) -> Iterator[int | None]:
+    """A Celery worker's figures, summed over its pool processes, on host:port.
+
+    The worker's prefork pool sends the calls from child processes, which come and go (one
+    is replaced after DIALER_WORKER_MAX_TASKS_PER_CHILD tasks). prometheus_client's
+    multiprocess mode fits that: each child writes its values to files in a directory of
+    this worker's own, and the parent, which serves the port, sums them (a child that has
+    exited keeps counting). The mode is chosen here, in the parent, before the pool forks
+    and before any labelled value exists: every per-process metric above has labels, so
+    each child creates its values after the fork, in multiprocess mode."""
+    if port is None:
+        yield None
+        return
+    directory = tempfile.mkdtemp(prefix="dialer-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    summed = CollectorRegistry()
+    MultiProcessCollector(summed, path=directory)  # type: ignore[no-untyped-call]
+    server, thread = start_http_server(port, host, registry=summed)
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+        shutil.rmtree(directory, ignore_errors=True)

@@ -101,7 +101,7 @@ async def readyz(runtime: RuntimeDep) -> Response:
 async def prometheus(runtime: RuntimeDep) -> Response:
     """Prometheus text format. Unauthenticated, like most exporters: keep it off the public
     interface (or behind the proxy's own auth)."""
-    await metrics.refresh(runtime.services)
+    await metrics.refresh(runtime.services, runtime.settings.metrics_cache_seconds)
     return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
 

@@ -26,6 +26,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dialer import metrics
 from dialer.adapters.admission.redis import RedisAdmission
 from dialer.adapters.store import migrate
 from dialer.adapters.store.engine import make_engine
@@ -169,7 +170,8 @@ def dispatcher(
     """The pacing loop: claim, admit and record calls, then hand batches to the workers."""
     _logging(verbose)
     settings = _checked(distributed_settings)
-    run_command(_run_dispatcher(settings, name, listen))
+    with metrics.process_exporter(settings.metrics_host, settings.metrics_port):  # issue 8
+        run_command(_run_dispatcher(settings, name, listen))
 
 
 async def _run_dispatcher(settings: Settings, name: str, listen: str | None) -> None:
@@ -216,7 +218,8 @@ def webhooks(
     """Serve the provider webhooks on their own, until stopped (SIGTERM or Ctrl-C)."""
     _logging(verbose)
     settings = _checked(load_settings)
-    run_command(_run_webhooks(settings, name, listen or settings.listen))
+    with metrics.process_exporter(settings.metrics_host, settings.metrics_port):  # issue 8
+        run_command(_run_webhooks(settings, name, listen or settings.listen))
 
 
 async def _run_webhooks(settings: Settings, name: str, listen: str) -> None:
@@ -250,13 +253,14 @@ def worker(
     settings = _checked(distributed_settings)
     chosen = _checked(lambda: _queues(queues) if queues else worker_queues(settings))
     run_command(_require_current_schema(settings))
-    code = run_worker(
-        settings,
-        name=name,
-        queues=chosen,
-        concurrency=concurrency or settings.worker_concurrency,
-        loglevel="INFO" if verbose else "WARNING",
-    )
+    with metrics.worker_exporter(settings.metrics_host, settings.metrics_port):  # issue 8
+        code = run_worker(
+            settings,
+            name=name,
+            queues=chosen,
+            concurrency=concurrency or settings.worker_concurrency,
+            loglevel="INFO" if verbose else "WARNING",
+        )
     raise typer.Exit(code)
 
 

@@ -40,6 +40,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from dialer import metrics
 from dialer.domain.aimd import AimdPacer, AimdPolicy
 from dialer.domain.breaker import (
     Breaker,
@@ -209,6 +210,7 @@ class GuardedTelephony:
             call_id = await self.inner.create_call(request)
         except ProviderError as exc:
             self.guard.record(exc)
+            metrics.provider_errors.labels(self.guard.account, metrics.error_kind(exc)).inc()
             raise
         except BaseException:
             self.guard.abandon()
