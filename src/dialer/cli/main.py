@@ -307,6 +307,9 @@ def _register_more() -> None:
     app.command()(cluster.nodes)
     app.command()(cluster.up)
     app.add_typer(cluster.dlq, name="dlq")
+    from dialer.cli.plan import plan  # capacity planner (issue 9)
+
+    app.command()(plan)
 
 
 _register_more()
