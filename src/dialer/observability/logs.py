@@ -86,9 +86,26 @@ def add_trace_ids(_: Any, __: str, event_dict: EventDict) -> EventDict:
     return event_dict
 
 
+# Copies of the message that libraries leave on a record (uvicorn's colour copy, among them).
+_DUPLICATES = ("message", "color_message")
+_FIRST = ("timestamp", "level", "logger", "event")
+
+
+def _drop_duplicates(_: Any, __: str, event_dict: EventDict) -> EventDict:
+    for key in _DUPLICATES:
+        event_dict.pop(key, None)
+    return event_dict
+
+
+def _in_reading_order(_: Any, __: str, event_dict: EventDict) -> EventDict:
+    """When, how bad, where from and what first; the context after."""
+    first = {key: event_dict.pop(key) for key in _FIRST if key in event_dict}
+    return {**first, **event_dict}
+
+
 def _shared_processors(*, foreign: bool = False) -> list[Processor]:
     # A standard-library record's ``extra={...}`` fields become fields of the line.
-    extras: list[Processor] = [structlog.stdlib.ExtraAdder()] if foreign else []
+    extras: list[Processor] = [structlog.stdlib.ExtraAdder(), _drop_duplicates] if foreign else []
     return [
         *extras,
         merge_contextvars,
@@ -146,6 +163,7 @@ def configure_logging(
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             mask_phone_numbers,
+            _in_reading_order,
             _renderer(choose_format(settings, command, out), out),
         ],
     )

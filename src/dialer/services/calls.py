@@ -117,7 +117,9 @@ async def originate(services: Services, job: Origination) -> None:
     died mid-request, a redelivered task) finds it set and sends nothing; callbacks, a
     provider lookup or the reaper settle that attempt instead."""
     with _origination_scope(services, job) as span:  # issue 8: logs and traces
-        span.set_attribute("dialer.call_sid", await _originate(services, job))
+        call_id = await _originate(services, job)
+        span.set_attribute("dialer.call_sid", call_id)
+        log.debug("originated: %s", f"call {call_id}" if call_id else "no call created")
 
 
 def _origination_scope(services: Services, job: Origination) -> AbstractContextManager[Span]:
@@ -248,6 +250,7 @@ async def apply_event(
     with LateScope("provider event") as scope:  # issue 8: started once the attempt is known
         result = await _apply_event(services, attempt_id, event, scope)
         scope.span.set_attribute("dialer.effect", result.effect)
+        log.debug("provider event %s: %s", event.progress.value, result.effect)
         return result
 
 
