@@ -27,16 +27,16 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-async def sign_in(client: httpx.AsyncClient, token: str) -> str:
+async def sign_in(http: httpx.AsyncClient, token: str) -> str:
     """Sign in through the login form; returns the session's CSRF token."""
-    form = await client.get("/dashboard/login")
+    form = await http.get("/dashboard/login")
     assert form.status_code == 200
-    answer = await client.post(
+    answer = await http.post(
         "/dashboard/login", data={"api_key": token, "csrf": csrf_of(form.text)}
     )
     assert answer.status_code == 303, answer.text
     assert answer.headers["location"] == "/dashboard"
-    page = await client.get("/dashboard")
+    page = await http.get("/dashboard")
     assert page.status_code == 200
     return csrf_of(page.text)
 

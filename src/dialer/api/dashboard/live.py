@@ -181,7 +181,7 @@ class Snapshots:
                 "status": progress.status.value,
                 "progress": f"{progress.finished_leads} / {progress.total_leads}",
                 "remaining": str(remaining),
-                "live": str(live),
+                "live-campaign": str(live),
                 "cap-campaign": cap_text(progress.cap),
                 "live-tenant": str(tenant["live"]),
                 "cap-tenant": cap_text(tenant["cap"]),

@@ -3,7 +3,8 @@
 "use strict";
 
 (function () {
-  const CHART_WIDTH = 260;
+  const CHART_WIDTH = 440; // the outcome bars' room in the SVG (campaign.html)
+  const COUNT_X = 136; // where a bar's count starts, past its bar
 
   function setText(root, selector, text) {
     root.querySelectorAll(selector).forEach(function (el) {
@@ -73,7 +74,7 @@
       const count = document.querySelector('[data-count="' + bar.name + '"]');
       if (rect) rect.setAttribute("width", width);
       if (count) {
-        count.setAttribute("x", (116 + Number(width)).toFixed(1));
+        count.setAttribute("x", (COUNT_X + Number(width)).toFixed(1));
         count.textContent = bar.count;
       }
     });
