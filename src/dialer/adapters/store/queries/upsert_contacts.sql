@@ -19,10 +19,15 @@ inserted AS (
     RETURNING id, phone
 )
 -- The outer query sees the table as it was before this statement: a number inserted now is
--- found in "inserted", one stored before in "existing".
-SELECT chunk.position, coalesce(inserted.id, existing.id) AS id
+-- found in "inserted"; only a number stored before is looked up, one unique-index probe each
+-- (a join here would be planned from the table's statistics, which lag behind a bulk import,
+-- and could read the whole table for every chunk).
+SELECT chunk.position,
+       coalesce(
+           inserted.id,
+           (SELECT existing.id FROM contacts AS existing
+            WHERE existing.tenant_id = :tenant_id AND existing.phone = chunk.phone)
+       ) AS id
 FROM chunk
 LEFT JOIN inserted ON inserted.phone = chunk.phone
-LEFT JOIN contacts AS existing
-    ON existing.tenant_id = :tenant_id AND existing.phone = chunk.phone
 ORDER BY chunk.position
