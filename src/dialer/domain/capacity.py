@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -361,13 +362,37 @@ class _OpenSpans:
 
 
 @dataclass
+class _Waiting:
+    due_at: float  # when these leads came due (the dispatcher serves the earliest first)
+    attempt: int  # the attempt they wait for (0: the first)
+    leads: float
+
+
+@dataclass
 class _Group:
     spans: _OpenSpans
-    due: list[float]  # leads waiting, by attempt number (0: first attempt)
+    queue: deque[_Waiting] = field(default_factory=deque)  # in due order
+    waiting: float = 0.0  # leads in the queue
 
-    @property
-    def waiting(self) -> float:
-        return sum(self.due)
+    def add(self, entry: _Waiting, merge_within: float = 0.0) -> None:
+        """Queue leads that came due; ones due within ``merge_within`` of the last entry, for
+        the same attempt, join it (fewer, larger entries keep long plans quick)."""
+        last = self.queue[-1] if self.queue else None
+        if last and last.attempt == entry.attempt and entry.due_at - last.due_at <= merge_within:
+            last.leads += entry.leads
+        else:
+            self.queue.append(entry)
+        self.waiting += entry.leads
+
+    def take(self, most: float) -> tuple[int, float]:
+        """Up to ``most`` leads from the head of the queue: (their attempt, how many)."""
+        head = self.queue[0]
+        taken = min(head.leads, most)
+        head.leads -= taken
+        self.waiting -= taken
+        if head.leads <= 1e-12:
+            self.queue.popleft()
+        return head.attempt, taken
 
 
 @dataclass(order=True)
@@ -424,7 +449,8 @@ class _FluidRun:
     def _take_returns(self) -> None:
         while self.returns and self.returns[0].at <= self.t:
             back = heapq.heappop(self.returns)
-            self.groups[back.group].due[back.attempt] += back.leads
+            entry = _Waiting(back.at, back.attempt, back.leads)
+            self.groups[back.group].add(entry, merge_within=self.step)
 
     def _next_event(self) -> float:
         """The next instant anything can change: a retry comes due, or a window opens."""
@@ -436,16 +462,19 @@ class _FluidRun:
         return max(following, self.t + 1e-6)
 
     def _dial(self, open_groups: list[int]) -> None:
-        """One step at the sustainable rate, shared by the open groups in proportion to their
-        waiting leads (or every waiting lead, when they are fewer)."""
-        waiting = sum(self.groups[i].waiting for i in open_groups)
-        served = min(1.0, self.starts_per_second * self.step / waiting)
-        for index in open_groups:
-            due = self.groups[index].due
-            for attempt, leads in enumerate(due):
-                if leads > 0:
-                    due[attempt] -= leads * served
-                    self._called(index, attempt, leads * served)
+        """One step at the sustainable rate. Like the dispatcher's claim, the leads that came
+        due first are called first, across the groups whose window is open."""
+        capacity = self.starts_per_second * self.step
+        while capacity > 1e-12:
+            heads = [
+                (self.groups[i].queue[0].due_at, i) for i in open_groups if self.groups[i].queue
+            ]
+            if not heads:
+                return
+            index = min(heads)[1]
+            attempt, leads = self.groups[index].take(capacity)
+            capacity -= leads
+            self._called(index, attempt, leads)
 
     def _called(self, group: int, attempt: int, leads: float) -> None:
         policy = self.inp.campaign.retry
@@ -487,15 +516,13 @@ def completion(
 def _groups(inp: PlanInput, start: datetime) -> list[_Group]:
     """Every zone group with its share of the leads waiting for their first attempt."""
     total = sum(z.share for z in inp.zones)
-    later_attempts = [0.0] * (inp.campaign.retry.max_attempts - 1)
-    return [
-        _Group(
-            _OpenSpans(inp.campaign.window, z.zones, start),
-            [inp.contacts * z.share / total, *later_attempts],
-        )
-        for z in inp.zones
-        if z.share > 0
-    ]
+    groups = []
+    for z in inp.zones:
+        if z.share > 0:
+            group = _Group(_OpenSpans(inp.campaign.window, z.zones, start))
+            group.add(_Waiting(0.0, 0, inp.contacts * z.share / total))
+            groups.append(group)
+    return groups
 
 
 def _open_hours_per_day(inp: PlanInput, start: datetime) -> float:

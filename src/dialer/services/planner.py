@@ -329,11 +329,9 @@ def saturated_rate(starts: Sequence[float], leads: int, hold: float) -> float:
     is dialling as fast as its limits allow. The first ``hold`` seconds (the cap filling up) are
     left out, and so are gaps longer than a few hold times (the window closed)."""
     ordered = sorted(starts)[: max(2, int(leads * 0.9))]
-    if len(ordered) < 2:
-        return 0.0
     warm = [t for t in ordered if t >= ordered[0] + hold] or ordered
-    busy = sum(gap for gap in _gaps(warm) if gap <= max(3 * hold, 60.0))
-    return (len(warm) - 1) / busy if busy > 0 else 0.0
+    busy = [gap for gap in _gaps(warm) if gap <= max(3 * hold, 60.0)]
+    return len(busy) / sum(busy) if sum(busy) > 0 else 0.0
 
 
 def _gaps(times: Sequence[float]) -> Iterator[float]:
