@@ -333,6 +333,8 @@ async def test_dead_letters_are_listed_and_replayed_one_or_all(
     )
     assert twice.status_code == 409
     assert "was already replayed" in twice.text
+    huge = await client.post("/dashboard/dlq/99999999999999999999/replay", data={"csrf": csrf})
+    assert huge.status_code == 404
 
     # The remaining letter is not an origination: replay-all reports it as not replayable.
     every = await client.post("/dashboard/dlq/replay-all", data={"csrf": csrf})

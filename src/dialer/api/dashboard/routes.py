@@ -251,6 +251,8 @@ async def replay_letter(
     request: Request, letter_id: int, visitor: SignedIn, form: PostedForm
 ) -> Response:
     check_form(request, visitor, form)
+    if not 1 <= letter_id <= MAX_ID:
+        raise PageError(404, f"dead letter {letter_id} does not exist", visitor)
     try:
         await dlq.replay(_services(request), letter_id, visitor.principal.tenant_id)
     except DialerError as exc:
