@@ -462,6 +462,29 @@ class UnitOfWork(Protocol):
 
     async def prune_idempotency_keys(self, before: datetime) -> int: ...
 
+    # dashboard sign-in sessions (shared by every API process), by the digest of their id
+    async def add_dashboard_session(self, session: DashboardSession, keep: int) -> None:
+        """Store a new session; the key's sessions beyond the ``keep`` most recently used
+        (the new one counted) are closed."""
+        ...
+
+    async def dashboard_session(self, digest: str) -> DashboardSession | None: ...
+
+    async def touch_dashboard_session(self, digest: str, now: datetime) -> None: ...
+
+    async def close_dashboard_session(self, digest: str) -> None: ...
+
+    async def dashboard_notices(self, digest: str) -> list[Any] | None:
+        """The session's pending notices, its row locked until the transaction ends (a
+        read-modify-write of them is never interleaved); None when there is no session."""
+        ...
+
+    async def save_dashboard_notices(self, digest: str, notices: list[Any]) -> None: ...
+
+    async def prune_dashboard_sessions(self, idle_before: datetime) -> int:
+        """Delete sessions unused since ``idle_before`` and those of revoked keys."""
+        ...
+
     async def api_queue(self, tenant_id: int, caller_id: str, answer_key: str) -> int | None:
         """The campaign id of the tenant's API call queue for this caller ID and answer URL."""
         ...
@@ -606,6 +629,19 @@ class StoredResponse:
     fingerprint: str
     status_code: int
     body: Any
+
+
+@dataclass(frozen=True)
+class DashboardSession:
+    """A dashboard sign-in: the digest of its id (the id itself is only in the browser's
+    cookie) and the public id of the API key it was opened with (never the key)."""
+
+    digest: str
+    key_id: str
+    tenant_id: int
+    csrf: str
+    created_at: datetime
+    last_seen_at: datetime
 
 
 @dataclass(frozen=True)

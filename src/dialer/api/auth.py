@@ -35,13 +35,27 @@ class KeyCache:
         return hashlib.sha256(token.encode()).hexdigest()
 
     def get(self, token: str) -> Principal | None:
-        entry = self._entries.get(self._key(token))
+        return self._fresh(self._key(token))
+
+    def put(self, token: str, caller: Principal) -> None:
+        self._store(self._key(token), caller)
+
+    # A key looked up by its public id (a dashboard session keeps only that) is cached under
+    # "id:<key id>", which no hex digest of a token can equal.
+    def get_by_id(self, key_id: str) -> Principal | None:
+        return self._fresh(f"id:{key_id}")
+
+    def put_by_id(self, caller: Principal) -> None:
+        self._store(f"id:{caller.key_id}", caller)
+
+    def _fresh(self, entry_key: str) -> Principal | None:
+        entry = self._entries.get(entry_key)
         if entry is None or time.monotonic() - entry[0] > self.ttl:
             return None
         return entry[1]
 
-    def put(self, token: str, caller: Principal) -> None:
-        self._entries[self._key(token)] = (time.monotonic(), caller)
+    def _store(self, entry_key: str, caller: Principal) -> None:
+        self._entries[entry_key] = (time.monotonic(), caller)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
 

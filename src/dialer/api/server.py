@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from dialer.api.app import create_app
 from dialer.api.dashboard import close_streams
+from dialer.api.dashboard.sessions import prune_sessions
 from dialer.bootstrap import Runtime, open_runtime
 from dialer.services import adhoc_calls, idempotency
 from dialer.settings import Settings
@@ -68,6 +69,7 @@ class Loops:
         if now - self._pruned_at >= PRUNE_EVERY:
             hours = self.runtime.settings.api_idempotency_hours
             await idempotency.prune(services.store, now, hours)
+            await prune_sessions(services.store, now)  # idle, or of a revoked key
             self._pruned_at = now
         return HOUSEKEEPING_SECONDS
 

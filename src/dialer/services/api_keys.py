@@ -107,6 +107,16 @@ async def authenticate(store: Store, token: str) -> Principal:
     return Principal(key.tenant_id, key.tenant, KeyScope(key.scope), key.key_id)
 
 
+async def key_principal(store: Store, key_id: str) -> Principal:
+    """The live key's tenant and scope by its public id, for a holder that keeps only the id
+    (a dashboard session); Unauthenticated when the key is unknown or revoked."""
+    async with store.unit() as uow:
+        key = await uow.api_key(key_id)
+    if key is None or key.revoked_at is not None:
+        raise Unauthenticated("unknown or revoked API key")
+    return Principal(key.tenant_id, key.tenant, KeyScope(key.scope), key.key_id)
+
+
 async def list_keys(store: Store, tenant_id: int | None) -> list[StoredApiKey]:
     async with store.unit() as uow:
         return await uow.api_keys(tenant_id)

@@ -1,4 +1,5 @@
-"""Tables of the REST API: API keys, idempotency keys, and each tenant's API call queues."""
+"""Tables of the REST API: API keys, idempotency keys, each tenant's API call queues, and the
+dashboard's sign-in sessions."""
 
 from __future__ import annotations
 
@@ -45,4 +46,21 @@ api_queues = Table(
     Column("answer_key", String(64), nullable=False),  # SHA-256 of the answer URL ('' if none)
     Column("campaign_id", Id, ForeignKey("campaigns.id"), nullable=False, index=True),
     UniqueConstraint("tenant_id", "caller_id", "answer_key"),
+)
+
+# Dashboard sign-in sessions, shared by every API process. The browser's cookie holds the
+# session id; only its SHA-256 is stored, and only the public id of the API key it was
+# opened with (the key itself is never stored anywhere).
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("digest", String(64), primary_key=True),  # SHA-256 of the session id, hex
+    Column("key_id", String(32), ForeignKey("api_keys.key_id"), nullable=False),
+    Column("tenant_id", Id, ForeignKey("tenants.id"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_seen_at", UtcDateTime(), nullable=False),
+    Column("notices", JSON, nullable=False),  # pending notices, shown once (size capped)
+    Index("ix_dashboard_sessions_key_id", "key_id"),
+    Index("ix_dashboard_sessions_last_seen_at", "last_seen_at"),
 )

@@ -19,7 +19,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.adapters.store import bulk
-from dialer.adapters.store.api_tables import api_keys, api_queues, idempotency_keys
+from dialer.adapters.store.api_tables import (
+    api_keys,
+    api_queues,
+    dashboard_sessions,
+    idempotency_keys,
+)
 from dialer.adapters.store.cluster_tables import dead_letters, node_heartbeats
 from dialer.adapters.store.provider_tables import provider_health
 from dialer.adapters.store.tables import (
@@ -50,6 +55,7 @@ from dialer.ports import (
     AttemptQuery,
     CampaignRoute,
     ContactDraft,
+    DashboardSession,
     DeadLetter,
     Deferral,
     NewApiKey,
@@ -799,6 +805,75 @@ class SqlUnitOfWork:
 
     async def prune_idempotency_keys(self, before: datetime) -> int:
         stmt = delete(idempotency_keys).where(idempotency_keys.c.created_at < before)
+        return int((await self._conn.execute(stmt)).rowcount)
+
+    # dashboard sign-in sessions; see dialer.api.dashboard.sessions
+
+    async def add_dashboard_session(self, session: DashboardSession, keep: int) -> None:
+        d = dashboard_sessions.c
+        await self._conn.execute(
+            dashboard_sessions.insert().values(
+                digest=session.digest,
+                key_id=session.key_id,
+                tenant_id=session.tenant_id,
+                csrf=session.csrf,
+                created_at=session.created_at,
+                last_seen_at=session.last_seen_at,
+                notices=[],
+            )
+        )
+        kept = (
+            select(d.digest)
+            .where(d.key_id == session.key_id, d.digest != session.digest)
+            .order_by(d.last_seen_at.desc(), d.created_at.desc())
+            .limit(max(keep - 1, 0))
+        )
+        await self._conn.execute(
+            delete(dashboard_sessions).where(
+                d.key_id == session.key_id,
+                d.digest != session.digest,
+                d.digest.not_in(kept.scalar_subquery()),
+            )
+        )
+
+    async def dashboard_session(self, digest: str) -> DashboardSession | None:
+        d = dashboard_sessions.c
+        stmt = select(d.digest, d.key_id, d.tenant_id, d.csrf, d.created_at, d.last_seen_at).where(
+            d.digest == digest
+        )
+        row = (await self._conn.execute(stmt)).first()
+        return None if row is None else DashboardSession(*row)
+
+    async def touch_dashboard_session(self, digest: str, now: datetime) -> None:
+        d = dashboard_sessions.c
+        await self._conn.execute(
+            update(dashboard_sessions).where(d.digest == digest).values(last_seen_at=now)
+        )
+
+    async def close_dashboard_session(self, digest: str) -> None:
+        await self._conn.execute(
+            delete(dashboard_sessions).where(dashboard_sessions.c.digest == digest)
+        )
+
+    async def dashboard_notices(self, digest: str) -> list[Any] | None:
+        d = dashboard_sessions.c
+        # FOR UPDATE on PostgreSQL; SQLite has one writer, so the clause is not rendered.
+        stmt = select(d.notices).where(d.digest == digest).with_for_update()
+        row = (await self._conn.execute(stmt)).first()
+        return None if row is None else list(row.notices)
+
+    async def save_dashboard_notices(self, digest: str, notices: list[Any]) -> None:
+        d = dashboard_sessions.c
+        await self._conn.execute(
+            update(dashboard_sessions).where(d.digest == digest).values(notices=notices)
+        )
+
+    async def prune_dashboard_sessions(self, idle_before: datetime) -> int:
+        d = dashboard_sessions.c
+        revoked = select(api_keys.c.key_id).where(api_keys.c.revoked_at.is_not(None))
+        stmt = delete(dashboard_sessions).where(
+            (d.last_seen_at < idle_before) | d.key_id.in_(revoked.scalar_subquery())
+        )
         return int((await self._conn.execute(stmt)).rowcount)
 
     async def api_queue(self, tenant_id: int, caller_id: str, answer_key: str) -> int | None:

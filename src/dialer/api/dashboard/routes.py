@@ -39,6 +39,7 @@ from dialer.api.dashboard.web import (
     current_visitor,
     dashboard_of,
     key_principal,
+    notify,
     redirect,
     render,
     signed_in,
@@ -91,9 +92,9 @@ async def _campaign(request: Request, visitor: Visitor, campaign_id: int) -> Cam
 # ------------------------------------------------------------------ sign in and out
 
 
-def _login_page(request: Request, status: int = 200, error: str | None = None) -> Response:
+async def _login_page(request: Request, status: int = 200, error: str | None = None) -> Response:
     token = secrets.token_urlsafe(32)
-    response = render(request, "login.html", None, status, csrf=token, error=error)
+    response = await render(request, "login.html", None, status, csrf=token, error=error)
     set_login_cookie(response, request, token)
     return response
 
@@ -102,23 +103,23 @@ def _login_page(request: Request, status: int = 200, error: str | None = None) -
 async def login_form(request: Request) -> Response:
     if await current_visitor(request) is not None:
         return redirect(PREFIX)
-    return _login_page(request)
+    return await _login_page(request)
 
 
 @router.post("/login")
 async def login(request: Request, form: AnyForm) -> Response:
-    """Sign in with an API key: the key is checked, kept in a new server-side session, and
-    the browser gets only that session's id."""
+    """Sign in with an API key: the key is checked, its id kept in a new session in the
+    database, and the browser gets only that session's id."""
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not same_origin(request) or not same_token(expected, form.get("csrf")):
-        return _login_page(request, 403, "The sign-in form expired; please try again.")
+        return await _login_page(request, 403, "The sign-in form expired; please try again.")
     token = form.get("api_key")
     token = token.strip() if isinstance(token, str) else ""
     try:
-        await key_principal(request, token)
+        principal = await key_principal(request, token)
     except Unauthenticated:
-        return _login_page(request, 401, "Unknown or revoked API key.")
-    session_id, _ = dashboard_of(request).sessions.open(token)
+        return await _login_page(request, 401, "Unknown or revoked API key.")
+    session_id, _ = await dashboard_of(request).sessions.open(principal)
     response = redirect(PREFIX)
     drop_login_cookie(response)
     set_session_cookie(response, request, session_id)
@@ -128,7 +129,7 @@ async def login(request: Request, form: AnyForm) -> Response:
 @router.post("/logout")
 async def logout(request: Request, visitor: SignedIn, form: PostedForm) -> Response:
     check_form(request, visitor, form, needs=KeyScope.VIEWER)
-    dashboard_of(request).sessions.close(visitor.session_id)
+    await dashboard_of(request).sessions.close(visitor.session)
     response = redirect(f"{PREFIX}/login")
     clear_cookies(response)
     return response
@@ -141,7 +142,7 @@ async def logout(request: Request, visitor: SignedIn, form: PostedForm) -> Respo
 async def campaign_list(request: Request) -> Response:
     visitor = await signed_in(request)
     snapshot = await dashboard_of(request).feed.snapshot(visitor.principal.tenant_id)
-    return render(
+    return await render(
         request,
         "campaigns.html",
         visitor,
@@ -162,7 +163,7 @@ async def _render_campaign(
 ) -> Response:
     campaign = await _campaign(request, visitor, campaign_id)
     snapshot = await dashboard_of(request).feed.snapshot(visitor.principal.tenant_id, campaign.id)
-    return render(
+    return await render(
         request,
         "campaign.html",
         visitor,
@@ -191,7 +192,7 @@ async def import_contacts(
         error = "Choose a CSV file to import."
         return await _render_campaign(request, visitor, campaign.id, 422, error)
     notice = await import_upload(_services(request), campaign, upload.file, mode == "strict")
-    visitor.session.notices.append(notice)
+    await notify(request, visitor, notice)
     return redirect(f"{PREFIX}/campaigns/{campaign.id}#import")
 
 
@@ -212,7 +213,7 @@ async def campaign_action(
         )
     except DialerError as exc:
         return await _render_campaign(request, visitor, campaign.id, _status(exc), str(exc))
-    visitor.session.notices.append(Notice("ok", f"Campaign {moved.name} is {moved.status}."))
+    await notify(request, visitor, Notice("ok", f"Campaign {moved.name} is {moved.status}."))
     return redirect(f"{PREFIX}/campaigns/{campaign.id}")
 
 
@@ -243,7 +244,7 @@ async def dlq_page(request: Request, closed: bool = False) -> Response:
         include_closed=closed,
     )
     rows = [_letter_row(letter) for letter in letters]
-    return render(request, "dlq.html", visitor, letters=rows, closed=closed, page=DLQ_PAGE)
+    return await render(request, "dlq.html", visitor, letters=rows, closed=closed, page=DLQ_PAGE)
 
 
 @router.post("/dlq/{letter_id:int}/replay")
@@ -257,7 +258,7 @@ async def replay_letter(
         await dlq.replay(_services(request), letter_id, visitor.principal.tenant_id)
     except DialerError as exc:
         raise PageError(_status(exc), str(exc), visitor) from exc
-    visitor.session.notices.append(Notice("ok", f"Dead letter {letter_id} replayed."))
+    await notify(request, visitor, Notice("ok", f"Dead letter {letter_id} replayed."))
     return redirect(f"{PREFIX}/dlq")
 
 
@@ -276,7 +277,7 @@ async def replay_all(request: Request, visitor: SignedIn, form: PostedForm) -> R
     replayed = len(letters) - len(failures)
     text = f"{replayed} dead letters replayed; {len(failures)} could not be."
     kind = "error" if failures else "ok"
-    visitor.session.notices.append(Notice(kind, text, tuple(failures)))
+    await notify(request, visitor, Notice(kind, text, tuple(failures)))
     return redirect(f"{PREFIX}/dlq")
 
 

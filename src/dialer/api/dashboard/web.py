@@ -19,14 +19,16 @@ from dialer.api.auth import KeyCache
 from dialer.api.dashboard.live import LiveFeed
 from dialer.api.dashboard.sessions import (
     SESSION_COOKIE,
-    Session,
+    Notice,
     Sessions,
     clear_cookies,
     same_origin,
     same_token,
 )
 from dialer.bootstrap import Runtime
-from dialer.services.api_keys import KeyScope, Principal, Unauthenticated, authenticate
+from dialer.ports import DashboardSession
+from dialer.services import api_keys
+from dialer.services.api_keys import KeyScope, Principal, Unauthenticated
 
 PREFIX = "/dashboard"
 HERE = Path(__file__).parent
@@ -51,7 +53,7 @@ class Dashboard:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.sessions = Sessions()
+        self.sessions = Sessions(runtime.store, runtime.services.clock)
         self.feed = LiveFeed(runtime.services)
         self.templates = Jinja2Templates(directory=HERE / "templates")
 
@@ -66,8 +68,7 @@ class Visitor:
     """A signed-in operator: the key's tenant and scope, and the session."""
 
     principal: Principal
-    session: Session
-    session_id: str
+    session: DashboardSession
 
     @property
     def can_operate(self) -> bool:
@@ -89,29 +90,47 @@ class PageError(Exception):
         self.visitor = visitor
 
 
+def _key_cache(request: Request) -> KeyCache:
+    cache: KeyCache = request.app.state.key_cache
+    return cache
+
+
 async def key_principal(request: Request, token: str) -> Principal:
     """The key's tenant and scope, through the API's cache (a revoked key: Unauthenticated
     within the cache's lifetime)."""
-    cache: KeyCache = request.app.state.key_cache
+    cache = _key_cache(request)
     caller = cache.get(token)
     if caller is None:
-        caller = await authenticate(dashboard_of(request).runtime.store, token)
+        caller = await api_keys.authenticate(dashboard_of(request).runtime.store, token)
         cache.put(token, caller)
+    return caller
+
+
+async def session_principal(request: Request, session: DashboardSession) -> Principal:
+    """The tenant and scope of the key behind the session, looked up by the key's id (the
+    session never holds the key), through the same cache."""
+    cache = _key_cache(request)
+    caller = cache.get_by_id(session.key_id)
+    if caller is None:
+        store = dashboard_of(request).runtime.store
+        caller = await api_keys.key_principal(store, session.key_id)
+        cache.put_by_id(caller)
+    if caller.tenant_id != session.tenant_id:  # never expected: a key keeps its tenant
+        raise Unauthenticated("the key no longer belongs to the session's tenant")
     return caller
 
 
 async def current_visitor(request: Request) -> Visitor | None:
     sessions = dashboard_of(request).sessions
-    session_id = request.cookies.get(SESSION_COOKIE, "")
-    session = sessions.find(session_id)
+    session = await sessions.find(request.cookies.get(SESSION_COOKIE, ""))
     if session is None:
         return None
     try:
-        principal = await key_principal(request, session.token)
+        principal = await session_principal(request, session)
     except Unauthenticated:
-        sessions.close(session_id)
+        await sessions.close(session)
         return None
-    return Visitor(principal, session, session_id)
+    return Visitor(principal, session)
 
 
 async def signed_in(request: Request) -> Visitor:
@@ -163,14 +182,21 @@ def check_form(
         raise PageError(403, message, visitor)
 
 
-def render(
+async def notify(request: Request, visitor: Visitor, notice: Notice) -> None:
+    """Show the notice on the visitor's next page (served by any process)."""
+    await dashboard_of(request).sessions.notify(visitor.session, notice)
+
+
+async def render(
     request: Request,
     template: str,
     visitor: Visitor | None,
     status: int = 200,
     **context: Any,
 ) -> Response:
-    notices = visitor.session.take_notices() if visitor is not None else []
+    notices = []
+    if visitor is not None:
+        notices = await dashboard_of(request).sessions.take_notices(visitor.session)
     values = {"prefix": PREFIX, "visitor": visitor, "notices": notices, **context}
     return dashboard_of(request).templates.TemplateResponse(
         request, template, values, status_code=status, headers=SECURITY_HEADERS
@@ -189,6 +215,6 @@ def on_redirect(_: Request, exc: Exception) -> Response:
     return response
 
 
-def on_error(request: Request, exc: Exception) -> Response:
+async def on_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PageError)
-    return render(request, "error.html", exc.visitor, exc.status, message=exc.message)
+    return await render(request, "error.html", exc.visitor, exc.status, message=exc.message)
