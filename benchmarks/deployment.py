@@ -415,6 +415,8 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def ms(value: float) -> str:
+    if math.isinf(value):
+        return "> 2,500"  # above the histogram's last finite bucket
     return "—" if math.isnan(value) else f"{value * 1000:,.0f}"
 
 
