@@ -372,7 +372,8 @@ def simulation_document(sim: Simulation) -> dict[str, Any]:
         "starts_per_minute": (model.starts_per_minute, sim.starts_per_minute),
         "peak_concurrency": (model.throughput.in_flight, float(sim.peak_concurrency)),
         "completion_seconds": (model.completion.seconds, sim.completion_seconds),
-        "attempts": (model.total_attempts, float(sim.attempts)),
+        # A run cut by the time limit made only part of its attempts: nothing to compare.
+        "attempts": (model.total_attempts, float(sim.attempts) if sim.finished else None),
     }
     return {
         "leads": sim.leads,
@@ -462,7 +463,7 @@ def _print_limits(plan: Plan) -> None:
 
 def _print_simulation(sim: Simulation) -> None:
     title = (
-        f"Model against the real engine: {sim.leads:,} leads, x{sim.speed:g} simulated time, "
+        f"Model against the real engine: {sim.leads:,} leads, x{sim.speed:.3g} simulated time, "
         f"{sim.real_seconds:.0f} s real"
     )
     table = Table(title=title, title_justify="left")

@@ -40,8 +40,13 @@ from dialer.simulator.server import running_simulator
 SIM_ACCOUNT = "AC" + "5e" * 16
 SIM_TOKEN = "planner-simulation"
 SIM_TENANT = "planner"
-REAL_SECONDS_TARGET = 60.0  # the speed is chosen so that the model's run takes about this long
-MIN_SPEED, MAX_SPEED = 10.0, 200.0  # faster than this, the engine's own latency shows
+REAL_SECONDS_TARGET = 120.0  # the speed is chosen so that the model's run takes about this long
+# The engine's own latency per call (tens of real milliseconds on a loaded machine) counts
+# ``speed`` times over in simulated time: keep it to a few per cent of a call's hold time.
+SPEED_PER_HOLD_SECOND = 0.5
+# Every call of the simulation (the simulator's side too) runs in this one process.
+MAX_REAL_STARTS_PER_SECOND = 5.0
+MIN_SPEED = 1.0
 
 
 # ------------------------------------------------------------------ inputs for the model
@@ -161,7 +166,11 @@ def choose_speed(model: Plan, requested: float | None) -> float:
     if requested is not None:
         return requested
     wanted = model.completion.seconds / REAL_SECONDS_TARGET
-    return min(MAX_SPEED, max(MIN_SPEED, wanted))
+    fastest = min(
+        model.hold_seconds * SPEED_PER_HOLD_SECOND,
+        MAX_REAL_STARTS_PER_SECOND / model.throughput.starts_per_second,
+    )
+    return max(MIN_SPEED, min(fastest, wanted))
 
 
 async def simulate(
