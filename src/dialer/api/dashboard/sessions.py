@@ -57,7 +57,7 @@ def cut_to_size(notice: Notice, budget: int = NOTICE_BYTES) -> Notice:
     saying how many were left out (the text's counts stay exact)."""
     used, kept = len(json.dumps(notice.text)), []
     for row in notice.rejected:
-        used += len(json.dumps(row))
+        used += len(json.dumps(row)) + 2  # and the ", " between rows
         if used > budget:
             break
         kept.append(row)
