@@ -63,12 +63,53 @@ class CompletionRates:
             history.popleft()
 
     def rate(self, campaign_id: int) -> float | None:
+        measured = self.measured(campaign_id)
+        return measured.per_second if measured is not None else None
+
+    def measured(self, campaign_id: int) -> Rate | None:
+        """The rate and the span of history it was measured over (up to the window)."""
         history = self.samples.get(campaign_id)
         if not history:
             return None
         (first_at, first), (last_at, last) = history[0], history[-1]
         span = last_at - first_at
-        return (last - first) / span if span >= MIN_RATE_SPAN else None
+        return Rate((last - first) / span, span) if span >= MIN_RATE_SPAN else None
+
+
+@dataclass(frozen=True)
+class Rate:
+    per_second: float
+    over_seconds: float  # the history it was measured over
+
+
+def pace(
+    status: CampaignStatus, remaining: int, calls_per_second: float, completion: Rate | None
+) -> dict[str, Any]:
+    """The pace figures of a campaign page, each with the window it was measured over.
+
+    Calls started per second and leads finished per second are different figures (a lead may
+    need several calls; a call started before the window may finish inside it; a lead may
+    end without a call), so both are shown, and the ETA is computed only from what is shown
+    beside it: remaining leads over the leads finished per second, as displayed."""
+    per_second = completion.per_second if completion is not None else None
+    over = completion.over_seconds if completion is not None else None
+    shown = round(per_second, 2) if per_second is not None else None
+    window = "not measured yet" if over is None else f"last {math.floor(over)} s"
+    eta = eta_seconds(status, remaining, shown)
+    return {
+        "numbers": {
+            "calls_per_second": calls_per_second,
+            "completions_per_second": per_second,
+            "completion_window_seconds": over,
+            "eta_seconds": eta,
+        },
+        "text": {
+            "rate": f"{calls_per_second:.2f}",
+            "completion": "—" if shown is None else f"{shown:.2f}",
+            "completion-window": window,
+            "eta": duration_text(eta),
+        },
+    }
 
 
 def eta_seconds(status: CampaignStatus, remaining: int, rate: float | None) -> float | None:
@@ -156,8 +197,8 @@ class Snapshots:
             self.services.store, campaign_id, self.services.clock.now()
         )
         remaining = sum(progress.leads.get(s, 0) for s in OPEN_LEADS)
-        completion = self.rates.rate(campaign_id)
-        eta = eta_seconds(progress.status, remaining, completion)
+        completion = self.rates.measured(campaign_id)
+        figures = pace(progress.status, remaining, progress.calls_per_second, completion)
         live = usage.by_campaign.get(campaign_id, 0)
         tenant, world = snapshot["tenant"], snapshot["global"]
         return {
@@ -172,9 +213,7 @@ class Snapshots:
                 "tenant": tenant,
                 "global": world,
             },
-            "calls_per_second": progress.calls_per_second,
-            "completions_per_second": completion,
-            "eta_seconds": eta,
+            **figures["numbers"],
             "outcomes": _outcomes(progress),
             "leads": {s.value: n for s, n in progress.leads.items()},
             "text": {
@@ -187,8 +226,7 @@ class Snapshots:
                 "cap-tenant": cap_text(tenant["cap"]),
                 "live-global": str(world["live"]),
                 "cap-global": cap_text(world["cap"]),
-                "rate": f"{progress.calls_per_second:.2f}",
-                "eta": duration_text(eta),
+                **figures["text"],
             },
         }
 
