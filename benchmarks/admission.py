@@ -38,7 +38,7 @@ from dialer.adapters.admission.redis import RedisAdmission
 from dialer.domain.model import Rate
 from dialer.ports import Lease, Scope
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = os.environ.get("DIALER_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 PROCESSES = 8  # the stress proof and the naive counter
 CLIENT_PROCESSES = 2  # 50 clients: 25 coroutines in each of 2 processes (2 cores)
 PRELOAD = 10_000
