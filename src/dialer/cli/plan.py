@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -46,6 +47,7 @@ OPTION_FIELDS = frozenset(
     | set(RATE_FIELD.values())
 )
 PositiveInt = Annotated[int | None, typer.Option(min=1)]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -182,13 +184,12 @@ async def _plan(campaign_yaml: str, options: Options, runs: SimulationOptions) -
     return _Result(plan, mix, simulation)
 
 
-def _with_option_names(build: Any) -> tuple[PlanInput, ContactMix | None]:
+def _with_option_names(build: Callable[[], T]) -> T:
     """Build the input; problems with the planner's fields are named by their options."""
     try:
-        result: tuple[PlanInput, ContactMix | None] = build()
+        return build()
     except InvalidInput as exc:
         raise InvalidInput([_named(p) for p in exc.problems]) from exc
-    return result
 
 
 def _named(problem: Problem) -> Problem:
