@@ -107,7 +107,7 @@ def plan(
     global_per_minute: PositiveInt = None,
     global_per_hour: PositiveInt = None,
     tenant_cap: PositiveInt = None,
-    tenant_per_second: Annotated[float | None, typer.Option(min=0.001)] = None,
+    tenant_per_second: PositiveInt = None,  # whole, as `dialer limits` stores it
     tenant_per_minute: PositiveInt = None,
     tenant_per_hour: PositiveInt = None,
     provider_cps: Annotated[
