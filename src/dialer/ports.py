@@ -94,6 +94,17 @@ class AdmissionResult:
 
 
 @dataclass(frozen=True)
+class SendSlot:
+    """When an admitted call may go to the provider: ``wait`` seconds from now (0: at once).
+    ``reserved`` is False when the wait would have exceeded the caller's bound: then nothing
+    was taken, and the call must not be sent."""
+
+    at: float  # seconds since the epoch, on the backend's clock; 0.0 for a scope without rates
+    wait: float
+    reserved: bool = True
+
+
+@dataclass(frozen=True)
 class Usage:
     """Leases held now, by scope."""
 
@@ -127,6 +138,15 @@ class Admission(Protocol):
     async def headroom(self, scope: Scope) -> int:
         """How many calls of this campaign the caps and rates would admit right now, ignoring
         number locks: the dispatcher claims no more leads than this."""
+        ...
+
+    async def reserve_send(self, scope: Scope, max_wait: float) -> SendSlot:
+        """Take the next send slot on every rate limiter of the scope at once, on state of its
+        own (not admission's): the instant ``t = max(now, max(TAT - tolerance))`` over the
+        limiters, each of whose TAT then becomes ``max(TAT, t) + interval``. Admission bounds
+        how many calls start; this spaces the sends themselves, so that delays between the
+        dispatcher and the sender (broker, workers) cannot bunch them at the provider. A wait
+        above ``max_wait`` takes nothing (``reserved`` False)."""
         ...
 
     async def usage(self) -> Usage: ...
@@ -225,6 +245,9 @@ class Origination:
     lease_id: str
     request: CallRequest
     traceparent: str | None = None  # the attempt's trace context, across processes (issue 8)
+    # The limits it was admitted under: its send is spaced on the same rates. None (a job
+    # queued before sends were spaced): sent without waiting.
+    scope: Scope | None = None
 
 
 class Executor(Protocol):

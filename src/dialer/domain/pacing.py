@@ -25,6 +25,10 @@ class Gcra:
     def after_allow(self, tat: float, now: float) -> float:
         return max(tat, now) + self.interval
 
+    def earliest(self, tat: float, now: float) -> float:
+        """The first instant from ``now`` at which a call would be allowed."""
+        return max(now, tat - self.tolerance)
+
     def wait(self, tat: float, now: float) -> float:
         """Seconds until the next call would be allowed (0 when allowed now)."""
         if self.allows(tat, now):

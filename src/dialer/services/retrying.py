@@ -11,7 +11,7 @@ queue with its attempts unspent: the dispatcher retries it later, under a new ad
 ``RetryingAdmission`` retries the idempotent admission operations (release, renew) when
 the backend did not answer: a release lost to a Redis restart would otherwise hold a slot
 until the lease expires. Acquiring is never retried: a script that may have run is not run
-twice.
+twice. A send slot is (``reserve_send``): one taken twice only spaces the sends more.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from dialer.domain.phone import mask
 from dialer.errors import ProviderAuthFailed, ProviderThrottled, ProviderUnavailable
@@ -31,12 +32,15 @@ from dialer.ports import (
     Lease,
     ProviderEvent,
     Scope,
+    SendSlot,
     Store,
     Telephony,
     Usage,
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MAX_WAIT_SECONDS = 5.0  # a longer Retry-After is the dispatcher's business, not a worker's
 
@@ -125,7 +129,10 @@ class RetryingAdmission:
     async def renew(self, lease: Lease, ttl: float) -> bool:
         return await self._retried(lambda: self.inner.renew(lease, ttl))
 
-    async def _retried(self, operation: Callable[[], Awaitable[bool]]) -> bool:
+    async def reserve_send(self, scope: Scope, max_wait: float) -> SendSlot:
+        return await self._retried(lambda: self.inner.reserve_send(scope, max_wait))
+
+    async def _retried(self, operation: Callable[[], Awaitable[T]]) -> T:
         for retry in range(self.retries + 1):
             try:
                 return await operation()

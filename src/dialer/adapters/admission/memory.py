@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from dialer.domain.model import Rate
 from dialer.domain.pacing import Gcra
-from dialer.ports import AdmissionResult, Lease, Limit, Scope, Usage
+from dialer.ports import AdmissionResult, Lease, Limit, Scope, SendSlot, Usage
 
 # How long a released lease is remembered, so that restore() skips it: longer than a
 # reconciler pass takes from reading the store to restoring.
@@ -86,6 +86,7 @@ class MemoryAdmission:
         self._campaigns: dict[int, _Pool] = {}
         self._numbers: dict[str, tuple[str, float]] = {}
         self._rates: dict[str, float] = {}  # limiter key -> theoretical arrival time
+        self._sends: dict[str, float] = {}  # the same, for the send slots (reserve_send)
         self._held: dict[str, _Held] = {}
         self._gone: dict[str, float] = {}  # released lease id -> when, oldest first
 
@@ -181,6 +182,21 @@ class MemoryAdmission:
             self._rates[limiter.key] = limiter.gcra.after_allow(
                 self._rates.get(limiter.key, now), now
             )
+
+    # ------------------------------------------------------------ send slots
+
+    async def reserve_send(self, scope: Scope, max_wait: float) -> SendSlot:
+        limiters = rate_limiters(scope)
+        if not limiters:
+            return SendSlot(0.0, 0.0)
+        now = self._clock()
+        taken = [(limiter, self._sends.get(limiter.key, now)) for limiter in limiters]
+        at = max(limiter.gcra.earliest(tat, now) for limiter, tat in taken)
+        if at - now > max_wait:
+            return SendSlot(at, at - now, reserved=False)
+        for limiter, tat in taken:
+            self._sends[limiter.key] = limiter.gcra.after_allow(tat, at)
+        return SendSlot(at, at - now)
 
     # ------------------------------------------------------------ release and renew
 

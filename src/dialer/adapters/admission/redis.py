@@ -17,6 +17,7 @@ Keys, all under one hash tag ``{namespace}`` (a Redis Cluster keeps them in one 
     gone                    sorted set: recently released lease ids (tombstones)
     reg:t, reg:c            tenants and campaigns that have a cap set (usage, sweeps)
     rate:<limiter>          a GCRA limiter's theoretical arrival time (microseconds)
+    send:<limiter>          the same limiter's TAT for send slots (``reserve_send``)
 
 No command walks the key space; per call the scripts do O(log n) sorted-set work.
 """
@@ -41,10 +42,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dialer.adapters.admission.memory import GONE_SECONDS, RateLimiter, rate_limiters
 from dialer.errors import DialerError
-from dialer.ports import AdmissionResult, Lease, Limit, Scope, Usage
+from dialer.ports import AdmissionResult, Lease, Limit, Scope, SendSlot, Usage
 
 US = 1_000_000  # the scripts count time in microseconds
-SCRIPTS = ("acquire", "headroom", "release", "renew", "restore", "sweep")
+SCRIPTS = ("acquire", "headroom", "release", "renew", "restore", "send", "sweep")
 RESTORE_CHUNK = 500  # leases per restore script run: keeps each run short
 RELEASE_CHUNK = 500
 REBUILD_LOCK_MS = 10_000  # a rebuilder that dies frees the lock after this long
@@ -105,6 +106,9 @@ class _Keys:
 
     def rate(self, limiter: RateLimiter) -> str:
         return f"{self.prefix}rate:{limiter.key}"
+
+    def send(self, limiter: RateLimiter) -> str:
+        return f"{self.prefix}send:{limiter.key}"
 
     def of_lease(self, lease: Lease) -> list[str]:
         return [
@@ -232,6 +236,19 @@ class RedisAdmission:
             keys.tenant_cap(scope.tenant_id),
             keys.campaign_cap(scope.campaign_id),
         ]
+
+    # ------------------------------------------------------------ send slots
+
+    async def reserve_send(self, scope: Scope, max_wait: float) -> SendSlot:
+        limiters = rate_limiters(scope)
+        if not limiters:
+            return SendSlot(0.0, 0.0)  # nothing to space (no instant either): no round trip
+        keys = [self._keys.send(limiter) for limiter in limiters]
+        args: list[Arg] = [_us(max_wait)]
+        for limiter in limiters:
+            args += [limiter.gcra.interval * US, limiter.gcra.tolerance * US]
+        reserved, at, wait = await self._run("send", keys, args)
+        return SendSlot(int(at) / US, int(wait) / US, reserved=bool(int(reserved)))
 
     # ------------------------------------------------------------ release and renew
 

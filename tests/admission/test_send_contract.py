@@ -1,0 +1,120 @@
+"""Send slots (``reserve_send``), on every backend: one reservation takes a slot on every rate
+limiter of the scope at once, at the first instant all of them allow; burst and refill are
+those of GCRA; a reservation past the caller's bound takes nothing; and the send state is
+apart from admission's.
+
+Time is real (the Redis backend runs on its server's clock), so instants are compared with a
+small tolerance; each slot's instant comes from the backend itself (``SendSlot.at``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from dialer.domain.model import Rate
+from dialer.ports import Admission, Scope, SendSlot
+
+# Instants are the backend's own, but reservations made one after the other take a few
+# milliseconds of real time: offsets are compared to within this.
+CLOSE = 0.015
+
+
+def scope(campaign: int = 1, **rates: Rate | tuple[Rate, ...]) -> Scope:
+    return Scope(tenant_id=1, campaign_id=campaign, global_max=100, campaign_max=100, **rates)  # type: ignore[arg-type]
+
+
+async def reserve(admission: Admission, scopes: list[Scope], max_wait: float = 10.0) -> list[float]:
+    """Reserve a slot for each scope in turn; the slots' offsets from the first one."""
+    slots = [await admission.reserve_send(s, max_wait) for s in scopes]
+    assert all(slot.reserved for slot in slots)
+    return [slot.at - slots[0].at for slot in slots]
+
+
+def assert_offsets(actual: list[float], expected: list[float]) -> None:
+    assert actual == pytest.approx(expected, abs=CLOSE)
+
+
+async def test_a_scope_without_rates_never_waits(admission: Admission) -> None:
+    slot = await admission.reserve_send(scope(), 10.0)
+    assert slot == SendSlot(0.0, 0.0, reserved=True)
+
+
+async def test_burst_then_one_slot_per_interval(admission: Admission) -> None:
+    paced = scope(campaign_rate=Rate(20, 3))  # 50 ms apart, 3 back to back
+    offsets = await reserve(admission, [paced] * 6)
+    assert_offsets(offsets, [0, 0, 0, 0.05, 0.10, 0.15])
+
+
+async def test_the_wait_is_the_slot_from_now(admission: Admission) -> None:
+    paced = scope(campaign_rate=Rate(10, 1))
+    first = await admission.reserve_send(paced, 10.0)
+    second = await admission.reserve_send(paced, 10.0)
+    assert first.wait == pytest.approx(0, abs=CLOSE)
+    assert second.wait == pytest.approx(0.1, abs=CLOSE)  # less the time between the two
+    assert second.at - first.at == pytest.approx(0.1, abs=1e-6)
+
+
+async def test_every_limiter_at_once_the_tightest_binds(admission: Admission) -> None:
+    """The tenant's 20/s without burst spaces the first slots 50 ms apart; once the campaign's
+    burst of 3 is spent, its 10/s binds: 100 ms apart."""
+    both = scope(campaign_rate=Rate(10, 3), tenant_rate=Rate(20, 1))
+    offsets = await reserve(admission, [both] * 7)
+    assert_offsets(offsets, [0, 0.05, 0.10, 0.15, 0.20, 0.30, 0.40])
+
+
+async def test_several_rates_on_one_level(admission: Admission) -> None:
+    """Per second with a burst, and per minute: the per-minute limiter's burst of 4 is spent
+    first, then it allows one slot a second."""
+    rates = (Rate(50, 10), Rate.per_period(60, 60, burst=4))
+    offsets = await reserve(admission, [scope(campaign_rate=rates)] * 5, max_wait=2.0)
+    assert_offsets(offsets, [0, 0, 0, 0, 1.0])
+
+
+async def test_the_global_rate_spans_campaigns(admission: Admission) -> None:
+    shared = Rate(20, 1)
+    scopes = [scope(campaign, global_rate=shared) for campaign in (1, 2, 3, 1)]
+    assert_offsets(await reserve(admission, scopes), [0, 0.05, 0.10, 0.15])
+
+
+async def test_other_campaigns_do_not_wait_on_one_campaigns_rate(admission: Admission) -> None:
+    slow = scope(1, campaign_rate=Rate(1, 1))
+    await admission.reserve_send(slow, 10.0)
+    held = await admission.reserve_send(slow, 10.0)
+    other = await admission.reserve_send(scope(2, campaign_rate=Rate(1, 1)), 10.0)
+    assert held.wait == pytest.approx(1.0, abs=CLOSE)
+    assert other.wait == 0
+
+
+async def test_a_slot_past_the_bound_takes_nothing(admission: Admission) -> None:
+    paced = scope(campaign_rate=Rate(10, 1))
+    first = await admission.reserve_send(paced, 10.0)
+    refused = await admission.reserve_send(paced, 0.05)
+    assert not refused.reserved
+    assert refused.wait == pytest.approx(0.1, abs=CLOSE)
+    second = await admission.reserve_send(paced, 10.0)
+    assert second.at - first.at == pytest.approx(0.1, abs=1e-6)  # the refused one took no slot
+
+
+async def test_the_burst_comes_back_after_a_pause(admission: Admission) -> None:
+    paced = scope(campaign_rate=Rate(50, 2))
+    await reserve(admission, [paced] * 3)
+    await asyncio.sleep(0.1)  # past the last slot and one more interval: the burst is back
+    later = [await admission.reserve_send(paced, 10.0) for _ in range(2)]
+    assert [slot.wait for slot in later] == [0.0, 0.0]
+
+
+async def test_send_slots_and_admission_keep_apart(admission: Admission) -> None:
+    """Admission bounds how many calls start, the send slots space their sends: taking one
+    does not spend the other."""
+    paced = scope(campaign_rate=Rate(10, 2))
+    admitted = await admission.acquire_batch(
+        paced, [("a", "+12125550100"), ("b", "+12125550101")], ttl=60
+    )
+    assert all(result.admitted for result in admitted)
+    assert await admission.headroom(paced) == 0
+    slots = [await admission.reserve_send(paced, 10.0) for _ in range(2)]
+    assert [slot.wait for slot in slots] == [0.0, 0.0]
+    assert await admission.headroom(paced) == 0
+    [third] = await admission.acquire_batch(paced, [("c", "+12125550102")], ttl=60)
+    assert not third.admitted
