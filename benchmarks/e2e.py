@@ -76,6 +76,7 @@ class StepResult:
     starts_in_step: int = 0
     max_1s: int = 0
     max_1s_recorded: int = 0  # the same from the attempts' created_at (the dispatchers' side)
+    max_1s_sent: int = 0  # … and from their sent_at (the workers' marker, just before the request)
     peak_active: int = 0
     overlaps: int = 0
     max_per_number: int = 0
@@ -277,6 +278,7 @@ async def run_step(
     result.queue_p50 = percentile(queued, 50)
     result.dialled = len(attempts)
     result.max_1s_recorded = max_in_window(sorted(a.created_at.timestamp() for a in attempts))
+    result.max_1s_sent = max_in_window(sorted(a.sent_at.timestamp() for a in attempts if a.sent_at))
     lags = [(a.created_at.timestamp() - (t0 + (a.lead_id - first) / rate)) for a in attempts]
     result.lag_p50, result.lag_p99 = percentile(lags, 50), percentile(lags, 99)
     hooks = (await deploy.webhook_histogram()).minus(hooks_before)
@@ -287,7 +289,8 @@ async def run_step(
     print(
         f"  step {rate:g}/s: {result.starts_in_step} starts in {seconds:g} s "
         f"({result.achieved:.1f}/s), densest second {result.max_1s} at the provider and "
-        f"{result.max_1s_recorded} by created_at, due and undialled every "
+        f"{result.max_1s_recorded} by created_at, {result.max_1s_sent} by sent_at, due and "
+        f"undialled every "
         f"5 s {result.backlog}, withdrawn {result.left_undialled}, {result.webhooks} webhooks, "
         f"attempts {dict(Counter(a.status for a in attempts))}",
         flush=True,
