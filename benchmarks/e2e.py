@@ -4,24 +4,28 @@
     .venv/bin/python -m benchmarks.e2e --quick              # 25 and 50 calls/s, 10 s each
     .venv/bin/python -m benchmarks.e2e --profile-rate 100   # py-spy on a dispatcher, a worker
                                                             # and a listener during that step
-    .venv/bin/python -m benchmarks.e2e --long-minutes 12    # 1,000,000 leads loaded; RSS slope
+    .venv/bin/python -m benchmarks.e2e --rates 25 50 75 --all-steps   # go on past a failed step
+    .venv/bin/python -m benchmarks.e2e --long-minutes 10    # 1,000,000 leads loaded; RSS slope
 
 PostgreSQL (a database of its own, dropped at the end), RabbitMQ (queues of its own), a
 private Redis on --redis-port (6391), the simulator as its own process, 2 listeners
 (``dialer serve --api-only``), beat, 2 workers and 2 dispatchers. The campaign holds
 --leads leads (100,000), none due at first. Each step sets the campaign's rate to the target
-(burst 1) and makes the next ``rate × seconds`` leads due one after the other at that rate,
-so that a dispatcher that keeps up dials each lead as it becomes due. Calls are short (ring
-0.2–1 s, talk 1.5 s on average, 60 % answered), the campaign cap is high (5,000).
+(burst: --burst-seconds of it, 0.2 s) and makes the next ``rate × seconds`` leads due one
+after the other at that rate, so that a dispatcher that keeps up dials each lead as it
+becomes due. Calls are short (ring 0.2–1 s, talk 1.5 s on average, 60 % answered), the
+campaign cap is high (5,000). A step's leads still undialled 2 s after its end are
+withdrawn (counted), so the next starts clean.
 
 Per step, every figure from outside Dialer where it can be: call starts and their densest
-1-second window from the simulator's observer; peak concurrency, overlaps and calls per
+1-second window from the simulator's observer (and, to tell the limiter from delivery
+jitter, from the attempts' created_at and sent_at); peak concurrency, overlaps and calls per
 number from the observer; dispatch lag (lead due → attempt created) from the store; webhook
 latency from the listeners' ``dialer_webhook_request_seconds``; CPU and memory from the kernel.
 
 The run exits 1 if an invariant was violated at any step: more starts in a 1-second window
-than the target rate, more live calls than the cap, a number called twice or in two calls at
-once, an attempt originated twice.
+at the provider than the limiter allows (rate + burst − 1), more live calls than the cap, a
+number called twice or in two calls at once, an attempt originated twice.
 """
 
 from __future__ import annotations
