@@ -95,6 +95,14 @@ dispatch_lag = Histogram(
     registry=process_registry,
 )
 
+send_wait = Histogram(
+    "dialer_send_wait_seconds",
+    "How long each call waited for its send slot on its rate limiters before going to the "
+    "provider, on the dialer's clock: 0 unless the broker and workers bunched admitted calls.",
+    buckets=(0.0, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=process_registry,
+)
+
 provider_errors = Counter(
     "dialer_provider_errors",
     "Requests to create a call that the provider did not accept, by kind: throttled (429), "

@@ -34,12 +34,12 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from dialer.domain.model import CallAttempt
+from dialer.domain.model import CallAttempt, Rate, Rates
 from dialer.domain.phone import mask
 from dialer.domain.statuses import AttemptStatus
 from dialer.errors import InvalidInput, NotFound, Problem
-from dialer.ports import CallRequest, NewDeadLetter, Origination
-from dialer.services.calls import originate, put_back_unsent
+from dialer.ports import CallRequest, NewDeadLetter, Origination, Scope
+from dialer.services.calls import MAX_SEND_WAIT, originate, withdraw
 from dialer.services.context import Services
 from dialer.services.retrying import backoff_delay
 
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 ORIGINATE = "originate"  # the dead-letter kind of a failed origination job
 _WHOLE_FIELDS = ("attempt_id", "lead_id", "campaign_id", "tenant_id")
+_RATE_FIELDS = ("campaign_rate", "tenant_rate", "global_rate")
 
 
 # ------------------------------------------------------------------ jobs as JSON
@@ -60,7 +61,8 @@ def job_from_payload(data: Mapping[str, Any]) -> Origination:
     """The job a payload describes; InvalidInput naming what is wrong with it."""
     try:
         request = CallRequest(**data["request"])
-        job = Origination(**{**data, "request": request})
+        scope = _scope_from(data.get("scope"))
+        job = Origination(**{**data, "request": request, "scope": scope})
     except (KeyError, TypeError) as exc:
         raise InvalidInput(Problem("payload", f"not an origination job: {exc!r}")) from exc
     wrong = [name for name in _WHOLE_FIELDS if not _whole(getattr(job, name))]
@@ -68,6 +70,24 @@ def job_from_payload(data: Mapping[str, Any]) -> Origination:
         problems = [Problem(f"payload.{name}", "expected a whole number") for name in wrong]
         raise InvalidInput(problems or Problem("payload.request", "not a call request"))
     return job
+
+
+def _scope_from(data: Mapping[str, Any] | None) -> Scope | None:
+    """The scope in a payload (its rates as JSON made them: a dict, or a list of dicts)."""
+    if data is None:
+        return None
+    rates = {name: _rates_from(data.get(name)) for name in _RATE_FIELDS}
+    return Scope(**{**data, **rates})
+
+
+def _rates_from(
+    value: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
+) -> Rate | Rates | None:
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return Rate(**value)
+    return tuple(Rate(**rate) for rate in value)
 
 
 def _whole(value: object) -> bool:
@@ -155,24 +175,12 @@ async def _run_once(services: Services, job: Origination) -> JobOutcome:
 
 def _lease_covers_call(services: Services, attempt: CallAttempt, job: Origination) -> bool:
     """A job that waited long in the queue may hold a lease too short for a whole call: the
-    slot could then be handed to another call while this one still rings."""
+    slot could then be handed to another call while this one still rings. The call may yet
+    wait for its send slot (``originate``): that counts too."""
     if attempt.lease_expires_at is None:
         return False
-    longest = timedelta(seconds=job.request.ring_timeout + job.request.time_limit)
+    longest = timedelta(seconds=job.request.ring_timeout + job.request.time_limit + MAX_SEND_WAIT)
     return attempt.lease_expires_at - services.clock.now() >= longest
-
-
-async def withdraw(services: Services, job: Origination, cause: str) -> bool:
-    """Take back a job nobody sent: the attempt is void, its lease released, and its lead due
-    again with its attempts unspent. Taking the sent marker first makes this exclusive: a
-    worker holding the same job later finds it set and sends nothing. False (nothing done)
-    when the job had been sent, or its attempt had ended."""
-    async with services.store.unit() as uow:
-        claimed = await uow.mark_sending(job.attempt_id, services.clock.now())
-        await uow.commit()
-    if claimed:
-        await put_back_unsent(services, job, cause, None)
-    return claimed
 
 
 def job_of(attempt: CallAttempt) -> Origination:

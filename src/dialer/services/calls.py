@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from dialer import metrics
 from dialer.domain.model import CallAttempt, CampaignSettings, Lead
 from dialer.domain.phone import mask, zones_of_key
 from dialer.domain.retry import decide_after_attempt
@@ -36,6 +37,10 @@ from dialer.services.context import Services
 log = logging.getLogger(__name__)
 
 NOT_SENT_BACKOFF = timedelta(seconds=5)
+# The longest a call waits for its send slot. Admission already paced the calls, so a slot is
+# only as far off as the broker and workers bunched them (well under a second); a wait this
+# long means the limiters' state went astray: the call is put back rather than held.
+MAX_SEND_WAIT = 10.0
 
 
 async def release_quietly(services: Services, attempt: CallAttempt) -> None:
@@ -136,6 +141,8 @@ def _origination_scope(services: Services, job: Origination) -> AbstractContextM
 
 async def _originate(services: Services, job: Origination) -> str | None:
     """The provider's call id, when it accepted the call."""
+    if not await _wait_for_send_slot(services, job):
+        return None
     async with services.store.unit() as uow:
         first_time = await uow.mark_sending(job.attempt_id, services.clock.now())
         await uow.commit()
@@ -155,6 +162,46 @@ async def _originate(services: Services, job: Origination) -> str | None:
         await mark_accepted(services, job.attempt_id, call_id)
         return call_id
     return None
+
+
+async def _wait_for_send_slot(services: Services, job: Origination) -> bool:
+    """Wait until the job's rate limiters allow its send. Admission paced the calls at the
+    dispatcher; the broker and the workers delay them unevenly, and without this a batch held
+    up behind a slow one would reach the provider together with the next.
+
+    Before the sent marker: a job that dies while waiting was certainly not sent, and its
+    redelivery sends it. False (the job has been put back, its lead due again with its
+    attempts unspent) when the slot is too far off or admission did not answer."""
+    if job.scope is None:
+        return True  # queued before sends were spaced
+    try:
+        slot = await services.admission.reserve_send(job.scope, MAX_SEND_WAIT)
+    except DialerError as exc:
+        await withdraw(services, job, f"not sent: no send slot ({exc})")
+        return False
+    metrics.send_wait.observe(slot.wait)
+    if not slot.reserved:
+        log.warning("attempt %s: send slot %.1f s away; put back", job.attempt_id, slot.wait)
+        await withdraw(services, job, "not sent: its send slot was too far off", slot.wait)
+        return False
+    if slot.wait > 0:
+        await services.clock.sleep(slot.wait)
+    return True
+
+
+async def withdraw(
+    services: Services, job: Origination, cause: str, retry_after: float | None = None
+) -> bool:
+    """Take back a job nobody sent: the attempt is void, its lease released, and its lead due
+    again with its attempts unspent. Taking the sent marker first makes this exclusive: a
+    worker holding the same job later finds it set and sends nothing. False (nothing done)
+    when the job had been sent, or its attempt had ended."""
+    async with services.store.unit() as uow:
+        claimed = await uow.mark_sending(job.attempt_id, services.clock.now())
+        await uow.commit()
+    if claimed:
+        await put_back_unsent(services, job, cause, retry_after)
+    return claimed
 
 
 async def mark_accepted(services: Services, attempt_id: int, call_id: str) -> None:

@@ -175,7 +175,7 @@ class Dispatcher:
                 await self._release(batch.leases())
                 raise
         self._metrics.dispatched(campaign, batch.admitted(), now)
-        await self.executor.submit([self._origination(campaign, a) for a in attempts])
+        await self.executor.submit([self._origination(campaign, a, scope) for a in attempts])
         report.originated += len(attempts)
         self._provider_started(len(attempts))
 
@@ -293,7 +293,7 @@ class Dispatcher:
         await uow.defer_leads(batch.deferred, now)
         return attempts
 
-    def _origination(self, campaign: Campaign, attempt: CallAttempt) -> Origination:
+    def _origination(self, campaign: Campaign, attempt: CallAttempt, scope: Scope) -> Origination:
         settings = campaign.settings
         callback = (
             f"{self.services.webhook_base}/webhooks/{self.services.telephony.name}/status"
@@ -316,6 +316,7 @@ class Dispatcher:
             attempt.lease_id,
             request,
             attempt.traceparent,
+            scope,  # its send is spaced on the rates it was admitted under
         )
 
     # ---- issue 7: the provider gate (circuit breaker, adaptive pacing)

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 
 from dialer.errors import Conflict, InvalidInput, NotFound, Problem
 from dialer.ports import DeadLetter, Store
-from dialer.services.batches import ORIGINATE, job_from_payload, withdraw
-from dialer.services.calls import lease_of
+from dialer.services.batches import ORIGINATE, job_from_payload
+from dialer.services.calls import lease_of, withdraw
 from dialer.services.context import Services
 
 __all__ = ["ORIGINATE", "DeadLetter", "discard", "list_dead_letters", "replay"]

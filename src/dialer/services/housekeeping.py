@@ -22,8 +22,8 @@ from datetime import timedelta
 from dialer.domain.model import CallAttempt
 from dialer.errors import DialerError
 from dialer.ports import CallRequest, ProviderEvent
-from dialer.services.batches import job_of, withdraw
-from dialer.services.calls import apply_event
+from dialer.services.batches import job_of
+from dialer.services.calls import apply_event, withdraw
 from dialer.services.context import Services
 from dialer.services.heartbeat import prune_heartbeats
 from dialer.services.reaper import ENDING_PROGRESS
