@@ -35,6 +35,7 @@ from datetime import datetime
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -109,6 +110,14 @@ provider_errors = Counter(
     "unavailable (5xx, connection refused), auth_failed (401/403), rejected (other 4xx), "
     "timeout (no answer in time: the call may exist).",
     ["account", "kind"],
+    registry=process_registry,
+)
+
+unsent_originations = Gauge(
+    "dialer_unsent_originations",
+    "Calls admitted and handed to the executor but not yet sent to the provider, across the "
+    "deployment, as this dispatcher last read them before a claim (DIALER_DISPATCH_MAX_UNSENT "
+    "bounds them).",
     registry=process_registry,
 )
 

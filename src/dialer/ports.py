@@ -590,6 +590,11 @@ class UnitOfWork(Protocol):
         """QUEUED attempts without a sent marker, created before ``created_before``."""
         ...
 
+    async def unsent_attempt_count(self) -> int:
+        """How many attempts, deployment-wide, are QUEUED without a sent marker: admitted and
+        handed to the executor, not yet sent (dispatch backpressure)."""
+        ...
+
     async def campaign_route(self, campaign_id: int) -> CampaignRoute:
         """What routes a campaign's originations to a worker queue."""
         ...

@@ -65,6 +65,9 @@ class Settings(ObservabilitySettings):
     campaign_max_concurrency: int = Field(default=100, ge=1, le=1_000_000)
     lease_ttl_seconds: int = Field(default=600, ge=30, le=86400)
     dispatch_batch_size: int = Field(default=200, ge=1, le=10000)
+    # Backpressure: attempts admitted and not yet sent, across the deployment, beyond which
+    # dispatchers claim nothing (docs/operations.md, "Backpressure").
+    dispatch_max_unsent: int = Field(default=100, ge=1, le=1_000_000)
     tick_seconds: float = Field(default=0.05, gt=0, le=60)
     reaper_seconds: float = Field(default=5.0, gt=0, le=3600)
     max_in_flight_requests: int = Field(default=200, ge=1, le=10000)

@@ -50,6 +50,7 @@ QUIET_HOURS = "quiet_hours"
 NUMBER_POLICY = "number_policy"
 PROVIDER_OPEN = "provider_breaker_open"  # issue 7
 PROVIDER_PACING = "provider_pacing"  # issue 7
+SENDERS_BEHIND = "senders_behind"  # backpressure: as many calls unsent as allowed
 
 
 @dataclass
@@ -98,10 +99,13 @@ class Dispatcher:
         executor: Executor,
         batch_size: int = 200,
         guard: ProviderGuard | None = None,
+        max_unsent: int | None = None,
     ) -> None:
         self.services = services
         self.executor = executor
         self.batch_size = batch_size
+        self.max_unsent = max_unsent  # None: no backpressure
+        self._senders_behind = False  # this tick found the unsent calls at their limit
         self.guard = guard  # issue 7: breaker and adaptive pacing of the provider
         self._provider_room: int | None = None
         self._health = HealthPublisher(guard, services.store) if guard else None
@@ -116,6 +120,7 @@ class Dispatcher:
         async with self.services.store.unit() as uow:
             running = await uow.campaigns_in([CampaignStatus.RUNNING])  # priority first
         self._ticks += 1
+        self._senders_behind = False
         self._metrics.saw_running(running, self.services.clock.now())
         if not await self._open_provider_gate(report):
             return report
@@ -155,8 +160,10 @@ class Dispatcher:
         if room == 0:
             return
         keys = await self._open_zone_keys(campaign, now)
-        limit = min(room, self.batch_size)
         async with self.services.store.unit() as uow:
+            limit = await self._room_for_unsent(uow, min(room, self.batch_size), report)
+            if limit == 0:
+                return  # nothing claimed: the leads stay due, their attempts unspent
             leads = await self._claim(uow, campaign, keys, now, limit)
             if not leads:
                 await self._complete_if_done(uow, campaign, now, report)
@@ -178,6 +185,27 @@ class Dispatcher:
         await self.executor.submit([self._origination(campaign, a, scope) for a in attempts])
         report.originated += len(attempts)
         self._provider_started(len(attempts))
+
+    async def _room_for_unsent(self, uow: UnitOfWork, wanted: int, report: TickReport) -> int:
+        """Backpressure: at most ``max_unsent`` attempts admitted and not yet sent, across the
+        deployment, so that past the senders' capacity the excess waits as due leads (cheap,
+        and still withdrawable) rather than as admitted calls in the broker, each holding its
+        capacity slot while its setup time grows.
+
+        Read before each claim, in its transaction: dispatchers racing each other exceed the
+        limit by at most one claim (one batch) each, and an attempt stays counted until a
+        worker sets its sent marker or it is withdrawn (housekeeping, after its grace)."""
+        if self.max_unsent is None:
+            return wanted
+        if self._senders_behind:
+            return 0  # read at the limit earlier this tick
+        unsent = await uow.unsent_attempt_count()
+        self._metrics.unsent(unsent)
+        room = max(0, self.max_unsent - unsent)
+        if room == 0:
+            self._senders_behind = True
+            report.count(SENDERS_BEHIND)
+        return min(wanted, room)
 
     async def _claim(
         self, uow: UnitOfWork, campaign: Campaign, keys: set[str], now: datetime, limit: int

@@ -1,5 +1,6 @@
 """What a dispatcher measures in its own process (``dialer.metrics``): admission refusals by
-the limit that refused, and how late each lead was dispatched."""
+the limit that refused, how late each lead was dispatched, and the unsent originations it
+read before claiming (backpressure)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ class DispatchMetrics:
             del self._running_since[stopped]
         for campaign_id in running:
             self._running_since.setdefault(campaign_id, now)
+
+    def unsent(self, count: int) -> None:
+        metrics.unsent_originations.set(count)
 
     def refused(self, campaign_id: int, reason: str) -> None:
         metrics.admission_refusals.labels(str(campaign_id), reason).inc()

@@ -1225,6 +1225,13 @@ class SqlUnitOfWork:
         )
         return [_attempt(row) for row in await self._conn.execute(stmt)]
 
+    async def unsent_attempt_count(self) -> int:
+        a = call_attempts.c  # the predicate of ix_call_attempts_unsent: an index-only count
+        stmt = select(func.count()).where(
+            a.status == AttemptStatus.QUEUED.value, a.sent_at.is_(None)
+        )
+        return int(await self._conn.scalar(stmt) or 0)
+
     async def campaign_route(self, campaign_id: int) -> CampaignRoute:
         stmt = (
             select(campaigns.c.name, campaigns.c.priority, tenants.c.name.label("tenant"))

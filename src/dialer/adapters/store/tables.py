@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 DUE_PREDICATE = "status IN ('PENDING', 'WAITING_RETRY')"
+UNSENT_PREDICATE = "status = 'QUEUED' AND sent_at IS NULL"  # admitted, not handed over yet
 TRACEPARENT_LENGTH = 55  # a W3C traceparent: version-trace id-span id-flags (issue 8)
 
 metadata = MetaData(
@@ -162,6 +163,14 @@ call_attempts = Table(
     Index("ix_call_attempts_live", "status", "lease_expires_at"),
     Index("ix_call_attempts_campaign", "campaign_id", "created_at"),
     Index("ix_call_attempts_phone", "phone", "created_at"),
+    # Admitted and not yet sent: the dispatchers' backpressure count and housekeeping's
+    # stranded attempts. Partial, so it holds only the few attempts between the two.
+    Index(
+        "ix_call_attempts_unsent",
+        "created_at",
+        postgresql_where=text(UNSENT_PREDICATE),
+        sqlite_where=text(UNSENT_PREDICATE),
+    ),
 )
 
 call_events = Table(
