@@ -54,7 +54,10 @@ _RATE_FIELDS = ("campaign_rate", "tenant_rate", "global_rate")
 
 
 def job_payload(job: Origination) -> dict[str, Any]:
-    return dataclasses.asdict(job)
+    """The job as JSON carries it (its scope's tuples of rates as lists): the payload a worker
+    receives and a dead letter keeps is equal to this one."""
+    payload: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(job)))
+    return payload
 
 
 def job_from_payload(data: Mapping[str, Any]) -> Origination:
