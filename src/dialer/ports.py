@@ -143,10 +143,12 @@ class Admission(Protocol):
     async def reserve_send(self, scope: Scope, max_wait: float) -> SendSlot:
         """Take the next send slot on every rate limiter of the scope at once, on state of its
         own (not admission's): the instant ``t = max(now, max(TAT - tolerance))`` over the
-        limiters, each of whose TAT then becomes ``max(TAT, t) + interval``. Admission bounds
-        how many calls start; this spaces the sends themselves, so that delays between the
-        dispatcher and the sender (broker, workers) cannot bunch them at the provider. A wait
-        above ``max_wait`` takes nothing (``reserved`` False)."""
+        limiters, each of whose TAT then becomes ``max(TAT, t) + interval``; each limiter at
+        its rate, one call of its burst held back for the delays after the slot (see
+        ``RateLimiter.send_gcra``). Admission bounds how many calls start; this spaces the
+        sends themselves, so that delays between the dispatcher and the sender (broker,
+        workers) cannot bunch them at the provider. A wait above ``max_wait`` takes nothing
+        (``reserved`` False)."""
         ...
 
     async def usage(self) -> Usage: ...

@@ -1,7 +1,8 @@
 """Send slots (``reserve_send``), on every backend: one reservation takes a slot on every rate
 limiter of the scope at once, at the first instant all of them allow; burst and refill are
-those of GCRA; a reservation past the caller's bound takes nothing; and the send state is
-apart from admission's.
+those of GCRA, one call of the burst held back (the slack for the delays after the slot); a
+reservation past the caller's bound takes nothing; and the send state is apart from
+admission's.
 
 Time is real (the Redis backend runs on its server's clock), so instants are compared with a
 small tolerance; each slot's instant comes from the backend itself (``SendSlot.at``)."""
@@ -41,9 +42,14 @@ async def test_a_scope_without_rates_never_waits(admission: Admission) -> None:
 
 
 async def test_burst_then_one_slot_per_interval(admission: Admission) -> None:
-    paced = scope(campaign_rate=Rate(20, 3))  # 50 ms apart, 3 back to back
+    paced = scope(campaign_rate=Rate(20, 4))  # 50 ms apart, 4 - 1 back to back
     offsets = await reserve(admission, [paced] * 6)
     assert_offsets(offsets, [0, 0, 0, 0.05, 0.10, 0.15])
+
+
+async def test_a_burst_of_one_stays_one(admission: Admission) -> None:
+    offsets = await reserve(admission, [scope(campaign_rate=Rate(20, 1))] * 3)
+    assert_offsets(offsets, [0, 0.05, 0.10])
 
 
 async def test_the_wait_is_the_slot_from_now(admission: Admission) -> None:
@@ -57,16 +63,16 @@ async def test_the_wait_is_the_slot_from_now(admission: Admission) -> None:
 
 async def test_every_limiter_at_once_the_tightest_binds(admission: Admission) -> None:
     """The tenant's 20/s without burst spaces the first slots 50 ms apart; once the campaign's
-    burst of 3 is spent, its 10/s binds: 100 ms apart."""
-    both = scope(campaign_rate=Rate(10, 3), tenant_rate=Rate(20, 1))
+    burst of 3 (4 - 1) is spent, its 10/s binds: 100 ms apart."""
+    both = scope(campaign_rate=Rate(10, 4), tenant_rate=Rate(20, 1))
     offsets = await reserve(admission, [both] * 7)
     assert_offsets(offsets, [0, 0.05, 0.10, 0.15, 0.20, 0.30, 0.40])
 
 
 async def test_several_rates_on_one_level(admission: Admission) -> None:
-    """Per second with a burst, and per minute: the per-minute limiter's burst of 4 is spent
-    first, then it allows one slot a second."""
-    rates = (Rate(50, 10), Rate.per_period(60, 60, burst=4))
+    """Per second with a burst, and per minute: the per-minute limiter's burst of 4 (5 - 1) is
+    spent first, then it allows one slot a second."""
+    rates = (Rate(50, 10), Rate.per_period(60, 60, burst=5))
     offsets = await reserve(admission, [scope(campaign_rate=rates)] * 5, max_wait=2.0)
     assert_offsets(offsets, [0, 0, 0, 0, 1.0])
 
@@ -97,7 +103,7 @@ async def test_a_slot_past_the_bound_takes_nothing(admission: Admission) -> None
 
 
 async def test_the_burst_comes_back_after_a_pause(admission: Admission) -> None:
-    paced = scope(campaign_rate=Rate(50, 2))
+    paced = scope(campaign_rate=Rate(50, 3))
     await reserve(admission, [paced] * 3)
     await asyncio.sleep(0.1)  # past the last slot and one more interval: the burst is back
     later = [await admission.reserve_send(paced, 10.0) for _ in range(2)]
@@ -107,14 +113,13 @@ async def test_the_burst_comes_back_after_a_pause(admission: Admission) -> None:
 async def test_send_slots_and_admission_keep_apart(admission: Admission) -> None:
     """Admission bounds how many calls start, the send slots space their sends: taking one
     does not spend the other."""
-    paced = scope(campaign_rate=Rate(10, 2))
-    admitted = await admission.acquire_batch(
-        paced, [("a", "+12125550100"), ("b", "+12125550101")], ttl=60
-    )
+    paced = scope(campaign_rate=Rate(10, 3))
+    calls = [(f"lease-{n}", f"+1212555010{n}") for n in range(3)]
+    admitted = await admission.acquire_batch(paced, calls, ttl=60)
     assert all(result.admitted for result in admitted)
     assert await admission.headroom(paced) == 0
     slots = [await admission.reserve_send(paced, 10.0) for _ in range(2)]
     assert [slot.wait for slot in slots] == [0.0, 0.0]
     assert await admission.headroom(paced) == 0
-    [third] = await admission.acquire_batch(paced, [("c", "+12125550102")], ttl=60)
-    assert not third.admitted
+    [fourth] = await admission.acquire_batch(paced, [("d", "+12125550109")], ttl=60)
+    assert not fourth.admitted

@@ -7,9 +7,8 @@ the provider together with the next and its second holds both (the control test 
 With them, no second at the provider holds more than the rate allows.
 
 Sends leave on their slots; what follows — the sent marker's commit, the HTTP request, the
-event loop under this shared machine's load — adds a delay of its own that no gate can take
-back. The windows are therefore 1 s less that delivery allowance, which the bunched control
-overshoots many times over."""
+event loop under this shared machine's load — adds a delay of its own, a few milliseconds
+more for one call than for the next: the send slots hold one call of the burst back for it."""
 
 from __future__ import annotations
 
@@ -30,10 +29,9 @@ from dialer.services.campaigns import start_campaign
 from tests.services.conftest import EngineFactory, sim_config
 from tests.services.test_engine import attempt_rows, contacts, lead_rows, settings
 
-RATE = Rate(per_second=10, burst=2)
-ALLOWED = 10 + 2 - 1  # the most starts GCRA gives in a half-open 1 s window
+RATE = Rate(per_second=10, burst=3)
+ALLOWED = 10 + 3 - 1  # the most starts GCRA gives in a half-open 1 s window
 EVERY = 0.9  # seconds between deliveries: each brings every batch admitted since the last
-DELIVERY = 0.05  # seconds: the allowance for the delay after the slot (see above)
 CALLS = 40  # four seconds' worth at the rate
 QUICK_CALLS = sim_config(speed=1.0, outcome_mix={"busy": 1.0}, busy_ring=0.2, setup_time=0.1)
 
@@ -110,7 +108,7 @@ async def test_bunched_delivery_overshoots_without_send_slots(engine: EngineFact
     assert len(starts) == CALLS
     assert bunches >= 3
     print(f"\ndensest second at the provider, unspaced: {densest(starts, 1.0)} (allowed {ALLOWED})")
-    assert densest(starts, 1.0 - DELIVERY) > ALLOWED
+    assert densest(starts, 1.0) > ALLOWED
 
 
 async def test_send_slots_keep_every_second_at_the_provider_within_the_rate(
@@ -124,7 +122,7 @@ async def test_send_slots_keep_every_second_at_the_provider_within_the_rate(
     assert waited.count == CALLS
     assert waited.at_once < CALLS  # the bunched ones waited for their slot
     print(f"\ndensest second at the provider: {densest(starts, 1.0)} (allowed {ALLOWED})")
-    assert densest(starts, 1.0 - DELIVERY) <= ALLOWED
+    assert densest(starts, 1.0) <= ALLOWED
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,6 +34,15 @@ class RateLimiter:
     def gcra(self) -> Gcra:
         return Gcra(self.rate.interval, self.rate.burst)
 
+    @property
+    def send_gcra(self) -> Gcra:
+        """The limiter of send slots: one call of the burst held back. What follows a slot
+        (the sent marker's commit, the request) takes a few milliseconds more or less for each
+        call; a second at the provider that caught one call late at its start and one early
+        at its end would hold one more than the rate allows. One call of slack absorbs any
+        spread up to one interval (20 ms at 50/s). A burst of one has none to give."""
+        return Gcra(self.rate.interval, max(1, self.rate.burst - 1))
+
 
 def rate_limiters(scope: Scope) -> list[RateLimiter]:
     """The scope's limiters, global first, then tenant, then campaign; each level may carry
@@ -191,11 +200,11 @@ class MemoryAdmission:
             return SendSlot(0.0, 0.0)
         now = self._clock()
         taken = [(limiter, self._sends.get(limiter.key, now)) for limiter in limiters]
-        at = max(limiter.gcra.earliest(tat, now) for limiter, tat in taken)
+        at = max(limiter.send_gcra.earliest(tat, now) for limiter, tat in taken)
         if at - now > max_wait:
             return SendSlot(at, at - now, reserved=False)
         for limiter, tat in taken:
-            self._sends[limiter.key] = limiter.gcra.after_allow(tat, at)
+            self._sends[limiter.key] = limiter.send_gcra.after_allow(tat, at)
         return SendSlot(at, at - now)
 
     # ------------------------------------------------------------ release and renew

@@ -246,7 +246,7 @@ class RedisAdmission:
         keys = [self._keys.send(limiter) for limiter in limiters]
         args: list[Arg] = [_us(max_wait)]
         for limiter in limiters:
-            args += [limiter.gcra.interval * US, limiter.gcra.tolerance * US]
+            args += [limiter.send_gcra.interval * US, limiter.send_gcra.tolerance * US]
         reserved, at, wait = await self._run("send", keys, args)
         return SendSlot(int(at) / US, int(wait) / US, reserved=bool(int(reserved)))
 
