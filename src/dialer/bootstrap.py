@@ -26,7 +26,6 @@ from dialer.ports import Admission, Clock, Executor, Telephony, WebhookVerifier
 from dialer.services.calls import originate
 from dialer.services.context import Limits, Services
 from dialer.services.dispatch import Dispatcher
-from dialer.services.housekeeping import withdraw_unsent
 from dialer.services.provider_guard import GuardedTelephony, ProviderGuard
 from dialer.services.reaper import Reaper
 from dialer.services.reconciler import Reconciler
@@ -106,15 +105,10 @@ async def reconcile_at_start(services: Services, attempts: int = 50) -> None:
     raise DialerError("admission state is still being rebuilt by another process; try again")
 
 
-async def withdraw_stranded(services: Services) -> None:
-    """Inline execution sends only from the process that admitted the call: attempts a
-    previous run left unsent (it stopped or crashed in between) will never be sent. Withdraw
-    them now (void, lease released, lead due again with its attempts unspent) rather than at
-    their lease's expiry: meanwhile they would count against DIALER_DISPATCH_MAX_UNSENT and
-    could hold the dispatcher shut. Withdrawing takes the sent marker, so it is safe even if
-    another process still holds one of them: that process then sends nothing."""
-    while await withdraw_unsent(services, grace=0.0, limit=500):
-        pass
+def _reaper_unsent_grace(settings: Settings) -> float | None:
+    """Inline execution sends only from the process that admitted the call, and has no
+    housekeeping: its reaper withdraws what a stopped run left unsent, after the same grace."""
+    return None if settings.broker_url else settings.unsent_grace_seconds
 
 
 def number_policy(settings: Settings) -> NumberPolicy:
@@ -171,8 +165,6 @@ async def open_runtime(
             rng=random.Random(seed),
         )
         await reconcile_at_start(services)
-        if not settings.broker_url:
-            await withdraw_stranded(services)
         executor = build_executor(settings, services)
         yield Runtime(
             settings=settings,
@@ -186,7 +178,7 @@ async def open_runtime(
                 guard=guard,
                 max_unsent=settings.dispatch_max_unsent,
             ),
-            reaper=Reaper(services),
+            reaper=Reaper(services, unsent_grace=_reaper_unsent_grace(settings)),
             reconciler=Reconciler(services),
             verifier=verifier,
             guard=guard,

@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import Sequence
 
 from dialer import metrics
-from dialer.bootstrap import withdraw_stranded
 from dialer.domain.retry import RetryPolicy
 from dialer.domain.statuses import AttemptStatus, LeadStatus
 from dialer.ports import Executor, Origination
@@ -131,8 +130,8 @@ async def test_attempts_stranded_unsent_do_not_hold_the_dispatcher_shut(
     engine: EngineFactory,
 ) -> None:
     """A worker that died holding its jobs: housekeeping withdraws them after the grace (in
-    Celery deployments); an inline runtime withdraws a previous run's at start. Either way the
-    count falls and claiming resumes, and the withdrawn leads keep their attempts. (The
+    Celery deployments), the reaper of an inline runtime likewise. Either way the count falls
+    and claiming resumes, and the withdrawn leads keep their attempts. (The
     engine's clock runs 100 times faster than real time here.)"""
     async with engine(dispatch_max_unsent=LIMIT, dispatch_batch_size=BATCH) as e:
         campaign_id, holding = await held_campaign(e, 20)
@@ -153,6 +152,11 @@ async def test_attempts_stranded_unsent_do_not_hold_the_dispatcher_shut(
         await ticks(dispatcher, 3)
         assert await unsent(e) == LIMIT
         holding.held.clear()
-        await withdraw_stranded(e.runtime.services)  # what an inline runtime does at start
+        reaper = e.runtime.reaper  # inline: it withdraws what stayed unsent past the grace
+        await reaper.run_once()
+        assert await unsent(e) == LIMIT  # not yet
+        await asyncio.sleep(0.7)
+        await reaper.run_once()
         assert await unsent(e) == 0
+        await asyncio.sleep(0.06)
         assert (await dispatcher.run_once()).originated > 0

@@ -4,6 +4,11 @@ A lease outlives the longest possible call (ring timeout + time limit + margin),
 still live at expiry lost its callbacks (or its create answer). It is resolved from the
 provider when the provider knows the call; otherwise it ends UNKNOWN and the retry policy's
 ``unknown`` rule decides, after its safety delay. It is never re-dialled blindly.
+
+With inline execution (no broker, hence no housekeeping), the reaper also withdraws attempts
+left unsent for ``unsent_grace`` seconds (the process that admitted them stopped before
+sending): they would otherwise wait for their lease, counted against the dispatchers'
+backpressure limit all that time.
 """
 
 from __future__ import annotations
@@ -32,12 +37,16 @@ ENDING_PROGRESS = frozenset(
 
 
 class Reaper:
-    def __init__(self, services: Services, batch_size: int = 200) -> None:
+    def __init__(
+        self, services: Services, batch_size: int = 200, unsent_grace: float | None = None
+    ) -> None:
         self.services = services
         self.batch_size = batch_size
+        self.unsent_grace = unsent_grace  # None: housekeeping withdraws unsent attempts
 
     async def run_once(self) -> int:
         """Resolve one batch of expired attempts; return how many were settled."""
+        await self._withdraw_unsent()
         async with self.services.store.unit() as uow:
             expired = await uow.expired_attempts(self.services.clock.now(), self.batch_size)
         settled = 0
@@ -49,6 +58,14 @@ class Reaper:
                 # expired and is tried again on the next pass.
                 log.exception("attempt %s could not be settled; retried next pass", attempt.id)
         return settled
+
+    async def _withdraw_unsent(self) -> None:
+        if self.unsent_grace is None:
+            return
+        # Imported here: housekeeping builds on this module (ENDING_PROGRESS).
+        from dialer.services.housekeeping import withdraw_unsent
+
+        await withdraw_unsent(self.services, self.unsent_grace, self.batch_size)
 
     async def _resolve(self, attempt: CallAttempt) -> int:
         event = await self._ask_provider(attempt)
