@@ -22,7 +22,6 @@ import json
 import math
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -39,6 +38,7 @@ import asyncpg
 import httpx
 import psutil
 from kombu import Connection
+from tests.cluster.chaos import settings_from_env, start_private_redis
 
 from dialer.adapters.store import migrate
 from dialer.adapters.store.engine import make_engine
@@ -47,7 +47,7 @@ from dialer.cli.supervise import Spec, Supervisor, free_port, wait_for_port
 from dialer.domain.model import Campaign, CampaignSettings
 from dialer.domain.phone import zone_key
 from dialer.services.campaigns import create_campaign, start_campaign
-from dialer.settings import Settings, load_settings
+from dialer.settings import Settings
 from dialer.simulator.config import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
 PG_SERVER = os.environ.get("DIALER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
@@ -135,10 +135,10 @@ async def deployment(
     queue = f"{label}-{uuid.uuid4().hex[:8]}"
     async with own_database(label) as url:
         try:
-            _start_redis(supervisor, topology.redis_port)
+            start_private_redis(supervisor, topology.redis_port)
             sim_url = _start_simulator(supervisor, sim)
             env = _environment(topology, url, sim_url, queue)
-            settings = settings_from(env)
+            settings = settings_from_env(env)
             listeners = _start_processes(supervisor, env, topology)
             async with open_runtime(settings) as runtime:
                 yield Deployment(
@@ -188,26 +188,6 @@ def _environment(topology: Topology, url: str, sim_url: str, queue: str) -> dict
         "TWILIO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN,
         **topology.env,
     }
-
-
-def settings_from(env: dict[str, str]) -> Settings:
-    values: dict[str, Any] = {
-        k.removeprefix("DIALER_").lower(): v for k, v in env.items() if k.startswith("DIALER_")
-    }
-    return load_settings(
-        **values,
-        twilio_account_sid=env["TWILIO_ACCOUNT_SID"],
-        twilio_auth_token=env["TWILIO_AUTH_TOKEN"],
-    )
-
-
-def _start_redis(supervisor: Supervisor, port: int) -> None:
-    server = shutil.which("redis-server") or "redis-server"
-    argv = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
-    argv += ["no", "--maxmemory-policy", "noeviction"]
-    supervisor.start(Spec("redis", argv, stop_rank=10))
-    if not wait_for_port("127.0.0.1", port, 10):
-        raise RuntimeError(f"redis-server did not start on port {port} (in use?)")
 
 
 def _start_simulator(supervisor: Supervisor, config: dict[str, Any]) -> str:

@@ -157,12 +157,12 @@ async def run_chaos(plan: ChaosPlan, database_url: str, logs: Path) -> ChaosRepo
     report = ChaosReport(cap=plan.cap)
     started = time.monotonic()
     try:
-        _start_redis(supervisor, redis_port)
+        start_private_redis(supervisor, redis_port)
         sim_args = ["--speed", str(plan.speed), "--cps", "1000", "--seed", str(plan.seed)]
         sim_args += ["--talk-mean", "10", "--ring-max", "6", *FAULTS]
         with simulator_process(sim_args) as sim_url:
             env = _environment(plan, database_url, redis_port, queue, sim_url)
-            settings = _settings(env)
+            settings = settings_from_env(env)
             async with open_runtime(settings) as runtime:
                 orphans = await _dead_worker_leftovers(runtime, plan)
                 campaign = await _campaign(runtime, plan)
@@ -206,7 +206,7 @@ def _environment(
     }
 
 
-def _settings(env: dict[str, str]) -> Settings:
+def settings_from_env(env: dict[str, str]) -> Settings:
     values: dict[str, Any] = {
         k.removeprefix("DIALER_").lower(): v for k, v in env.items() if k.startswith("DIALER_")
     }
@@ -217,13 +217,13 @@ def _settings(env: dict[str, str]) -> Settings:
     )
 
 
-def _start_redis(supervisor: Supervisor, port: int) -> None:
+def start_private_redis(supervisor: Supervisor, port: int) -> None:
     server = shutil.which("redis-server") or "redis-server"
     argv = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
     argv += ["no", "--maxmemory-policy", "noeviction"]
     supervisor.start(Spec("redis", argv, stop_rank=10))
     if not wait_for_port("127.0.0.1", port, 10):
-        raise RuntimeError(f"redis-server did not start on port {port}")
+        raise RuntimeError(f"redis-server did not start on port {port} (in use?)")
 
 
 def _dialer(*args: str) -> list[str]:
