@@ -40,6 +40,7 @@ import psutil
 from kombu import Connection
 from tests.cluster.chaos import settings_from_env, start_private_redis
 
+from benchmarks.claim_plan import admin
 from dialer.adapters.store import migrate
 from dialer.adapters.store.engine import make_engine
 from dialer.bootstrap import Runtime, open_runtime
@@ -153,7 +154,7 @@ async def deployment(
 async def own_database(label: str) -> AsyncIterator[str]:
     """A migrated database of its own, dropped afterwards."""
     name = f"dialer_bench_{label}_{datetime.now(UTC):%H%M%S}_{uuid.uuid4().hex[:6]}"
-    await _admin(f'CREATE DATABASE "{name}"')
+    await admin(f'CREATE DATABASE "{name}"')
     url = f"{PG_SERVER}/{name}"
     try:
         engine = make_engine(url)
@@ -161,15 +162,7 @@ async def own_database(label: str) -> AsyncIterator[str]:
         await engine.dispose()
         yield url
     finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _environment(topology: Topology, url: str, sim_url: str, queue: str) -> dict[str, str]:

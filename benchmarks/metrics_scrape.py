@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from benchmarks.claim_plan import admin
 from dialer import metrics
 from dialer.adapters.clock import ManualClock
 from dialer.bootstrap import open_runtime
@@ -56,14 +57,6 @@ SELECT l.id, l.campaign_id, $1, 1, l.phone, '+14155550100',
        CASE WHEN l.id % 50 = 0 THEN NULL ELSE $2::timestamptz END
 FROM leads l;
 """
-
-
-async def admin(sql: str) -> None:
-    conn = await asyncpg.connect(f"{SERVER}/postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def settings(url: str) -> Settings:
