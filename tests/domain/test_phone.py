@@ -165,3 +165,42 @@ def test_zone_key_of_real_zones() -> None:
     assert zone_key(("America/Denver", "America/Phoenix")) != zone_key(
         ("America/Phoenix", "America/Denver")
     )
+
+
+@pytest.mark.parametrize("raw", ["+1312555xxxx", "212-555-CALL", "1-800-FLOWERS"])
+def test_letters_in_a_number_are_refused_by_default(raw: str) -> None:
+    """The parser would map letters to keypad digits: a typo or a placeholder such as
+    '555-xxxx' would become somebody's real number."""
+    with pytest.raises(InvalidNumber, match="letters") as info:
+        normalize(raw)
+    assert repr(raw) in str(info.value)
+
+
+def test_vanity_numbers_are_read_as_keypad_digits_when_allowed() -> None:
+    assert normalize("212-555-CALL", allow_vanity=True) == "+12125552255"
+    assert normalize("1-800-FLOWERS", allow_vanity=True) == "+18003569377"
+
+
+@pytest.mark.parametrize(
+    ("raw", "extension"),
+    [
+        ("212.555.0142 x12", "12"),
+        ("+1 212 555 0142 ext. 7", "7"),
+        ("+12125550142#12", "12"),
+        ("tel:+1-212-555-0142;ext=12", "12"),
+    ],
+)
+@pytest.mark.parametrize("allow_vanity", [False, True])
+def test_a_number_with_an_extension_is_refused_never_cut(
+    raw: str, extension: str, allow_vanity: bool
+) -> None:
+    with pytest.raises(InvalidNumber, match=f"extension {extension}") as info:
+        normalize(raw, allow_vanity=allow_vanity)
+    assert repr(raw) in str(info.value)
+
+
+def test_a_very_long_input_is_quoted_shortened_in_the_reason() -> None:
+    raw = "1" * 5000
+    with pytest.raises(InvalidNumber) as info:
+        normalize(raw)
+    assert len(str(info.value)) < 200

@@ -20,18 +20,38 @@ class PhoneNumber:
     zones: tuple[str, ...]  # sorted; several when the number's region spans time zones
 
 
-def normalize(raw: str, default_region: str = "US") -> str:
-    """'(415) 555-0100' -> '+14155550100'; raise InvalidNumber saying why it cannot be used."""
+def normalize(raw: str, default_region: str = "US", *, allow_vanity: bool = False) -> str:
+    """'(415) 555-0100' -> '+14155550100'; raise InvalidNumber saying why it cannot be used.
+
+    Letters are refused unless ``allow_vanity`` (then '212-555-CALL' is read on the keypad):
+    the parser maps any letter to a digit, so a placeholder such as '555-xxxx' would become
+    somebody's real number. A number with an extension is refused whatever the option: the
+    extension cannot be dialled, and dropping it would ring the switchboard instead."""
     text = raw.strip()
     if not text:
         raise InvalidNumber("the phone number is empty")
     try:
         parsed = phonenumbers.parse(text, None if text.startswith("+") else default_region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidNumber(f"{raw!r} is not a phone number ({exc._msg})") from exc
+        raise InvalidNumber(f"{_quoted(raw)} is not a phone number ({exc._msg})") from exc
+    if parsed.extension:
+        raise InvalidNumber(
+            f"{_quoted(raw)} has extension {parsed.extension}: a phone number with an "
+            "extension cannot be dialled; give the number without it"
+        )
+    if not allow_vanity and any(ch.isalpha() for ch in text):
+        raise InvalidNumber(
+            f"{_quoted(raw)} contains letters: give the phone number in digits "
+            "(vanity numbers such as 1-800-FLOWERS need DIALER_ALLOW_VANITY_NUMBERS=true)"
+        )
     if not phonenumbers.is_valid_number(parsed):
-        raise InvalidNumber(f"{raw!r} is not a valid phone number")
+        raise InvalidNumber(f"{_quoted(raw)} is not a valid phone number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _quoted(raw: str, limit: int = 40) -> str:
+    """The input as written, cut short: a reason must not echo a whole over-long field."""
+    return repr(raw) if len(raw) <= limit else f"{raw[:limit]!r}… ({len(raw):,} characters)"
 
 
 def zones_for(e164: str, fallback: str) -> tuple[str, ...]:
