@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dialer.campaign_file import settings_from_mapping, settings_from_yaml, settings_to_mapping
+from dialer.domain.durations import MAX_DURATION_SECONDS
 from dialer.domain.model import CampaignSettings, Rate
 from dialer.domain.retry import ExponentialBackoff, FixedDelays, Outcome, RetryPolicy
 from dialer.domain.window import CallingWindow, TimeRange
@@ -382,12 +383,13 @@ CALLER_IDS = {
 ZONES = ["America/New_York", "Europe/London", "Asia/Kolkata", "Pacific/Chatham", "UTC"]
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
+UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 durations = st.one_of(
-    st.integers(0, 10**6),
-    st.builds(
-        lambda n, unit: f"{n}{unit}",
-        st.integers(0, 10**4),
-        st.sampled_from(["", "s", "m", "h", "d"]),
+    st.integers(0, MAX_DURATION_SECONDS),
+    st.sampled_from(sorted(UNIT_SECONDS)).flatmap(
+        lambda unit: st.integers(0, MAX_DURATION_SECONDS // UNIT_SECONDS[unit]).map(
+            lambda n: f"{n}{unit}"
+        )
     ),
 )
 exponential = st.fixed_dictionaries(
@@ -529,3 +531,131 @@ def test_bad_windows_are_named(window: str, message: str) -> None:
     assert any(
         p.location.startswith("window") and message in p.message for p in caught.value.problems
     ), caught.value.problems
+
+
+# --- hardening: bounded durations, provider URLs, hostile YAML, control characters ------------
+
+
+@pytest.mark.parametrize(
+    ("retry", "where"),
+    [
+        ({"max_attempts": 3, "no_answer": ["10m", "3650000d"]}, "retry.no_answer[1]"),
+        ({"max_attempts": 3, "busy": ["366d"]}, "retry.busy[0]"),
+        (
+            {"max_attempts": 3, "failed": {"exponential": {"base": "400d"}}},
+            "retry.failed.exponential.base",
+        ),
+        (
+            {"max_attempts": 3, "unknown": {"exponential": {"base": "1m", "max": 10**12}}},
+            "retry.unknown.exponential.max",
+        ),
+    ],
+)
+def test_a_duration_over_a_year_is_refused_naming_its_key(
+    retry: dict[str, Any], where: str
+) -> None:
+    found_where, what = only_problem(MINIMAL | {"retry": retry})
+    assert found_where == where
+    assert "at most 365 days" in what
+
+
+def test_a_retry_a_year_away_is_accepted() -> None:
+    got = settings_from_mapping(MINIMAL | {"retry": {"max_attempts": 2, "no_answer": ["365d"]}})
+    assert got.retry.rules[Outcome.NO_ANSWER] == FixedDelays((365 * 86400,))
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("javascript:alert(1)", "http or https"),
+        ("file:///etc/passwd", "http or https"),
+        ("ftp://example.com/x", "http or https"),
+        ("https://", "a host"),
+        ("https:///path", "a host"),
+        ("http://exa mple.com/", "spaces or control characters"),
+        ("https://example.com/\x00", "spaces or control characters"),
+        ("https://example.com:99999/", "port"),
+        ("https://" + "a" * 2000 + ".com/", "at most 2000 characters"),
+    ],
+)
+def test_answer_url_must_be_an_http_url_with_a_host(url: str, words: str) -> None:
+    where, what = only_problem(MINIMAL | {"answer_url": url})
+    assert where == "answer_url"
+    assert words in what
+
+
+@pytest.mark.parametrize(
+    "url", ["https://example.com/twiml", "http://twiml.example.com:8080/a?b=c", "HTTPS://EX.COM"]
+)
+def test_answer_url_accepts_http_and_https(url: str) -> None:
+    assert settings_from_mapping(MINIMAL | {"answer_url": url}).answer_url == url
+
+
+BILLION_LAUGHS = """\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+def test_yaml_aliases_are_refused_so_an_alias_bomb_cannot_grow() -> None:
+    with pytest.raises(InvalidInput) as info:
+        settings_from_yaml(BILLION_LAUGHS)
+    [problem] = info.value.problems
+    assert problem.location == "line 2, column 8"  # the first *a
+    assert "aliases" in problem.message
+
+
+def test_a_merge_key_is_an_alias_too() -> None:
+    text = 'base: &base {max_attempts: 2}\nname: x\ncaller_id: "+14155550100"\nretry: {<<: *base}\n'
+    with pytest.raises(InvalidInput) as info:
+        settings_from_yaml(text)
+    assert "aliases" in info.value.problems[0].message
+
+
+@pytest.mark.parametrize("opening", ["[", "{a: "])
+def test_deep_nesting_is_a_clear_error_not_a_recursion_error(opening: str) -> None:
+    closing = "]" if opening == "[" else "}"
+    text = "name: " + opening * 5000 + "x" + closing * 5000 + "\n"
+    with pytest.raises(InvalidInput) as info:
+        settings_from_yaml(text)
+    [problem] = info.value.problems
+    assert problem.location.startswith("line 1, column ")
+    assert "nested more than" in problem.message
+
+
+def test_moderate_nesting_is_still_read() -> None:
+    text = 'name: x\ncaller_id: "+14155550100"\nretry: {max_attempts: 2, busy: [5m]}\n'
+    assert settings_from_yaml(text).retry.max_attempts == 2
+
+
+def test_a_campaign_file_over_one_mib_is_refused() -> None:
+    text = 'name: x\ncaller_id: "+14155550100"\n' + "# padding\n" * (1 << 17)
+    with pytest.raises(InvalidInput) as info:
+        settings_from_yaml(text)
+    assert info.value.problems == [
+        Problem("(campaign)", "the campaign file is larger than 1 MiB (1048576 bytes)")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("document", "where"),
+    [
+        (MINIMAL | {"name": "spring\x00reminders"}, "name"),
+        (MINIMAL | {"name": "line\nbreak"}, "name"),
+        (MINIMAL | {"segment": {"tags": ["vip", "a\x00b"]}}, "segment.tags[1]"),
+        (MINIMAL | {"default_timezone": "America/New_York\x00"}, "default_timezone"),
+        (MINIMAL | {"caller_id": "+14155550100\x00"}, "caller_id"),
+    ],
+)
+def test_control_characters_in_text_are_refused_naming_the_key(
+    document: dict[str, Any], where: str
+) -> None:
+    found_where, _ = only_problem(document)
+    assert found_where == where

@@ -6,8 +6,10 @@ The same document form is what the store keeps, so a campaign read back is the c
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 from datetime import UTC, date
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,6 +30,7 @@ from dialer.domain.durations import format_duration, parse_duration
 from dialer.domain.model import CampaignSettings, Rate
 from dialer.domain.phone import InvalidNumber, normalize
 from dialer.domain.retry import DelayRule, ExponentialBackoff, FixedDelays, Outcome, RetryPolicy
+from dialer.domain.urls import check_http_url
 from dialer.domain.window import (
     DAY_NAMES,
     CallingWindow,
@@ -38,6 +41,22 @@ from dialer.domain.window import (
 from dialer.errors import InvalidInput, Problem
 
 Seconds = Annotated[int, BeforeValidator(parse_duration)]
+
+MAX_FILE_BYTES = 1 << 20
+MAX_NESTING = 32  # a campaign document is a few levels deep; YAML's composer recurses per level
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _no_control_characters(value: str) -> str:
+    # A NUL cannot be stored in PostgreSQL text, and other control characters only hide
+    # what a name says: refuse them here, as bad input, before anything reaches storage.
+    if _CONTROL.search(value):
+        raise ValueError("cannot contain control characters (NUL, line breaks, tabs ...)")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_control_characters)]
+AnswerUrl = Annotated[str, AfterValidator(check_http_url)]
 
 
 class _Strict(BaseModel):
@@ -152,7 +171,7 @@ class RetrySpec(_Strict):
 
 
 class SegmentSpec(_Strict):
-    tags: list[str] = Field(min_length=1)
+    tags: list[Text] = Field(min_length=1)
 
 
 def _e164_number(value: str) -> str:
@@ -166,8 +185,8 @@ CallerId = Annotated[str, AfterValidator(_e164_number)]  # issue 7
 
 
 class CampaignSpec(_Strict):
-    name: str = Field(min_length=1, max_length=200)
-    caller_id: str
+    name: Text = Field(min_length=1, max_length=200)
+    caller_id: Text
     max_concurrency: int = Field(default=100, ge=1, le=1_000_000, strict=True)
     rate: RateSpec | None = None
     window: WindowSpec = Field(default_factory=WindowSpec)
@@ -175,8 +194,8 @@ class CampaignSpec(_Strict):
     priority: int = Field(default=5, ge=0, le=100, strict=True)
     ring_timeout: Seconds = Field(default=30, ge=5, le=600)
     max_call_duration: Seconds = Field(default=480, ge=10, le=14400)
-    default_timezone: str = "America/New_York"
-    answer_url: str | None = None
+    default_timezone: Text = "America/New_York"
+    answer_url: AnswerUrl | None = None
     ramp_up: Seconds = Field(default=10, ge=0, le=3600)
     weight: int = Field(default=1, ge=1, le=1000, strict=True)
     start_at: AwareDatetime | None = None
@@ -310,9 +329,31 @@ def settings_from_mapping(data: Any) -> CampaignSettings:
         raise InvalidInput(list(problems.values())) from exc
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses a key written twice in one mapping (YAML would silently
-    keep the last one, and a campaign would run with half of what the operator wrote)."""
+class _CampaignLoader(yaml.SafeLoader):
+    """A safe loader for what operators write, and for hostile files too.
+
+    It refuses a key written twice in one mapping (YAML would silently keep the last one, and
+    a campaign would run with half of what the operator wrote); it refuses aliases (``*name``,
+    and so merge keys), which a campaign never needs and which let a few hundred bytes expand
+    to gigabytes; and it refuses nesting deeper than ``MAX_NESTING``, before the composer's
+    recursion could exhaust the stack."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self._refuse("aliases (*name) and merge keys are not allowed in a campaign file")
+        if self._depth >= MAX_NESTING:
+            self._refuse(f"the campaign file is nested more than {MAX_NESTING} levels deep")
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def _refuse(self, message: str) -> None:
+        mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+        raise yaml.composer.ComposerError(None, None, message, mark)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -326,9 +367,18 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _check_size(text: str) -> None:
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8")) > MAX_FILE_BYTES:
+        raise InvalidInput(Problem("(campaign)", _TOO_LARGE))
+
+
+_TOO_LARGE = f"the campaign file is larger than 1 MiB ({MAX_FILE_BYTES} bytes)"
+
+
 def settings_from_yaml(text: str) -> CampaignSettings:
+    _check_size(text)
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: builds no objects
+        data = yaml.load(text, Loader=_CampaignLoader)  # a SafeLoader: builds no objects
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(yaml)"
@@ -336,6 +386,23 @@ def settings_from_yaml(text: str) -> CampaignSettings:
     except yaml.YAMLError as exc:
         raise InvalidInput(Problem("(yaml)", f"not valid YAML: {exc}")) from exc
     return settings_from_mapping(data)
+
+
+def read_campaign_file(path: Path) -> CampaignSettings:
+    """Read and validate a campaign file, reading no more than the size limit allows."""
+    try:
+        with path.open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise InvalidInput(Problem(str(path), f"cannot be read: {exc.strerror}")) from exc
+    if len(raw) > MAX_FILE_BYTES:
+        raise InvalidInput(Problem("(campaign)", _TOO_LARGE))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        where = f"byte {exc.start + 1}"
+        raise InvalidInput(Problem(where, "the campaign file is not UTF-8 text")) from exc
+    return settings_from_yaml(text)
 
 
 def _rule_document(rule: DelayRule) -> Any:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialer.domain.durations import format_duration, parse_duration
+from dialer.domain.durations import MAX_DURATION_SECONDS, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,7 @@ def test_format_duration_uses_the_largest_exact_unit(seconds: int, text: str) ->
 
 
 @settings(max_examples=300)
-@given(st.integers(0, 10**9))
+@given(st.integers(0, MAX_DURATION_SECONDS))
 def test_format_then_parse_round_trips(seconds: int) -> None:
     text = format_duration(seconds)
     assert parse_duration(text) == seconds
@@ -96,4 +96,26 @@ def test_parse_any_written_duration(number: int, unit: str, padded: bool) -> Non
     if padded:
         text = f"  {text} "
     size = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
-    assert parse_duration(text) == number * size
+    if number * size > MAX_DURATION_SECONDS:
+        with pytest.raises(ValueError, match="at most 365 days"):
+            parse_duration(text)
+    else:
+        assert parse_duration(text) == number * size
+
+
+@pytest.mark.parametrize("value", ["3650000d", "366d", 366 * 86400, "8785h", "31536001s"])
+def test_parse_duration_refuses_more_than_a_year(value: object) -> None:
+    with pytest.raises(ValueError, match="at most 365 days"):
+        parse_duration(value)
+
+
+@pytest.mark.parametrize("value", ["365d", 365 * 86400, "8760h", "525600m"])
+def test_parse_duration_accepts_a_year(value: object) -> None:
+    assert parse_duration(value) == 365 * 86400
+
+
+@pytest.mark.parametrize("value", ["9" * 5000 + "d", 2**20000], ids=["text", "integer"])
+def test_parse_duration_refuses_a_huge_number_without_echoing_it(value: object) -> None:
+    with pytest.raises(ValueError, match="at most 365 days") as info:
+        parse_duration(value)
+    assert len(str(info.value)) < 200

@@ -208,3 +208,31 @@ def test_jitter_actually_spreads_leads_that_failed_together() -> None:
     assert len(delays) > 10
     assert min(delays) >= 300
     assert max(delays) <= 900
+
+
+# --- retry instants past the end of the calendar ----------------------------------------------
+
+NEAR_THE_END = datetime(9999, 12, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("ended_at", "delay"),
+    [
+        (ENDED, 3_650_000 * 86400),  # ten thousand years: past datetime's range
+        (ENDED, 10**30),  # more seconds than timedelta can hold
+        (NEAR_THE_END, 3600),  # an hour is too far when the calendar ends in a month
+    ],
+)
+def test_a_retry_past_the_end_of_the_calendar_exhausts_the_lead(
+    ended_at: datetime, delay: int
+) -> None:
+    policy = RetryPolicy(max_attempts=3, rules={Outcome.NO_ANSWER: FixedDelays((delay,))})
+    decision = decide_after_attempt(policy, A.NO_ANSWER, 1, ended_at, random.Random(RNG_SEED))
+    assert decision == LeadDecision(LeadStatus.EXHAUSTED)
+
+
+def test_a_retry_a_year_away_is_still_a_retry() -> None:
+    year = 365 * 86400
+    policy = RetryPolicy(max_attempts=3, rules={Outcome.NO_ANSWER: FixedDelays((year,))})
+    decision = decide(policy, A.NO_ANSWER, 1)
+    assert decision == LeadDecision(LeadStatus.WAITING_RETRY, ENDED + timedelta(seconds=year))

@@ -68,6 +68,10 @@ DelayRule = FixedDelays | ExponentialBackoff
 
 DEFAULT_UNKNOWN_DELAY = FixedDelays((3600,))
 
+# The calling window looks up to about a year past a retry instant for an opening; a retry
+# later than this could not be placed (nor stored), so such a lead is exhausted, not retried.
+LAST_RETRY = datetime.max - timedelta(days=800)
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -111,6 +115,16 @@ def decide_after_attempt(
     delay = rule.delay(attempts_made - 1, rng)
     if delay is None:
         return LeadDecision(LeadStatus.FAILED)
-    if attempts_made >= policy.max_attempts:
+    retry_at = _retry_instant(ended_at, delay)
+    if attempts_made >= policy.max_attempts or retry_at is None:
         return LeadDecision(LeadStatus.EXHAUSTED)
-    return LeadDecision(LeadStatus.WAITING_RETRY, ended_at + timedelta(seconds=delay))
+    return LeadDecision(LeadStatus.WAITING_RETRY, retry_at)
+
+
+def _retry_instant(ended_at: datetime, delay: int) -> datetime | None:
+    """``ended_at + delay``, or None past ``LAST_RETRY`` (compared in seconds, so that no
+    delay, however large, overflows the date arithmetic)."""
+    room = LAST_RETRY.replace(tzinfo=ended_at.tzinfo) - ended_at
+    if delay > room.total_seconds():
+        return None
+    return ended_at + timedelta(seconds=delay)
