@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from dialer.domain.breaker import ProviderHealth
+from dialer.domain.breaker import BreakerSnapshot, ProviderHealth
 from dialer.domain.model import (
     CallAttempt,
     Campaign,
@@ -225,6 +225,52 @@ class Telephony(Protocol):
         ...
 
     async def hang_up(self, provider_call_id: str) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class CreateOutcome(StrEnum):
+    """What one sent create tells the provider guard (see services/provider_guard.py)."""
+
+    ACCEPTED = "accepted"  # breaker: success; pacing: one step up per second
+    REJECTED = "rejected"  # breaker: success (the provider is up); pacing: nothing
+    THROTTLED = "throttled"  # breaker: success; pacing: multiplicative decrease
+    FAILED = "failed"  # breaker: failure; pacing: nothing
+
+
+@dataclass(frozen=True)
+class GuardView:
+    """A provider guard's state as of its latest operation."""
+
+    breaker: BreakerSnapshot
+    rate: float  # starts per second the pacing allows
+    ceiling: float
+    decreases: int
+
+
+class GuardBackend(Protocol):
+    """One provider account's circuit breaker and adaptive pacing: in this process, or shared
+    by every process through Redis. Each operation is atomic."""
+
+    async def room(self) -> int:
+        """How many calls may start now (breaker and pacing together)."""
+        ...
+
+    async def started(self, count: int) -> None:
+        """``count`` calls were handed to the senders: they spend the pacing's tokens."""
+        ...
+
+    async def try_start(self) -> bool:
+        """Permission for one create: always while closed, one probe while half-open."""
+        ...
+
+    async def abandon(self) -> None:
+        """A create permitted by ``try_start`` was never sent: its probe is free again."""
+        ...
+
+    async def record(self, outcome: CreateOutcome) -> None: ...
+
+    def view(self) -> GuardView: ...
 
     async def aclose(self) -> None: ...
 

@@ -184,7 +184,7 @@ class Dispatcher:
         self._metrics.dispatched(campaign, batch.admitted(), now)
         await self.executor.submit([self._origination(campaign, a, scope) for a in attempts])
         report.originated += len(attempts)
-        self._provider_started(len(attempts))
+        await self._provider_started(len(attempts))
 
     async def _room_for_unsent(self, uow: UnitOfWork, wanted: int, report: TickReport) -> int:
         """Backpressure: at most ``max_unsent`` attempts admitted and not yet sent, across the
@@ -355,16 +355,16 @@ class Dispatcher:
         if self.guard is None or self._health is None:
             return True
         await self._health.maybe_publish()
-        self._provider_room = self.guard.room()
+        self._provider_room = await self.guard.room()
         if self._provider_room > 0:
             return True
         report.count(PROVIDER_OPEN if self.guard.is_open else PROVIDER_PACING)
         return False
 
-    def _provider_started(self, count: int) -> None:
+    async def _provider_started(self, count: int) -> None:
         if self.guard is not None and self._provider_room is not None:
             self._provider_room = max(0, self._provider_room - count)
-            self.guard.started(count)
+            await self.guard.started(count)
 
     # ---- end of issue 7
 

@@ -28,9 +28,11 @@ healthy and said exactly what it wants (fewer starts per second); opening the br
 would turn a rate problem into an outage. A timeout counts as a failure even though the call
 may exist: a provider that does not answer in time is not healthy.
 
-The guard lives in one process. Under Celery each worker's wrapper still refuses to send while
-its own breaker is open, so no attempt is burned anywhere; the dispatcher's gate only sees what
-its own process sent.
+The guard's state sits behind the ``GuardBackend`` port. Embedded, it lives in the process
+(``adapters/guard/memory.py``). With DIALER_REDIS_URL it is shared through Redis
+(``adapters/guard/redis.py``): failures seen by any worker open the breaker for every
+dispatcher and worker, the half-open probes are counted once for all, and a 429 seen anywhere
+lowers the one paced rate. If Redis fails, each process decides on its own state meanwhile.
 """
 
 from __future__ import annotations
@@ -41,21 +43,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dialer import metrics
-from dialer.domain.aimd import AimdPacer, AimdPolicy
-from dialer.domain.breaker import (
-    Breaker,
-    BreakerPolicy,
-    BreakerSnapshot,
-    BreakerState,
-    ProviderHealth,
-)
+from dialer.domain.breaker import BreakerSnapshot, BreakerState, ProviderHealth
 from dialer.errors import (
     ProviderError,
     ProviderRejected,
     ProviderThrottled,
     ProviderUnavailable,
 )
-from dialer.ports import CallRequest, Clock, ProviderEvent, Store, Telephony
+from dialer.ports import (
+    CallRequest,
+    Clock,
+    CreateOutcome,
+    GuardBackend,
+    ProviderEvent,
+    Store,
+    Telephony,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,72 +88,61 @@ class GuardState:
         return text + f", pacing {self.rate:g}/{self.ceiling:g} calls/s"
 
 
-class ProviderGuard:
-    def __init__(
-        self,
-        account: str,
-        clock: Clock,
-        breaker: BreakerPolicy | None = None,
-        pacing: AimdPolicy | None = None,
-    ) -> None:
-        self.account = account
-        self._clock = clock
-        self._breaker = Breaker(breaker or BreakerPolicy())
-        self._pacer = AimdPacer(pacing or AimdPolicy())
+def create_outcome(error: ProviderError | None) -> CreateOutcome:
+    """What a sent create's result (None: accepted) tells the guard (the table above)."""
+    if error is None:
+        return CreateOutcome.ACCEPTED
+    if isinstance(error, ProviderThrottled):
+        return CreateOutcome.THROTTLED
+    if isinstance(error, ProviderRejected):
+        return CreateOutcome.REJECTED
+    return CreateOutcome.FAILED
 
-    def _now(self) -> float:
-        return self._clock.now().timestamp()
+
+class ProviderGuard:
+    def __init__(self, account: str, state: GuardBackend, clock: Clock) -> None:
+        self.account = account
+        self._state = state
+        self._clock = clock
 
     # ------------------------------------------------------------ the dispatcher's side
 
-    def room(self) -> int:
+    async def room(self) -> int:
         """How many calls may start now for this provider (breaker and pacer together)."""
-        now = self._now()
-        permits = self._breaker.permits(now)
-        allowance = self._pacer.allowance(now)
-        return allowance if permits is None else min(permits, allowance)
+        return await self._state.room()
 
-    def started(self, count: int) -> None:
-        if count:
-            self._pacer.started(self._now(), count)
+    async def started(self, count: int) -> None:
+        await self._state.started(count)
 
     # ------------------------------------------------------------ the adapter's side
 
-    def admit_create(self) -> None:
+    async def admit_create(self) -> None:
         """Before a create is sent: raise CircuitOpen while the breaker refuses it."""
-        now = self._now()
-        if not self._breaker.try_start(now):
-            retry_at = self._breaker.snapshot(now).retry_at
+        if not await self._state.try_start():
+            retry_at = self._state.view().breaker.retry_at
+            now = self._clock.now().timestamp()
             retry_after = max(1.0, retry_at - now) if retry_at is not None else None
             raise CircuitOpen(f"circuit open for {self.account}", retry_after)
 
-    def record(self, error: ProviderError | None) -> None:
+    async def record(self, error: ProviderError | None) -> None:
         """The outcome of one create that was sent (None: accepted)."""
-        now = self._now()
-        before = self._breaker.state
-        if isinstance(error, ProviderThrottled):
-            self._pacer.throttled(now)
-        failed = error is not None and not isinstance(error, ProviderRejected | ProviderThrottled)
-        self._breaker.record(now, failed=failed)
-        if error is None:
-            self._pacer.succeeded(now)
-        after = self._breaker.state
+        before = self._state.view().breaker.state
+        await self._state.record(create_outcome(error))
+        after = self._state.view().breaker.state
         if after is not before:
             log.warning("provider %s: circuit breaker %s -> %s", self.account, before, after)
 
-    def abandon(self) -> None:
+    async def abandon(self) -> None:
         """A create admitted by ``admit_create`` was never sent (its task was cancelled)."""
-        self._breaker.abandon(self._now())
+        await self._state.abandon()
+
+    async def aclose(self) -> None:
+        await self._state.aclose()
 
     def state(self) -> GuardState:
-        now = self._now()
-        return GuardState(
-            self.account,
-            self._breaker.snapshot(now),
-            self._pacer.rate,
-            self._pacer.policy.ceiling,
-            self._pacer.decreases,
-        )
+        """As of this process's latest operation on the guard."""
+        view = self._state.view()
+        return GuardState(self.account, view.breaker, view.rate, view.ceiling, view.decreases)
 
     def health(self) -> ProviderHealth:
         state = self.state()
@@ -167,7 +159,7 @@ class ProviderGuard:
 
     @property
     def is_open(self) -> bool:
-        return self._breaker.snapshot(self._now()).state is BreakerState.OPEN
+        return self._state.view().breaker.state is BreakerState.OPEN
 
 
 class HealthPublisher:
@@ -205,17 +197,17 @@ class GuardedTelephony:
         self.name = inner.name
 
     async def create_call(self, request: CallRequest) -> str:
-        self.guard.admit_create()
+        await self.guard.admit_create()
         try:
             call_id = await self.inner.create_call(request)
         except ProviderError as exc:
-            self.guard.record(exc)
+            await self.guard.record(exc)
             metrics.provider_errors.labels(self.guard.account, metrics.error_kind(exc)).inc()
             raise
         except BaseException:
-            self.guard.abandon()
+            await self.guard.abandon()
             raise
-        self.guard.record(None)
+        await self.guard.record(None)
         return call_id
 
     async def fetch_call(self, provider_call_id: str) -> ProviderEvent:
@@ -229,3 +221,4 @@ class GuardedTelephony:
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+        await self.guard.aclose()

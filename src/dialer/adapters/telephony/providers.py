@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dialer.adapters.guard.memory import LocalGuardState
+from dialer.adapters.guard.redis import RedisGuardState
 from dialer.adapters.telephony.inbound import RequestVerifier
 from dialer.adapters.telephony.plivo import PlivoTelephony
 from dialer.adapters.telephony.plivo_signature import PlivoWebhookVerifier
@@ -11,7 +13,7 @@ from dialer.adapters.telephony.telnyx_signature import TelnyxWebhookVerifier
 from dialer.domain.aimd import AimdPolicy
 from dialer.domain.breaker import BreakerPolicy
 from dialer.errors import InvalidInput, Problem
-from dialer.ports import Clock, Telephony
+from dialer.ports import Clock, GuardBackend, Telephony
 from dialer.services.provider_guard import ProviderGuard
 from dialer.settings import Settings
 
@@ -81,6 +83,8 @@ def provider_account(settings: Settings) -> str:
 
 
 def build_guard(settings: Settings, clock: Clock) -> ProviderGuard:
+    """The provider's guard: its state shared through Redis when DIALER_REDIS_URL is set (one
+    breaker and one paced rate for every process), else in this process."""
     breaker = BreakerPolicy(
         failure_ratio=settings.breaker_failure_ratio,
         window_seconds=settings.breaker_window_seconds,
@@ -93,4 +97,15 @@ def build_guard(settings: Settings, clock: Clock) -> ProviderGuard:
         floor=settings.provider_min_cps,
         step=settings.provider_cps_step,
     )
-    return ProviderGuard(provider_account(settings), clock, breaker, pacing)
+    account = provider_account(settings)
+    state: GuardBackend = LocalGuardState(clock, breaker, pacing)
+    if settings.redis_url:
+        state = RedisGuardState.from_url(
+            settings.redis_url,
+            account,
+            LocalGuardState(clock, breaker, pacing),
+            namespace=settings.redis_namespace,
+            breaker=breaker,
+            pacing=pacing,
+        )
+    return ProviderGuard(account, state, clock)
