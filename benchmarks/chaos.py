@@ -55,6 +55,8 @@ def violations(report: ChaosReport, plan: ChaosPlan) -> list[str]:
         "unexpected dead letters": not report.unexpected_letters,
         "orphans not settled by the reaper": report.orphans_reaped == plan.orphans,
         "leases left": report.leases_left == 0,
+        "stored callbacks answered non-2xx": stats.get("callbacks_answered_4xx") == 0
+        and stats.get("callbacks_answered_5xx") == 0,
     }
     return [name for name, ok in checks.items() if not ok]
 

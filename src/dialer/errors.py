@@ -37,6 +37,13 @@ class Conflict(DialerError):
     """A write lost a race (stale version) or asked for an illegal state change."""
 
 
+class Unavailable(DialerError):
+    """A dependency of ours (the store, admission, the broker) did not answer. Nothing is
+    wrong with the request: the caller should try again after ``retry_after`` seconds."""
+
+    retry_after: float = 5.0
+
+
 class ProviderError(DialerError):
     """The telephony provider did not accept a request."""
 

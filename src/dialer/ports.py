@@ -435,16 +435,21 @@ class UnitOfWork(Protocol):
         ...
 
     async def add_do_not_call(
-        self, tenant_id: int, entries: Sequence[tuple[str, str | None]], now: datetime
+        self,
+        tenant_id: int,
+        entries: Sequence[tuple[str, str | None]],
+        now: datetime,
+        added_by: int | None = None,
     ) -> int:
-        """Add ``(phone, reason)`` entries; a number already listed is left as it is."""
+        """Add ``(phone, reason)`` entries, recording ``added_by`` (the tenant that listed
+        them; None: the platform); a number already listed is left as it is."""
         ...
 
     async def remove_do_not_call(self, tenant_id: int, phones: Sequence[str]) -> int: ...
 
     async def list_do_not_call(
         self, tenant_id: int, after_id: int, limit: int
-    ) -> list[tuple[int, str, str | None, datetime]]: ...
+    ) -> list[DoNotCallEntry]: ...
 
     async def number_history(
         self, tenant_id: int, phones: Sequence[str], since: datetime
@@ -676,6 +681,19 @@ class Store(Protocol):
 
 
 # ---------------------------------------------------------------- REST API (issue 5)
+
+
+@dataclass(frozen=True)
+class DoNotCallEntry:
+    """A listed number, with who listed it: a tenant (id and name) or, when None, the
+    platform (a platform key or the command line)."""
+
+    id: int
+    phone: str
+    reason: str | None
+    created_at: datetime
+    added_by_id: int | None
+    added_by: str | None
 
 
 @dataclass(frozen=True)

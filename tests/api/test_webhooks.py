@@ -199,6 +199,7 @@ async def test_database_down_answers_503_so_the_provider_retries(
         await runtime.store.engine.dispose()
         runtime.store.engine = working
     assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) > 0
     assert await event_count(runtime) == 0
     retried = await post(client, attempt_id, callback("completed", 1))  # the provider retries
     assert retried.status_code == 204

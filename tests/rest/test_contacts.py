@@ -209,7 +209,7 @@ async def test_the_global_list_is_for_admin_keys_and_binds_every_tenant(
     admin_view = await client.get("/v1/dnc?list=global", headers=bearer(keys.other_admin))
     assert [e["number"] for e in admin_view.json()["items"]] == ["+12125550100"]
     out = await client.delete("/v1/dnc/%2B12125550100?list=global", headers=bearer(keys.admin))
-    assert out.json() == {"removed": True}
+    assert out.status_code == 403  # removing takes a platform key (test_dnc_platform)
 
 
 async def test_contact_history_across_campaigns(

@@ -62,3 +62,40 @@ def test_keys_commands(env: str) -> None:
 def test_a_bad_scope_is_refused(env: str) -> None:
     result = CliRunner().invoke(app, ["keys", "create", "--tenant", "a", "--scope", "root"])
     assert result.exit_code == 2
+
+
+async def _global_removal_with(url: str, token: str) -> int:
+    settings = load_settings(
+        database_url=url,
+        twilio_account_sid="AC" + "1" * 32,
+        twilio_auth_token="t",
+        twilio_api_base="http://127.0.0.1:9",
+    )
+    async with open_runtime(settings, clock=ManualClock(T0)) as runtime:
+        transport = httpx.ASGITransport(app=create_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+            response = await client.delete(
+                "/v1/dnc/%2B12125550100?list=global", headers=bearer(token)
+            )
+            return response.status_code
+
+
+def test_platform_keys_are_made_from_the_command_line(env: str) -> None:
+    runner = CliRunner()
+    listed = runner.invoke(app, ["dnc", "add", "--global", "+12125550100"])
+    assert listed.exit_code == 0, listed.output
+    admin = runner.invoke(app, ["keys", "create", "--tenant", "acme", "--scope", "admin"])
+    assert asyncio.run(_global_removal_with(env, admin.output.strip().splitlines()[-1])) == 403
+
+    created = runner.invoke(app, ["keys", "create", "--scope", "platform"])
+    assert created.exit_code == 0, created.output
+    token = created.output.strip().splitlines()[-1]
+    assert asyncio.run(_global_removal_with(env, token)) == 200
+    rows = json.loads(runner.invoke(app, ["keys", "list", "--json"]).output)
+    assert ("platform", "platform") in [(row["tenant"], row["scope"]) for row in rows]
+
+
+def test_a_tenant_key_needs_its_tenant(env: str) -> None:
+    result = CliRunner().invoke(app, ["keys", "create", "--scope", "admin"])
+    assert result.exit_code == 2
+    assert "--tenant" in result.output

@@ -20,6 +20,7 @@ from dialer.api.problems import PROBLEM_RESPONSES
 from dialer.bootstrap import Runtime
 from dialer.domain.phone import normalize
 from dialer.errors import InvalidInput, Problem
+from dialer.ports import DoNotCallEntry
 from dialer.services import api_contacts, safety, tenant_campaigns
 from dialer.services.api_contacts import ContactRecord
 from dialer.services.api_keys import KeyScope, Principal
@@ -245,8 +246,25 @@ class DncAdded(BaseModel):
 class DncEntry(BaseModel):
     id: int
     number: str
-    reason: str | None
+    reason: str | None = Field(
+        description="On the global list, null unless this tenant listed it (platform keys "
+        "read every reason)"
+    )
     created_at: datetime
+    added_by: str | None = Field(
+        description="Platform keys only: the tenant that listed the number, null when the "
+        "platform did (a platform key, the command line)"
+    )
+
+    @classmethod
+    def of(cls, entry: DoNotCallEntry) -> DncEntry:
+        return cls(
+            id=entry.id,
+            number=entry.phone,
+            reason=entry.reason,
+            created_at=entry.created_at,
+            added_by=entry.added_by,
+        )
 
 
 class DncPage(BaseModel):
@@ -263,10 +281,11 @@ class DncRemoved(BaseModel):
     removed: bool
 
 
-def _list_scope(caller: Principal, name: str) -> bool:
-    """True for the global list, which only admin keys may see or change."""
+def _list_scope(caller: Principal, name: str, needed: KeyScope = KeyScope.ADMIN) -> bool:
+    """True for the global list: tenant admin keys may read and add to it (reasons and
+    authors are shown as safety.as_seen_by allows); removing takes a platform key."""
     if name == "global":
-        caller.require(KeyScope.ADMIN)
+        caller.require(needed)
     return name == "global"
 
 
@@ -280,12 +299,12 @@ async def list_dnc(
 ) -> DncPage:
     """A do-not-call list, in the order numbers were added."""
     is_global = _list_scope(caller, list_name)
-    rows = await api_contacts.do_not_call_page(
-        runtime.services, caller.tenant_id, is_global, cursor_value(cursor) or 0, limit
+    entries = await safety.do_not_call_page(
+        runtime.store, caller, is_global, cursor_value(cursor) or 0, limit
     )
     return DncPage(
-        items=[DncEntry(id=i, number=n, reason=r, created_at=c) for i, n, r, c in rows],
-        next_cursor=next_cursor([row[0] for row in rows], limit),
+        items=[DncEntry.of(entry) for entry in entries],
+        next_cursor=next_cursor([entry.id for entry in entries], limit),
     )
 
 
@@ -295,7 +314,13 @@ async def add_dnc(caller: Operator, runtime: RuntimeDep, body: DncAddIn) -> DncA
     stop dialling them at once."""
     is_global = _list_scope(caller, body.list_)
     rows = [(f"numbers[{i}].number", e.number, e.reason) for i, e in enumerate(body.numbers)]
-    added = await safety.add_to_do_not_call(runtime.store, caller.tenant, rows, is_global=is_global)
+    added = await safety.add_to_do_not_call(
+        runtime.store,
+        caller.tenant,
+        rows,
+        is_global=is_global,
+        listed_by=safety.author_of_additions(caller),
+    )
     return DncAdded(added=added, already_listed=len(rows) - added)
 
 
@@ -310,7 +335,9 @@ async def check_dnc(caller: Viewer, runtime: RuntimeDep, number: Number) -> DncC
 async def remove_dnc(
     caller: Operator, runtime: RuntimeDep, number: Number, list_name: ListName = "tenant"
 ) -> DncRemoved:
-    is_global = _list_scope(caller, list_name)
+    """Take a number off the tenant's list, or off the global list with a platform key: a
+    tenant may not lift a block another tenant or the platform placed."""
+    is_global = _list_scope(caller, list_name, needed=KeyScope.PLATFORM)
     removed = await safety.remove_from_do_not_call(
         runtime.store, caller.tenant, [number], is_global=is_global
     )

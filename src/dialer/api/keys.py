@@ -1,5 +1,6 @@
 """/v1/keys: a tenant's API keys, managed with an admin key. The first admin key of a tenant
-comes from the command line: ``dialer keys create --tenant NAME --scope admin``."""
+comes from the command line: ``dialer keys create --tenant NAME --scope admin``; platform keys
+come only from there."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dialer.api.models import Text, _In
 from dialer.api.problems import PROBLEM_RESPONSES
 from dialer.ports import StoredApiKey
 from dialer.services import api_keys
-from dialer.services.api_keys import KeyScope
+from dialer.services.api_keys import API_SCOPES, Forbidden, KeyScope
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=PROBLEM_RESPONSES)
 
@@ -56,7 +57,13 @@ async def list_keys(caller: Admin, runtime: RuntimeDep) -> list[KeyOut]:
 
 @router.post("", status_code=201, response_model=NewKeyOut)
 async def create_key(caller: Admin, runtime: RuntimeDep, body: KeyIn) -> NewKeyOut:
-    """A new key for this tenant; the answer holds the whole key, shown once."""
+    """A new key for this tenant; the answer holds the whole key, shown once. Never a
+    platform key: whoever holds the API holds a tenant's key at most."""
+    if body.scope not in API_SCOPES:
+        raise Forbidden(
+            f"{body.scope} keys are created only from the command line "
+            f"(dialer keys create --scope {body.scope})"
+        )
     now = runtime.services.clock.now()
     key, token = await api_keys.create_key(runtime.store, caller.tenant, body.scope, body.name, now)
     return NewKeyOut(**KeyOut.of(key).model_dump(), token=token)

@@ -21,7 +21,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dialer.errors import Conflict, DialerError, InvalidInput, NotFound, Problem
+from dialer.errors import (
+    Conflict,
+    DialerError,
+    InvalidInput,
+    NotFound,
+    Problem,
+    ProviderError,
+    Unavailable,
+)
 from dialer.services.adhoc_calls import Backlogged
 from dialer.services.api_keys import Forbidden, Unauthenticated
 
@@ -114,7 +122,22 @@ def _dialer_error(_: Request, exc: Exception) -> JSONResponse:
         return problem(403, detail=str(exc))
     if isinstance(exc, Backlogged):
         return problem(429, detail=str(exc), headers={"Retry-After": str(exc.retry_after)})
-    return problem(400, detail=str(exc))
+    if isinstance(exc, Unavailable):
+        return unavailable(exc)
+    if isinstance(exc, ProviderError):
+        log.warning("provider error answered 502: %s", exc)
+        return problem(502, detail=f"the telephony provider failed: {exc}")
+    # Every error that means bad input has a class of its own above; anything else is ours.
+    log.error("unmapped error answered 500: %r", exc)
+    return problem(500, detail="an unexpected error; logged")
+
+
+def unavailable(exc: Unavailable) -> JSONResponse:
+    """Our own trouble, never the caller's: 503 with when to try again."""
+    log.error("dependency unavailable: %s", exc)
+    retry_after = {"Retry-After": str(max(1, round(exc.retry_after)))}
+    detail = "a service Dialer depends on is unavailable; try again"  # no internals
+    return problem(503, detail=detail, headers=retry_after)
 
 
 def _http(_: Request, exc: Exception) -> JSONResponse:

@@ -22,11 +22,13 @@ from dialer.adapters.telephony.twilio import parse_status_callback
 from dialer.adapters.telephony.twilio_signature import SIGNATURE_HEADER
 from dialer.api.problems import problem
 from dialer.bootstrap import Runtime
-from dialer.errors import InvalidInput, NotFound, Problem
+from dialer.errors import InvalidInput, NotFound, Problem, Unavailable
 from dialer.ports import ProviderEvent, WebhookVerifier
 from dialer.services.calls import apply_event
 
 log = logging.getLogger(__name__)
+
+STORE_RETRY_AFTER = "5"  # seconds: a store that failed is given a moment before the next try
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,14 @@ def webhook_router(runtime: Runtime) -> APIRouter:
             return problem(400, "Bad Request", str(exc), exc.problems)
         except NotFound as exc:
             return problem(404, "Not Found", str(exc))
-        except (DBAPIError, PoolTimeout, OSError) as exc:
+        except (DBAPIError, PoolTimeout, OSError, Unavailable) as exc:
             log.error("webhook not stored, asking the provider to retry: %s", exc)
-            return problem(503, "Service Unavailable", "the event could not be stored")
+            return problem(
+                503,
+                "Service Unavailable",
+                "the event could not be stored",
+                headers={"Retry-After": STORE_RETRY_AFTER},
+            )
         log.debug("attempt %s: %s", result.attempt_id, result.effect)
         return webhook.reply()
 

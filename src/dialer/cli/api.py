@@ -21,6 +21,7 @@ from dialer.settings import load_settings
 
 keys = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
 console = Console()
+PLATFORM_TENANT = "platform"
 
 
 def serve(
@@ -45,19 +46,36 @@ def serve(
 
 @keys.command("create")
 def keys_create(
-    tenant: Annotated[str, typer.Option(help="The tenant (created on first use).")],
-    scope: Annotated[KeyScope, typer.Option(help="What the key may do.")] = KeyScope.VIEWER,
+    tenant: Annotated[
+        str | None,
+        typer.Option(help="The tenant (created on first use); platform keys: 'platform'."),
+    ] = None,
+    scope: Annotated[
+        KeyScope,
+        typer.Option(help="What the key may do; 'platform' keys are made only here."),
+    ] = KeyScope.VIEWER,
     name: Annotated[str, typer.Option(help="A label for the key.")] = "cli",
 ) -> None:
     """Create a key and print it: it is shown this once, never again."""
+    owner = _key_tenant(tenant, scope)
 
     async def create() -> tuple[StoredApiKey, str]:
         async with open_store(load_settings()) as store:
-            return await api_keys.create_key(store, tenant, scope, name, datetime.now(UTC))
+            return await api_keys.create_key(store, owner, scope, name, datetime.now(UTC))
 
     key, token = run_command(create())
     console.print(f"key {key.key_id} ({key.scope}) for tenant {key.tenant}:", highlight=False)
     print(token)
+
+
+def _key_tenant(tenant: str | None, scope: KeyScope) -> str:
+    """A tenant key names its tenant; a platform key belongs to the deployment, so it gets a
+    tenant of its own unless one is given."""
+    if tenant is not None:
+        return tenant
+    if scope is KeyScope.PLATFORM:
+        return PLATFORM_TENANT
+    raise typer.BadParameter("a tenant key needs --tenant NAME", param_hint="--tenant")
 
 
 @keys.command("list")

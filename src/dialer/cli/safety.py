@@ -17,6 +17,7 @@ from dialer.domain.model import ScopeLimits
 from dialer.domain.phone import mask
 from dialer.domain.safety import NumberPolicy
 from dialer.errors import InvalidInput, Problem
+from dialer.ports import DoNotCallEntry
 from dialer.services import safety, tenants
 from dialer.services.safety import GLOBAL_LIST
 from dialer.settings import load_settings
@@ -82,7 +83,8 @@ def dnc_remove(
     numbers: Annotated[list[str], typer.Argument(help="Numbers to take off the list.")],
     is_global: GlobalOption = False,
 ) -> None:
-    """Take numbers off the list."""
+    """Take numbers off the list. Off the global list this is a platform action, which the
+    API allows only platform keys; here the machine's operator is the platform."""
 
     async def remove() -> int:
         settings = load_settings()
@@ -113,20 +115,23 @@ def dnc_list(
     is_global: GlobalOption = False,
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
 ) -> None:
-    """Show the list (numbers masked)."""
+    """Show the list (numbers masked), with who listed each number and why: the command
+    line acts as the platform, so it reads every tenant's reasons on the global list."""
 
-    async def entries() -> list[tuple[int, str, str | None, str]]:
+    async def entries() -> list[DoNotCallEntry]:
         settings = load_settings()
         async with open_store(settings) as store, store.unit() as uow:
             owner = GLOBAL_LIST if is_global else await uow.tenant_id(settings.tenant)
-            rows = await uow.list_do_not_call(owner, 0, limit)
-        return [(i, phone, reason, f"{at:%Y-%m-%d %H:%M}") for i, phone, reason, at in rows]
+            return await uow.list_do_not_call(owner, 0, limit)
 
     table = Table(title="Global do-not-call list" if is_global else "Do-not-call list")
-    for column in ("number", "reason", "added (UTC)"):
+    for column in ("number", "reason", "listed by", "added (UTC)"):
         table.add_column(column)
-    for _, phone, reason, added in run_command(entries()):
-        table.add_row(mask(phone), reason or "", added)
+    for entry in run_command(entries()):
+        author = entry.added_by or "platform"
+        table.add_row(
+            mask(entry.phone), entry.reason or "", author, f"{entry.created_at:%Y-%m-%d %H:%M}"
+        )
     console.print(table)
 
 

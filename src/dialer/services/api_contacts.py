@@ -11,12 +11,10 @@ import csv
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from dialer.domain.model import Campaign
 from dialer.services.context import Services
 from dialer.services.dispatch import DO_NOT_CALL
-from dialer.services.safety import GLOBAL_LIST
 
 BASE_COLUMNS = ("phone", "name", "timezone", "tags", "quiet_hours")
 
@@ -56,11 +54,3 @@ def csv_lines(records: Sequence[ContactRecord]) -> list[str]:
 
 def record_location(line: int) -> str:
     return f"contacts[{line - 2}]"
-
-
-async def do_not_call_page(
-    services: Services, tenant_id: int, is_global: bool, after_id: int, limit: int
-) -> list[tuple[int, str, str | None, datetime]]:
-    owner = GLOBAL_LIST if is_global else tenant_id
-    async with services.store.unit() as uow:
-        return await uow.list_do_not_call(owner, after_id, limit)

@@ -28,11 +28,17 @@ class KeyScope(StrEnum):
 
     VIEWER = "viewer"  # read
     OPERATOR = "operator"  # also change campaigns, contacts, calls, the tenant's lists
-    ADMIN = "admin"  # also manage keys and the global do-not-call list
+    ADMIN = "admin"  # also manage the tenant's keys and add to the global do-not-call list
+    # Also remove global do-not-call entries and read who listed each one and why: the
+    # operator of the deployment, never a tenant. Created only from the command line.
+    PLATFORM = "platform"
 
     def includes(self, needed: KeyScope) -> bool:
         order = list(KeyScope)
         return order.index(self) >= order.index(needed)
+
+
+API_SCOPES = (KeyScope.VIEWER, KeyScope.OPERATOR, KeyScope.ADMIN)  # what the API may create
 
 
 class Unauthenticated(DialerError):

@@ -339,15 +339,31 @@ async def _apply_event(
         if attempt.is_terminal:
             await finish_attempt(services, uow, attempt)
         await uow.commit()
-    if attempt.is_terminal and not was_unknown:
-        await release_quietly(services, attempt)
-    elif not attempt.is_terminal:
-        await _renew(services, attempt)
+    await _after_commit(services, attempt, was_unknown)
     return EventResult(attempt.id, effect)
 
 
+async def _after_commit(services: Services, attempt: CallAttempt, was_unknown: bool) -> None:
+    """Admission follows the stored event. The event is durable by now, so nothing here may
+    fail its delivery (the provider would send it again, or worse, give up on a 4xx): a
+    release that does not happen is reclaimed by lease expiry and the reconciler, a renewal
+    that does not happen is restored by the reconciler from the store's expiry."""
+    try:
+        if attempt.is_terminal and not was_unknown:
+            await release_quietly(services, attempt)
+        elif not attempt.is_terminal:
+            await _renew(services, attempt)
+    except Exception:  # any failure at all: the stored event stands
+        log.exception("attempt %s: admission not updated after its event", attempt.id)
+
+
 async def _renew(services: Services, attempt: CallAttempt) -> None:
-    if not await services.admission.renew(lease_of(attempt), services.limits.lease_ttl):
+    try:
+        renewed = await services.admission.renew(lease_of(attempt), services.limits.lease_ttl)
+    except DialerError as exc:
+        log.warning("attempt %s: lease not renewed now (%s); the reconciler will", attempt.id, exc)
+        return
+    if not renewed:
         # Never end a live call over this: the reconciler restores the lease from the store.
         log.warning("attempt %s: lease was not live at renewal", attempt.id)
 

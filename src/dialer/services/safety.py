@@ -12,7 +12,8 @@ from dialer.domain.model import CallAttempt
 from dialer.domain.phone import InvalidNumber, normalize
 from dialer.domain.safety import NumberPolicy
 from dialer.errors import InvalidInput, Problem
-from dialer.ports import Store, UnitOfWork
+from dialer.ports import DoNotCallEntry, Store, UnitOfWork
+from dialer.services.api_keys import KeyScope, Principal
 
 GLOBAL_LIST = 0  # the tenant id of the global do-not-call list
 POLICY_KEYS = {
@@ -75,15 +76,47 @@ async def add_to_do_not_call(
     rows: Iterable[tuple[str, str, str | None]],
     *,
     is_global: bool = False,
+    listed_by: str | None = None,
 ) -> int:
     """List numbers as never to be called; all or nothing (a bad number refuses the batch).
-    Listed numbers are checked at dial time, so a campaign already running obeys at once."""
+    Listed numbers are checked at dial time, so a campaign already running obeys at once.
+    ``listed_by`` is the tenant whose key listed them; None: the platform (a platform key,
+    the command line)."""
     entries = _numbers(rows)
     async with store.unit() as uow:
         owner = GLOBAL_LIST if is_global else await uow.tenant_id(tenant)
-        added = await uow.add_do_not_call(owner, entries, datetime.now(UTC))
+        author = await uow.tenant_id(listed_by) if listed_by is not None else None
+        added = await uow.add_do_not_call(owner, entries, datetime.now(UTC), author)
         await uow.commit()
     return added
+
+
+def author_of_additions(caller: Principal) -> str | None:
+    """Whom the caller's additions are recorded as listed by: its tenant, or the platform."""
+    return None if caller.scope is KeyScope.PLATFORM else caller.tenant
+
+
+async def do_not_call_page(
+    store: Store, caller: Principal, is_global: bool, after_id: int, limit: int
+) -> list[DoNotCallEntry]:
+    """A page of the caller's tenant list (all its own) or of the global list, as the caller
+    may see it."""
+    async with store.unit() as uow:
+        if not is_global:
+            return await uow.list_do_not_call(caller.tenant_id, after_id, limit)
+        entries = await uow.list_do_not_call(GLOBAL_LIST, after_id, limit)
+    return [as_seen_by(caller, entry) for entry in entries]
+
+
+def as_seen_by(caller: Principal, entry: DoNotCallEntry) -> DoNotCallEntry:
+    """Only a platform key reads who listed a number; a tenant reads the reason only of what
+    it listed itself. Another tenant's reason can name a person or a dispute: on the shared
+    global list every tenant sees that a number is listed, never why or by whom."""
+    if caller.scope is KeyScope.PLATFORM:
+        return entry
+    own = entry.added_by_id == caller.tenant_id
+    hidden = dataclasses.replace(entry, added_by_id=None, added_by=None)
+    return hidden if own else dataclasses.replace(hidden, reason=None)
 
 
 async def remove_from_do_not_call(

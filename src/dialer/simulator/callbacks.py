@@ -108,4 +108,6 @@ class CallbackSender:
         if 200 <= status < 300:
             self._observer.count("callbacks_sent")
             return True
+        # Counted by class: a 4xx tells a real provider to give the event up for good.
+        self._observer.count("callbacks_answered_4xx" if status < 500 else "callbacks_answered_5xx")
         return False

@@ -101,7 +101,8 @@ class Observer:
 
     def count(self, what: str) -> None:
         """One more of a plain counter: rejected_429, rejected_5xx, rejected_4xx, hangups,
-        callbacks_sent, callbacks_failed, callbacks_retried, callbacks_lost,
+        callbacks_sent, callbacks_answered_4xx, callbacks_answered_5xx, callbacks_failed,
+        callbacks_retried, callbacks_lost,
         callbacks_duplicated, callbacks_reordered, idempotent_replays."""
         self.counts[what] += 1
 
@@ -133,6 +134,8 @@ class Observer:
             "overlapping_calls_to_same_number",
             "repeated_originations",
             "callbacks_sent",
+            "callbacks_answered_4xx",
+            "callbacks_answered_5xx",
             "callbacks_failed",
             "callbacks_retried",
             "callbacks_lost",

@@ -35,13 +35,13 @@ from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dialer.adapters.admission.memory import GONE_SECONDS, RateLimiter, rate_limiters
-from dialer.errors import DialerError
+from dialer.errors import Unavailable
 from dialer.ports import AdmissionResult, Lease, Limit, Scope, SendSlot, Usage
 
 US = 1_000_000  # the scripts count time in microseconds
@@ -50,11 +50,15 @@ RESTORE_CHUNK = 500  # leases per restore script run: keeps each run short
 RELEASE_CHUNK = 500
 REBUILD_LOCK_MS = 10_000  # a rebuilder that dies frees the lock after this long
 _LIMITS = {limit.value: limit for limit in Limit}
+HEALTH_CHECK_SECONDS = 2  # a pooled connection idle this long is PINGed before use
+CONNECTION_RETRIES = 2  # a command meeting a broken connection is sent again this often
+RETRY_BACKOFF_BASE = 0.05  # seconds before the first retry, doubling ...
+RETRY_BACKOFF_CAP = 0.5  # ... up to this
 
 Arg = str | int | float
 
 
-class AdmissionUnavailable(DialerError):
+class AdmissionUnavailable(Unavailable):
     """Redis did not answer (down, unreachable, timed out): nothing was admitted for sure;
     anything an unanswered script took is given back by lease expiry."""
 
@@ -185,8 +189,16 @@ class RedisAdmission:
         max_connections: int = 64,
         timeout: float = 10.0,
     ) -> RedisAdmission:
-        """A backend with its own connection pool (closed by ``aclose``). Commands are never
-        retried by the client: a script that may have run is not run twice."""
+        """A backend with its own connection pool (closed by ``aclose``).
+
+        A restarted Redis is picked up at once: a pooled connection idle for a while is
+        checked (PING) before use, and a command that meets a broken connection is sent again
+        on a new one. Only connection errors are retried, never a timeout: a script whose
+        answer timed out may have run, and it is not run twice. A connection error after the
+        script ran (the server closed it in between) can at worst run it twice, which every
+        script allows: the same lease id is added once, a number already held by that lease
+        refuses (its slot comes back by expiry and the reconciler's prune), and a rate's
+        arrival time moves further (slower, never faster)."""
         pool = BlockingConnectionPool.from_url(
             url,
             max_connections=max_connections,
@@ -194,7 +206,12 @@ class RedisAdmission:
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             decode_responses=True,
-            retry=Retry(NoBackoff(), 0),
+            health_check_interval=HEALTH_CHECK_SECONDS,
+            retry=Retry(
+                ExponentialBackoff(cap=RETRY_BACKOFF_CAP, base=RETRY_BACKOFF_BASE),
+                CONNECTION_RETRIES,
+                supported_errors=(RedisConnectionError,),
+            ),
         )
         admission = cls(Redis(connection_pool=pool), namespace=namespace)
         admission._owned_pool = pool

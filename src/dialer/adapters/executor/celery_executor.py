@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from celery import Celery
 
 from dialer.adapters.executor.celery_app import ORIGINATE_TASK, message_priority, queue_for
-from dialer.errors import DialerError
+from dialer.errors import Unavailable
 from dialer.ports import Origination, Store
 from dialer.services.batches import job_payload
 from dialer.settings import Settings
@@ -36,7 +36,7 @@ PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.4, 
 Withdraw = Callable[[Sequence[Origination], str], Awaitable[int]]
 
 
-class BrokerUnavailable(DialerError):
+class BrokerUnavailable(Unavailable):
     """The broker did not take a task: its jobs were withdrawn, nothing was sent."""
 
 

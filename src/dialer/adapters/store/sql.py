@@ -58,6 +58,7 @@ from dialer.ports import (
     DashboardSession,
     DeadLetter,
     Deferral,
+    DoNotCallEntry,
     NewApiKey,
     NewAttempt,
     NewDeadLetter,
@@ -511,7 +512,11 @@ class SqlUnitOfWork:
         return set((await self._conn.scalars(stmt)).all())
 
     async def add_do_not_call(
-        self, tenant_id: int, entries: Sequence[tuple[str, str | None]], now: datetime
+        self,
+        tenant_id: int,
+        entries: Sequence[tuple[str, str | None]],
+        now: datetime,
+        added_by: int | None = None,
     ) -> int:
         stmt = (
             self._insert(do_not_call)
@@ -520,7 +525,13 @@ class SqlUnitOfWork:
         )
         added = 0
         for phone, reason in entries:  # RETURNING per row tells exactly which were new
-            row = {"tenant_id": tenant_id, "phone": phone, "reason": reason, "created_at": now}
+            row = {
+                "tenant_id": tenant_id,
+                "phone": phone,
+                "reason": reason,
+                "created_at": now,
+                "added_by": added_by,
+            }
             added += (await self._conn.execute(stmt, row)).first() is not None
         return added
 
@@ -532,15 +543,16 @@ class SqlUnitOfWork:
 
     async def list_do_not_call(
         self, tenant_id: int, after_id: int, limit: int
-    ) -> list[tuple[int, str, str | None, datetime]]:
+    ) -> list[DoNotCallEntry]:
         d = do_not_call.c
         stmt = (
-            select(d.id, d.phone, d.reason, d.created_at)
+            select(d.id, d.phone, d.reason, d.created_at, d.added_by, tenants.c.name)
+            .select_from(do_not_call.outerjoin(tenants, tenants.c.id == d.added_by))
             .where(d.tenant_id == tenant_id, d.id > after_id)
             .order_by(d.id)
             .limit(limit)
         )
-        return [(r.id, r.phone, r.reason, r.created_at) for r in await self._conn.execute(stmt)]
+        return [DoNotCallEntry(*row) for row in await self._conn.execute(stmt)]
 
     async def number_history(
         self, tenant_id: int, phones: Sequence[str], since: datetime

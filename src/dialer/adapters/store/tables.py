@@ -197,6 +197,9 @@ do_not_call = Table(
     Column("phone", String(20), nullable=False),
     Column("reason", String(200)),
     Column("created_at", UtcDateTime(), nullable=False),
+    # The tenant that listed the number; NULL: the platform (a platform key, the command line).
+    # On the global list it decides whose reason a tenant admin may read.
+    Column("added_by", Id),
     UniqueConstraint("tenant_id", "phone"),
     Index("ix_do_not_call_phone", "phone"),
 )

@@ -46,7 +46,7 @@ from dialer.api.dashboard.web import (
 )
 from dialer.api.models import MAX_ID
 from dialer.domain.model import Campaign
-from dialer.errors import Conflict, DialerError, InvalidInput, NotFound
+from dialer.errors import Conflict, DialerError, InvalidInput, NotFound, Unavailable
 from dialer.services import dlq, tenant_campaigns
 from dialer.services.api_keys import Forbidden, KeyScope, Unauthenticated
 from dialer.services.context import Services
@@ -67,6 +67,7 @@ STATUS_OF: tuple[tuple[type[DialerError], int], ...] = (
     (Conflict, 409),
     (InvalidInput, 422),
     (Forbidden, 403),
+    (Unavailable, 503),  # our own trouble, never the visitor's
 )
 
 
@@ -75,7 +76,7 @@ def _services(request: Request) -> Services:
 
 
 def _status(exc: DialerError) -> int:
-    return next((status for kind, status in STATUS_OF if isinstance(exc, kind)), 400)
+    return next((status for kind, status in STATUS_OF if isinstance(exc, kind)), 500)
 
 
 async def _campaign(request: Request, visitor: Visitor, campaign_id: int) -> Campaign:
