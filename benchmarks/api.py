@@ -78,6 +78,7 @@ async def seed(database: str, attempts: int) -> tuple[str, list[int]]:
         twilio_auth_token=TOKEN,
         twilio_api_base="http://127.0.0.1:9",
         dispatch_batch_size=5000,
+        campaign_max_concurrency=5000,
     )
     async with open_runtime(settings, clock=WallClock()) as runtime:
         _, token = await create_key(runtime.store, "bench", KeyScope.OPERATOR, "bench", _now())

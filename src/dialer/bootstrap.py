@@ -16,6 +16,7 @@ from dialer.adapters.executor.inline import InlineExecutor
 from dialer.adapters.store import migrate
 from dialer.adapters.store.engine import make_engine
 from dialer.adapters.store.sql import SqlStore
+from dialer.adapters.store.transient import is_transient_database_error
 from dialer.adapters.telephony.inbound import RequestVerifier
 from dialer.adapters.telephony.providers import build_guard, build_other_provider
 from dialer.adapters.telephony.twilio import TwilioTelephony
@@ -23,7 +24,7 @@ from dialer.adapters.telephony.twilio_signature import TwilioWebhookVerifier
 from dialer.domain.safety import NumberPolicy
 from dialer.errors import DialerError, InvalidInput, Problem
 from dialer.ports import Admission, Clock, Executor, Telephony, WebhookVerifier
-from dialer.services.calls import originate
+from dialer.services.batches import JobPolicy, originate_now, record_failures, run_origination
 from dialer.services.context import Limits, Services
 from dialer.services.dispatch import Dispatcher
 from dialer.services.provider_guard import GuardedTelephony, ProviderGuard
@@ -194,10 +195,24 @@ async def open_runtime(
 # ---------------------------------------------------------------- distributed execution (issue 4)
 
 
+def job_policy(settings: Settings) -> JobPolicy:
+    """How a job is run, inline or by a worker: again after a transient database error."""
+    return JobPolicy(
+        retries=settings.job_retries,
+        backoff=settings.job_retry_backoff_seconds,
+        in_flight=settings.worker_in_flight,
+        transient=is_transient_database_error,
+    )
+
+
 def build_executor(settings: Settings, services: Services) -> Executor:
     """Celery when DIALER_BROKER_URL is set (workers send the calls), else inline."""
     if not settings.broker_url:
-        return InlineExecutor(partial(originate, services), settings.max_in_flight_requests)
+        return InlineExecutor(
+            partial(run_origination, services, policy=job_policy(settings), run=originate_now),
+            partial(record_failures, services),
+            settings.max_in_flight_requests,
+        )
     # Imported here, so that only deployments with a broker load Celery.
     from dialer.adapters.executor.celery_app import make_celery_app
     from dialer.adapters.executor.celery_executor import CeleryExecutor

@@ -154,6 +154,10 @@ class Settings(ObservabilitySettings):
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 to let a Prometheus on another host scrape
     metrics_cache_seconds: float = Field(default=5.0, ge=0, le=300)  # store figures' max age
 
+    # A campaign's answer_url may name loopback, private, link-local or cloud metadata hosts
+    # only when this is true (a lab whose provider or simulator runs inside the network).
+    allow_private_answer_urls: bool = False
+
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
         if self.campaign_max_concurrency > self.global_max_concurrency:

@@ -88,7 +88,7 @@ def densest(instants: list[datetime], width: float) -> int:
 async def starts_at_provider(engine: EngineFactory, *, spaced: bool) -> tuple[list[datetime], int]:
     """Dial CALLS contacts at RATE through a bunching executor; the simulator's start instants
     and how many bunches were delivered."""
-    async with engine(sim=QUICK_CALLS) as e:
+    async with engine(sim=QUICK_CALLS, campaign_max_concurrency=500) as e:
         paced = settings(max_concurrency=500, rate=RATE, ramp_up=0, retry=RetryPolicy(1))
         campaign = await e.campaign(paced, contacts(CALLS))
         bunching = BunchingExecutor(e.runtime.executor, spaced=spaced)

@@ -14,9 +14,8 @@ from dialer.api.auth import Operator, RuntimeDep, Viewer
 from dialer.api.common import Cursor, Id, IdempotencyKey, Limit, cursor_value, next_cursor, write
 from dialer.api.models import CampaignOut, CampaignPage, ProgressOut, Usage
 from dialer.api.problems import PROBLEM_RESPONSES
-from dialer.bootstrap import Runtime
 from dialer.campaign_file import settings_from_mapping
-from dialer.domain.model import Campaign, CampaignSettings
+from dialer.domain.model import Campaign
 from dialer.domain.statuses import LeadStatus
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import UnitOfWork
@@ -40,13 +39,6 @@ def _etag(campaign: Campaign) -> dict[str, str]:
     return {"ETag": f'"{campaign.version}"'}
 
 
-def _settings(runtime: Runtime, document: dict[str, Any]) -> CampaignSettings:
-    settings = settings_from_mapping(document)
-    limit = runtime.settings.campaign_max_concurrency
-    tenant_campaigns.check_cap(settings, runtime.services, limit)
-    return settings
-
-
 def _answer(campaign: Campaign, status: int = 200) -> JSONResponse:
     payload = CampaignOut.of(campaign).model_dump(mode="json")
     return JSONResponse(payload, status, headers=_etag(campaign))
@@ -61,7 +53,7 @@ async def create_campaign(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Create a campaign (DRAFT). Every mistake is reported with the key it concerns."""
-    settings = _settings(runtime, document)
+    settings = settings_from_mapping(document)
 
     async def work(uow: UnitOfWork) -> tuple[int, CampaignOut, dict[str, str]]:
         campaign = await tenant_campaigns.create(uow, runtime.services, caller.tenant_id, settings)
@@ -113,7 +105,7 @@ async def update_campaign(
 ) -> JSONResponse:
     """Replace a campaign's settings. A change based on an old version answers 409."""
     version = _version(if_match)
-    settings = _settings(runtime, document)
+    settings = settings_from_mapping(document)
     campaign = await tenant_campaigns.update_settings(
         runtime.services, caller.tenant_id, campaign_id, version, settings
     )

@@ -186,6 +186,9 @@ async def _demo_campaign(settings: Settings, count: int, cap: int) -> None:
         window=CallingWindow.always(),
         retry=retry,
     )
+    # The demo's cap is the operator's own --cap, not a tenant's request to be bounded.
+    largest = max(cap, settings.campaign_max_concurrency)
+    settings = settings.model_copy(update={"campaign_max_concurrency": largest})
     async with open_runtime(settings) as runtime:
         campaign = await create_campaign(runtime.services, settings.tenant, campaign_settings)
         await import_drafts(runtime.services, campaign.id, demo_contacts(count, seed=7))

@@ -20,7 +20,7 @@ from dialer.adapters.store import migrate as migrations
 from dialer.adapters.store.engine import make_engine
 from dialer.adapters.store.sql import SqlStore
 from dialer.bootstrap import Runtime, open_runtime
-from dialer.campaign_file import settings_from_yaml
+from dialer.campaign_file import read_campaign_file
 from dialer.cli.common import errors, run_command
 from dialer.cli.display import LiveView, print_outcomes
 from dialer.cli.providers import print_provider_health
@@ -99,6 +99,7 @@ async def _demo(
         twilio_account_sid="AC" + "0" * 32,
         twilio_auth_token="simulator-token",
         listen="127.0.0.1:0",
+        campaign_max_concurrency=cap,  # the demo's cap is the operator's own --cap
     )
     clock = ScaledClock(demo_start(datetime.now(UTC)), speed)
     async with open_runtime(settings, clock=clock, seed=seed) as runtime:
@@ -183,13 +184,13 @@ def run(
 ) -> None:
     """Run a campaign file against the configured provider until every lead is finished."""
     _logging(verbose)
-    ok = run_command(_run_campaign(campaign_file.read_text(encoding="utf-8"), contacts, strict))
+    ok = run_command(_run_campaign(campaign_file, contacts, strict))
     raise typer.Exit(0 if ok else 1)
 
 
-async def _run_campaign(campaign_yaml: str, contacts: Path, strict: bool) -> bool:
+async def _run_campaign(campaign_file: Path, contacts: Path, strict: bool) -> bool:
     settings = load_settings()
-    campaign_settings = settings_from_yaml(campaign_yaml)
+    campaign_settings = read_campaign_file(campaign_file)
 
     def lines() -> Iterator[str]:
         with contacts.open(encoding="utf-8-sig", newline="") as file:

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dialer.campaign_file import settings_from_yaml
+from dialer.campaign_file import read_campaign_file
 from dialer.cli.common import run_command
 from dialer.domain.capacity import (
     RATE_FIELD,
@@ -153,9 +153,8 @@ def plan(
         tenant=ScopeOptions(tenant_cap, tenant_per_second, tenant_per_minute, tenant_per_hour),
         provider_cps=provider_cps,
     )
-    text = campaign_file.read_text(encoding="utf-8")
     runs = SimulationOptions(simulate_run, simulate_leads, speed, time_limit, seed)
-    result = run_command(_plan(text, options, runs))
+    result = run_command(_plan(campaign_file, options, runs))
     _print(result, as_json)
 
 
@@ -166,9 +165,9 @@ class _Result:
     simulation: Simulation | None
 
 
-async def _plan(campaign_yaml: str, options: Options, runs: SimulationOptions) -> _Result:
+async def _plan(campaign_file: Path, options: Options, runs: SimulationOptions) -> _Result:
     settings = load_settings()
-    campaign = settings_from_yaml(campaign_yaml)
+    campaign = read_campaign_file(campaign_file)
     inp, mix = _with_option_names(lambda: _input(campaign, options, settings))
     plan = make_plan(inp, number_max_attempts=settings.number_max_attempts)
     simulation = None

@@ -28,7 +28,7 @@ import json
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -128,6 +128,9 @@ class JobFailure:
         )
 
 
+JobStep = Callable[[Services, Origination], Awaitable[JobOutcome]]
+
+
 def _never(_: BaseException) -> bool:
     return False
 
@@ -148,18 +151,41 @@ async def run_job(
         job = job_from_payload(data)
     except InvalidInput as exc:  # tenant 0: none can be read from it; operators see it
         return JobFailure(data, 0, job_key(data), f"malformed job: {exc}", 1)
+    return await run_origination(services, job, policy, data)
+
+
+async def run_origination(
+    services: Services,
+    job: Origination,
+    policy: JobPolicy,
+    data: Mapping[str, Any] | None = None,
+    *,
+    run: JobStep | None = None,
+) -> JobOutcome | JobFailure:
+    """Run one job (``run``: a worker's checks, then ``originate``), again after a transient
+    failure; what still fails is a ``JobFailure`` (its payload ``data``, or the job's own when
+    it came as an object: inline execution)."""
+    step = run or _run_once
     for tries in range(1, policy.retries + 2):
         try:
-            return await _run_once(services, job)
+            return await step(services, job)
         except Exception as exc:  # every failure of a job ends here: retried or recorded
             if tries <= policy.retries and policy.transient(exc):
                 log.info("attempt %s: transient failure (%r); again", job.attempt_id, exc)
                 await asyncio.sleep(backoff_delay(policy.backoff, tries - 1, policy.rng))
                 continue
             log.error("attempt %s to %s failed: %r", job.attempt_id, mask(job.request.to), exc)
+            payload = job_payload(job) if data is None else data
             cause = f"{type(exc).__name__}: {exc}"
-            return JobFailure(data, job.tenant_id, job_key(data), cause, tries)
+            return JobFailure(payload, job.tenant_id, job_key(payload), cause, tries)
     raise AssertionError("unreachable: the last try returns")
+
+
+async def originate_now(services: Services, job: Origination) -> JobOutcome:
+    """Inline execution's step: the job runs in the process that admitted it, at once, as it
+    always has; a worker's checks (``_run_once``) are for jobs that waited in a broker."""
+    await originate(services, job)
+    return JobOutcome.DONE
 
 
 async def _run_once(services: Services, job: Origination) -> JobOutcome:

@@ -6,38 +6,79 @@ import logging
 
 from dialer.domain.model import Campaign, CampaignSettings
 from dialer.domain.statuses import DUE_LEAD, CampaignStatus, LeadStatus
+from dialer.domain.urls import internal_host_reason
 from dialer.errors import InvalidInput, Problem
-from dialer.services.context import Services
+from dialer.ports import UnitOfWork
+from dialer.services.context import Limits, Services
 from dialer.settings import LEASE_MARGIN_SECONDS
 
 log = logging.getLogger(__name__)
 
 
 def check_against_limits(settings: CampaignSettings, services: Services) -> None:
+    """Every deployment limit a campaign's settings must respect: checked by the one path that
+    creates or changes a campaign, whoever asks (the API, ``dialer run``, the demo)."""
+    limits = services.limits
+    _check_lease(settings, limits)
+    _check_cap(settings, limits)
+    _check_answer_url(settings, limits)
+
+
+def _check_lease(settings: CampaignSettings, limits: Limits) -> None:
     """A lease must outlive the longest possible call, or capacity could be handed out twice."""
     longest = settings.ring_timeout + settings.max_call_duration + LEASE_MARGIN_SECONDS
-    if longest > services.limits.lease_ttl:
+    if longest > limits.lease_ttl:
         raise InvalidInput(
             Problem(
                 "max_call_duration",
                 f"ring_timeout + max_call_duration + {LEASE_MARGIN_SECONDS}s margin = {longest}s "
-                f"exceeds the lease of {services.limits.lease_ttl}s (DIALER_LEASE_TTL_SECONDS)",
+                f"exceeds the lease of {limits.lease_ttl}s (DIALER_LEASE_TTL_SECONDS)",
             )
         )
-    if settings.max_concurrency > services.limits.global_max:
+
+
+def _check_cap(settings: CampaignSettings, limits: Limits) -> None:
+    cap = settings.max_concurrency
+    if limits.campaign_max is not None and cap > limits.campaign_max:
         raise InvalidInput(
             Problem(
                 "max_concurrency",
-                f"{settings.max_concurrency} is above the global cap {services.limits.global_max}",
+                f"{cap} is above the largest campaign cap {limits.campaign_max} "
+                "(DIALER_CAMPAIGN_MAX_CONCURRENCY)",
+            )
+        )
+    if cap > limits.global_max:
+        raise InvalidInput(
+            Problem("max_concurrency", f"{cap} is above the global cap {limits.global_max}")
+        )
+
+
+def _check_answer_url(settings: CampaignSettings, limits: Limits) -> None:
+    if settings.answer_url is None or limits.allow_private_answer_urls:
+        return
+    reason = internal_host_reason(settings.answer_url)
+    if reason is not None:
+        raise InvalidInput(
+            Problem(
+                "answer_url",
+                f"{reason}; the provider must not be sent there "
+                "(DIALER_ALLOW_PRIVATE_ANSWER_URLS=true allows it)",
             )
         )
 
 
-async def create_campaign(services: Services, tenant: str, settings: CampaignSettings) -> Campaign:
+async def add_campaign(
+    uow: UnitOfWork, services: Services, tenant_id: int, settings: CampaignSettings
+) -> Campaign:
+    """Check every limit, then add the campaign (a DRAFT) in the caller's transaction."""
     check_against_limits(settings, services)
+    return await uow.add_campaign(tenant_id, settings, services.clock.now())
+
+
+async def create_campaign(services: Services, tenant: str, settings: CampaignSettings) -> Campaign:
     async with services.store.unit() as uow:
         tenant_id = await uow.tenant_id(tenant)
-        campaign = await uow.add_campaign(tenant_id, settings, services.clock.now())
+        campaign = await add_campaign(uow, services, tenant_id, settings)
         await uow.commit()
     return campaign
 

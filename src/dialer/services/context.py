@@ -17,6 +17,8 @@ class Limits:
     tenant_max: int | None = None
     number_policy: NumberPolicy = field(default_factory=NumberPolicy)
     global_rates: Rates = ()
+    campaign_max: int | None = None  # the largest campaign cap; None: the global cap
+    allow_private_answer_urls: bool = False
 
 
 @dataclass

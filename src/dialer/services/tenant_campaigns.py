@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dialer.domain.model import Campaign, CampaignSettings
 from dialer.domain.statuses import TERMINAL_CAMPAIGN, CampaignStatus
-from dialer.errors import Conflict, InvalidInput, NotFound, Problem
+from dialer.errors import Conflict, NotFound
 from dialer.ports import UnitOfWork
-from dialer.services.campaigns import check_against_limits, move_campaign
+from dialer.services.campaigns import add_campaign, check_against_limits, move_campaign
 from dialer.services.context import Services
 
 # The state each action starts from; cancel accepts any state the table allows.
@@ -30,24 +30,10 @@ async def owned_campaign(uow: UnitOfWork, tenant_id: int, campaign_id: int) -> C
     return campaign
 
 
-def check_cap(settings: CampaignSettings, services: Services, campaign_max: int) -> None:
-    """The deployment's limits: the lease must outlive a call, and the campaign cap must be
-    within DIALER_CAMPAIGN_MAX_CONCURRENCY."""
-    check_against_limits(settings, services)
-    if settings.max_concurrency > campaign_max:
-        raise InvalidInput(
-            Problem(
-                "max_concurrency",
-                f"{settings.max_concurrency} is above the largest campaign cap {campaign_max} "
-                "(DIALER_CAMPAIGN_MAX_CONCURRENCY)",
-            )
-        )
-
-
 async def create(
     uow: UnitOfWork, services: Services, tenant_id: int, settings: CampaignSettings
 ) -> Campaign:
-    return await uow.add_campaign(tenant_id, settings, services.clock.now())
+    return await add_campaign(uow, services, tenant_id, settings)
 
 
 async def get(services: Services, tenant_id: int, campaign_id: int) -> Campaign:
@@ -69,6 +55,7 @@ async def update_settings(
 ) -> Campaign:
     """Replace the settings if the caller saw the current version (optimistic concurrency);
     a running campaign's dispatcher picks them up on its next tick."""
+    check_against_limits(settings, services)
     async with services.store.unit() as uow:
         campaign = await owned_campaign(uow, tenant_id, campaign_id)
         if campaign.version != expected_version:

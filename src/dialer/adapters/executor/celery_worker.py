@@ -37,10 +37,9 @@ from dialer.adapters.executor.celery_app import (
     RECONCILE_TASK,
     make_celery_app,
 )
-from dialer.adapters.store.transient import is_transient_database_error
-from dialer.bootstrap import Runtime, open_runtime
+from dialer.bootstrap import Runtime, job_policy, open_runtime
 from dialer.observability.celery import instrument_celery
-from dialer.services.batches import BatchReport, JobPolicy, run_batch
+from dialer.services.batches import BatchReport, run_batch
 from dialer.services.heartbeat import Heartbeat
 from dialer.services.housekeeping import HousekeepingPolicy, HousekeepingReport, housekeeping
 from dialer.services.reconciler import ReconcileReport
@@ -56,15 +55,6 @@ CLOSE_SECONDS = 30.0
 
 def admission_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, AdmissionUnavailable)
-
-
-def job_policy(settings: Settings) -> JobPolicy:
-    return JobPolicy(
-        retries=settings.job_retries,
-        backoff=settings.job_retry_backoff_seconds,
-        in_flight=settings.worker_in_flight,
-        transient=is_transient_database_error,
-    )
 
 
 @asynccontextmanager
