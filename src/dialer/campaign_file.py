@@ -33,6 +33,8 @@ from dialer.domain.retry import DelayRule, ExponentialBackoff, FixedDelays, Outc
 from dialer.domain.urls import check_http_url
 from dialer.domain.window import (
     DAY_NAMES,
+    DEFAULT_END,
+    DEFAULT_START,
     CallingWindow,
     format_range,
     parse_clock,
@@ -129,7 +131,8 @@ class WindowSpec(_Strict):
         if per_day and daily:
             raise ValueError("use either days/start/end or per-day ranges (mon: [...]), not both")
         if not per_day:
-            start, end = parse_clock(self.start or "08:00"), parse_clock(self.end or "21:00")
+            start = parse_clock(self.start or DEFAULT_START)
+            end = parse_clock(self.end or DEFAULT_END)
             if start >= end:
                 raise ValueError(f"start {self.start} must be before end {self.end}")
         self.window()  # overlapping ranges are refused here
@@ -143,7 +146,8 @@ class WindowSpec(_Strict):
             )
             return CallingWindow(weekly, closed)
         days = [DAY_NAMES.index(d) for d in self.days or _every_day()]
-        start, end = parse_clock(self.start or "08:00"), parse_clock(self.end or "21:00")
+        start = parse_clock(self.start or DEFAULT_START)
+        end = parse_clock(self.end or DEFAULT_END)
         return replace(CallingWindow.daily(days, start, end), closed=closed)
 
 

@@ -37,7 +37,9 @@ router = APIRouter(tags=["calls"], responses=PROBLEM_RESPONSES)
 
 ACCEPTED_DOC = (
     "Answers 202 at once: the call waits in the tenant's API queue and is dialled under every "
-    "cap. 429 with Retry-After when the tenant's queue is past DIALER_API_MAX_PENDING_CALLS."
+    "cap, inside the contact-local calling window (`window`; default every day 08:00-21:00): "
+    "`not_before` says when it opens. 422 when the window never opens for the contact. 429 "
+    "with Retry-After when the tenant's queue is past DIALER_API_MAX_PENDING_CALLS."
 )
 
 
@@ -49,6 +51,7 @@ def _order(call: CallIn) -> CallOrder:
         name=call.name,
         timezone=call.timezone,
         attributes=dict(call.attributes),
+        window=call.window.window() if call.window is not None else None,
     )
 
 
@@ -65,6 +68,7 @@ def _accepted(q: QueuedCall) -> CallAccepted:
         to=q.lead.phone,
         status=q.lead.status,
         queued=q.queued,
+        not_before=q.not_before,
     )
 
 

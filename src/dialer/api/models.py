@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from dialer.campaign_file import settings_to_mapping
+from dialer.campaign_file import WindowSpec, settings_to_mapping
 from dialer.domain.model import CallAttempt, Campaign, Lead
 from dialer.domain.statuses import AttemptStatus, CampaignStatus, LeadStatus
 
@@ -79,6 +79,11 @@ class CallIn(_In):
     name: Text | None = None
     timezone: Annotated[str, StringConstraints(max_length=64, pattern=NO_CONTROL)] | None = None
     attributes: dict[Text, Text] = Field(default_factory=dict, max_length=50)
+    window: WindowSpec | None = Field(
+        default=None,
+        description="Contact-local calling hours, as a campaign file's window; default: "
+        "every day 08:00-21:00. Outside them the call waits until they open",
+    )
 
 
 class BulkCallsIn(_In):
@@ -91,6 +96,10 @@ class CallAccepted(BaseModel):
     to: str
     status: LeadStatus
     queued: bool = Field(description="False: this number was already waiting; not added twice")
+    not_before: datetime = Field(
+        description="The earliest the call is dialled: now, or when the contact's calling "
+        "window next opens (then within the caps, like any call)"
+    )
 
 
 class IndexedCall(CallAccepted):

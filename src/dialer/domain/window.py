@@ -19,6 +19,8 @@ DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SECONDS_PER_DAY = 86400
 _SEARCH_DAYS = 16  # in one zone a weekly plan repeats: two weeks always find an opening
 _INTERSECTION_DAYS = 370  # zones with different DST rules may overlap only part of the year
+# Contact-local hours when nothing says otherwise, every day: campaigns and API calls alike.
+DEFAULT_START, DEFAULT_END = "08:00", "21:00"
 
 
 @lru_cache(maxsize=1024)
@@ -102,6 +104,17 @@ class CallingWindow:
     @classmethod
     def always(cls) -> CallingWindow:
         return cls.daily(range(7), 0, SECONDS_PER_DAY)
+
+    @classmethod
+    def default(cls) -> CallingWindow:
+        """Every day, DEFAULT_START to DEFAULT_END contact-local."""
+        return cls.daily(range(7), parse_clock(DEFAULT_START), parse_clock(DEFAULT_END))
+
+    def key(self) -> str:
+        """A canonical text of the plan and closed dates: equal windows, equal keys."""
+        days = ";".join(",".join(format_range(r) for r in sorted(day)) for day in self.weekly)
+        closed = ",".join(d.isoformat() for d in sorted(self.closed))
+        return f"{days}|{closed}"
 
     def is_open(self, instant: datetime, zones: Sequence[str]) -> bool:
         return all(self._open_in(instant, name) for name in zones)

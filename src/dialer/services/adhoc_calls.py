@@ -1,10 +1,12 @@
 """Calls outside campaigns (``POST /v1/calls``): accepted at once, paced like any other call.
 
-Each tenant has standing "API queue" campaigns, one per caller ID and answer URL, created
-RUNNING on first use with an always-open window and no retries. A requested call becomes a
-lead of its queue, so the ordinary dispatcher dials it under every cap (global, tenant,
-campaign, per-number lock, rates, do-not-call, number policy): a request is never refused
-for capacity, it waits its turn. Only a tenant's backlog past DIALER_API_MAX_PENDING_CALLS
+Each tenant has standing "API queue" campaigns, one per caller ID, answer URL and calling
+window, created RUNNING on first use with no retries. A requested call becomes a lead of its
+queue, so the ordinary dispatcher dials it under every cap (global, tenant, campaign,
+per-number lock, rates, do-not-call, number policy) and only inside the queue's window in the
+contact's own time zone (the campaigns' default unless the request names one): a request is
+never refused for capacity or the hour, it waits its turn. Only a window that never opens for
+the contact is refused. Only a tenant's backlog past DIALER_API_MAX_PENDING_CALLS
 is refused, so callers slow down instead of queueing without bound.
 
 The dispatcher completes a running campaign when it has nothing left to call. A queue is a
@@ -21,10 +23,11 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dialer.domain.model import Campaign, CampaignSettings, Lead
-from dialer.domain.phone import InvalidNumber, normalize, zone_key, zones_for
+from dialer.domain.phone import InvalidNumber, normalize, zone_key, zones_for, zones_of_key
 from dialer.domain.retry import RetryPolicy
 from dialer.domain.statuses import CampaignStatus
 from dialer.domain.window import CallingWindow
@@ -48,6 +51,11 @@ class CallOrder:
     name: str | None = None
     timezone: str | None = None
     attributes: Mapping[str, str] = field(default_factory=dict)
+    window: CallingWindow | None = None  # None: the campaigns' default (CallingWindow.default)
+
+    @property
+    def calling_window(self) -> CallingWindow:
+        return self.window if self.window is not None else CallingWindow.default()
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,7 @@ class QueuedCall:
     lead: Lead
     campaign_id: int
     queued: bool  # False: this number was already waiting in the queue; it is not added twice
+    not_before: datetime  # now, or when the contact's calling window next opens
 
 
 @dataclass(frozen=True)
@@ -124,19 +133,25 @@ class _Valid:
     order: CallOrder
     draft: ContactDraft
     caller_id: str
+    not_before: datetime
 
 
-def answer_key(answer_url: str | None) -> str:
-    return hashlib.sha256((answer_url or "").encode()).hexdigest()
+def answer_key(answer_url: str | None, window: CallingWindow) -> str:
+    """The queue's key besides its caller ID: its answer URL and its window (the dispatcher
+    applies a campaign's window to all its leads, so each window has its own queue)."""
+    return hashlib.sha256(f"{answer_url or ''}\n{window.key()}".encode()).hexdigest()
 
 
-def queue_settings(caller_id: str, answer_url: str | None, cap: int) -> CampaignSettings:
-    suffix = f" ({answer_key(answer_url)[:8]})" if answer_url else ""
+def queue_settings(
+    caller_id: str, answer_url: str | None, window: CallingWindow, cap: int
+) -> CampaignSettings:
+    custom = answer_url or window != CallingWindow.default()
+    suffix = f" ({answer_key(answer_url, window)[:8]})" if custom else ""
     return CampaignSettings(
         name=f"api calls from {caller_id}{suffix}",
         caller_id=caller_id,
         max_concurrency=cap,
-        window=CallingWindow.always(),
+        window=window,
         retry=RetryPolicy(max_attempts=1),
         answer_url=answer_url,
         ramp_up=QUEUE_RAMP_UP,
@@ -168,7 +183,9 @@ def _draft(order: CallOrder, where: str) -> tuple[ContactDraft, str]:
     return draft, caller_id
 
 
-def _validate(orders: Sequence[CallOrder], prefix: str) -> tuple[list[_Valid], list[RefusedCall]]:
+def _validate(
+    orders: Sequence[CallOrder], prefix: str, now: datetime
+) -> tuple[list[_Valid], list[RefusedCall]]:
     valid: list[_Valid] = []
     refused: list[RefusedCall] = []
     first: dict[str, int] = {}
@@ -176,6 +193,7 @@ def _validate(orders: Sequence[CallOrder], prefix: str) -> tuple[list[_Valid], l
         where = f"{prefix}[{index}]" if prefix else "body"
         try:
             draft, caller_id = _draft(order, where)
+            opens = _window_opens(order, draft, where, now)
         except ValueError as exc:
             location, _, message = str(exc).partition(": ")
             refused.append(RefusedCall(index, Problem(location, message)))
@@ -184,8 +202,22 @@ def _validate(orders: Sequence[CallOrder], prefix: str) -> tuple[list[_Valid], l
             problem = Problem(f"{where}.to", f"the same number as {prefix}[{seen}]")
             refused.append(RefusedCall(index, problem))
             continue
-        valid.append(_Valid(index, order, draft, caller_id))
+        valid.append(_Valid(index, order, draft, caller_id, opens))
     return valid, refused
+
+
+def _window_opens(order: CallOrder, draft: ContactDraft, where: str, now: datetime) -> datetime:
+    """When the call may first be dialled: now if the window is open in every zone of the
+    contact, else when it next opens; ValueError when it never does."""
+    zones = zones_of_key(draft.zone_key)
+    opens = order.calling_window.next_open(now, zones)
+    if opens is None:
+        field_name = "window" if order.window is not None else "to"
+        raise ValueError(
+            f"{where}.{field_name}: the calling window never opens in the contact's time "
+            f"zone ({', '.join(zones)})"
+        )
+    return opens
 
 
 async def _check_backlog(uow: UnitOfWork, tenant_id: int, adding: int, limits: QueueLimits) -> None:
@@ -210,10 +242,12 @@ async def queue_campaign(
     tenant_id: int,
     caller_id: str,
     answer_url: str | None,
+    window: CallingWindow,
     cap: int,
 ) -> Campaign:
-    """The tenant's queue for this caller ID and answer URL, created or reopened as needed."""
-    now, key = services.clock.now(), answer_key(answer_url)
+    """The tenant's queue for this caller ID, answer URL and window, created or reopened as
+    needed."""
+    now, key = services.clock.now(), answer_key(answer_url, window)
     current = await uow.api_queue(tenant_id, caller_id, key)
     if current is not None:
         campaign = await uow.get_campaign(current)
@@ -222,7 +256,7 @@ async def queue_campaign(
         if campaign.status is not CampaignStatus.CANCELLED:
             return campaign
     # No queue yet, or its operator cancelled it: start a new one.
-    settings = queue_settings(caller_id, answer_url, cap)
+    settings = queue_settings(caller_id, answer_url, window, cap)
     fresh = await uow.add_campaign(tenant_id, settings, now)
     fresh.move_to(CampaignStatus.RUNNING)
     await uow.save_campaign_status(fresh, now)
@@ -245,7 +279,7 @@ async def queue_calls(
 ) -> Queueing:
     """Queue the calls in this transaction (the caller commits). Bad numbers, repeats and
     numbers on a do-not-call list are refused one by one; Backlogged refuses them all."""
-    valid, refused = _validate(orders, prefix)
+    valid, refused = _validate(orders, prefix, services.clock.now())
     result = Queueing(refused=refused)
     if not valid:
         return result
@@ -255,12 +289,15 @@ async def queue_calls(
         if item.draft.phone in listed:
             where = f"{prefix}[{item.index}].to" if prefix else "body.to"
             result.refused.append(RefusedCall(item.index, Problem(where, "on a do-not-call list")))
-    groups: dict[tuple[str, str | None], list[_Valid]] = {}
+    groups: dict[tuple[str, str | None, CallingWindow], list[_Valid]] = {}
     for item in valid:
         if item.draft.phone not in listed:
-            groups.setdefault((item.caller_id, item.order.answer_url), []).append(item)
-    for (caller_id, answer_url), items in groups.items():
-        campaign = await queue_campaign(uow, services, tenant_id, caller_id, answer_url, limits.cap)
+            queue = (item.caller_id, item.order.answer_url, item.order.calling_window)
+            groups.setdefault(queue, []).append(item)
+    for (caller_id, answer_url, window), items in groups.items():
+        campaign = await queue_campaign(
+            uow, services, tenant_id, caller_id, answer_url, window, limits.cap
+        )
         result.queued += await _queue_group(uow, services, tenant_id, campaign, items)
     limits.backlog.added(tenant_id, sum(q.queued for q in result.queued))
     result.queued.sort(key=lambda q: q.index)
@@ -283,7 +320,7 @@ async def _queue_group(
     if traceparent is not None:  # issue 8: the call's dispatch continues the request's trace
         await uow.trace_leads([lead.id for lead, queued in leads if queued], traceparent)
     return [
-        QueuedCall(item.index, lead, campaign.id, queued)
+        QueuedCall(item.index, lead, campaign.id, queued, item.not_before)
         for item, (lead, queued) in zip(items, leads, strict=True)
     ]
 
