@@ -169,6 +169,12 @@ async def test_out_of_order_event_is_kept_but_ignored(
         ("1", callback("ringing-ish", 1), 400, "CallStatus"),
         ("abc", callback("ringing", 1), 400, "attempt"),
         ("999", callback("ringing", 1), 404, ""),
+        # beyond any id the database can hold: not found, never a 500
+        ("99999999999999999999999", callback("ringing", 1), 404, "99999999999999999999999"),
+        ("9223372036854775808", callback("ringing", 1), 404, "9223372036854775808"),
+        ("0", callback("ringing", 1), 404, ""),
+        ("%C2%B2", callback("ringing", 1), 400, "attempt"),  # a superscript two: not a digit
+        ("-1", callback("ringing", 1), 400, "attempt"),
     ],
 )
 async def test_malformed_callbacks_get_a_clear_4xx(

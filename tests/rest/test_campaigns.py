@@ -50,6 +50,48 @@ async def test_a_cap_above_the_deployments_limit_is_refused(
     assert response.json()["errors"][0]["location"] == "max_concurrency"
 
 
+@pytest.mark.parametrize(
+    ("changes", "location", "words"),
+    [
+        ({"name": "spring\x00reminders"}, "name", "control characters"),
+        ({"segment": {"tags": ["vip\x00"]}}, "segment.tags[0]", "control characters"),
+        (
+            {"retry": {"max_attempts": 2, "no_answer": ["3650000d"]}},
+            "retry.no_answer[0]",
+            "at most 365 days",
+        ),
+        ({"answer_url": "javascript:alert(1)"}, "answer_url", "http or https"),
+        ({"answer_url": "http://169.254.169.254/latest/"}, "answer_url", "link-local"),
+    ],
+)
+async def test_bad_text_durations_and_urls_are_422_before_storage(
+    client: httpx.AsyncClient,
+    keys: Keys,
+    changes: dict[str, Any],
+    location: str,
+    words: str,
+) -> None:
+    document = {**CAMPAIGN, **changes}
+    response = await client.post("/v1/campaigns", json=document, headers=bearer(keys.operator))
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["location"] == location
+    assert words in error["message"]
+    listed = await client.get("/v1/campaigns", headers=bearer(keys.viewer))
+    assert listed.json()["items"] == []
+
+
+async def test_an_update_is_held_to_the_same_limits(client: httpx.AsyncClient, keys: Keys) -> None:
+    campaign = await new_campaign(client, keys.operator)
+    url = f"/v1/campaigns/{campaign['id']}"
+    headers = {**bearer(keys.operator), "If-Match": '"1"'}
+    for changes in ({"name": "a\x00b"}, {"answer_url": "http://[fe80::1]/x"}):
+        response = await client.put(url, json={**CAMPAIGN, **changes}, headers=headers)
+        assert response.status_code == 422, response.text
+    current = await client.get(url, headers=bearer(keys.viewer))
+    assert current.json()["version"] == 1
+
+
 async def test_list_pages_with_a_cursor_and_shows_only_the_tenants_campaigns(
     client: httpx.AsyncClient, keys: Keys
 ) -> None:

@@ -60,6 +60,42 @@ async def test_out_of_range_parameters_are_422(
     _is_problem(await client.get(path, headers=bearer(keys.viewer)), 422)
 
 
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/v1/calls?since=0001-01-01T00:00:00%2B14:00", "query.since"),
+        ("/v1/calls?until=9999-12-31T23:59:59-14:00", "query.until"),
+        ("/v1/calls?campaign_id=99999999999999999999999", "query.campaign_id"),
+        ("/v1/calls?campaign_id=0", "query.campaign_id"),
+        ("/v1/calls?cursor=99999999999999999999999", "query.cursor"),
+        ("/v1/campaigns?limit=99999999999999999999999", "query.limit"),
+        ("/v1/calls/99999999999999999999999", "path.call_id"),
+        ("/v1/leads/9223372036854775808", "path.lead_id"),
+        ("/v1/dlq?cursor=99999999999999999999999", "query.cursor"),
+    ],
+)
+async def test_parameters_out_of_range_are_422_naming_them(
+    client: httpx.AsyncClient, keys: Keys, path: str, location: str
+) -> None:
+    body = _is_problem(await client.get(path, headers=bearer(keys.viewer)), 422)
+    assert location in {e["location"] for e in body["errors"]}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/calls?since=0001-01-01T14:00:00%2B14:00",
+        "/v1/calls?until=9999-12-31T09:59:59-14:00",
+    ],
+)
+async def test_datetimes_at_the_edges_of_the_range_are_answered(
+    client: httpx.AsyncClient, keys: Keys, path: str
+) -> None:
+    response = await client.get(path, headers=bearer(keys.viewer))
+    assert response.status_code == 200, response.text
+    assert response.json()["items"] == []
+
+
 async def test_a_json_body_over_one_mib_is_413(client: httpx.AsyncClient, keys: Keys) -> None:
     big = b'{"name": "' + b"x" * (1 << 20) + b'"}'
     headers = {**bearer(keys.operator), "Content-Type": "application/json"}

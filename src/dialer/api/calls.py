@@ -7,10 +7,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 
 from dialer.api.auth import Operator, RuntimeDep, Viewer
-from dialer.api.common import Cursor, Id, IdempotencyKey, Limit, cursor_value, next_cursor, write
+from dialer.api.common import (
+    Cursor,
+    Id,
+    IdempotencyKey,
+    Instant,
+    Limit,
+    QueryId,
+    cursor_value,
+    next_cursor,
+    write,
+)
 from dialer.api.models import (
     AttemptOut,
     BulkAccepted,
@@ -148,11 +157,11 @@ def _phone(number: str | None) -> str | None:
 async def call_log_page(
     caller: Viewer,
     runtime: RuntimeDep,
-    campaign_id: Annotated[int | None, Query(ge=1, le=2**53 - 1)] = None,
+    campaign_id: QueryId | None = None,
     status: Annotated[list[AttemptStatus] | None, Query(description="Any of these")] = None,
     number: Annotated[Number | None, Query(description="The number called")] = None,
-    since: Annotated[AwareDatetime | None, Query(description="Started at or after")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Started before")] = None,
+    since: Annotated[Instant | None, Query(description="Started at or after")] = None,
+    until: Annotated[Instant | None, Query(description="Started before")] = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> CallPage:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Header, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import AfterValidator, AwareDatetime, BaseModel
 
 from dialer.api.models import MAX_ID
 from dialer.bootstrap import Runtime
@@ -16,6 +17,7 @@ from dialer.services import idempotency
 from dialer.services.api_keys import Principal
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+QueryId = Annotated[int, Query(ge=1, le=MAX_ID)]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page")]
 Cursor = Annotated[
     str | None,
@@ -29,6 +31,18 @@ IdempotencyKey = Annotated[
         description="Repeat the request with the same key to get the first answer back",
     ),
 ]
+
+
+def _in_utc(moment: datetime) -> datetime:
+    # The store keeps UTC: an instant whose UTC form is outside datetime's range (year 1 at
+    # +14:00, year 9999 at -14:00) is refused here rather than overflowing there.
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("the instant in UTC falls outside years 1 to 9999") from exc
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 Work = Callable[[UnitOfWork], Awaitable[tuple[int, BaseModel, dict[str, str]]]]
 REPLAYED = "Idempotent-Replayed"

@@ -20,6 +20,7 @@ from dialer.adapters.telephony import plivo, telnyx
 from dialer.adapters.telephony.inbound import Inbound, RequestVerifier
 from dialer.adapters.telephony.twilio import parse_status_callback
 from dialer.adapters.telephony.twilio_signature import SIGNATURE_HEADER
+from dialer.api.models import MAX_ID
 from dialer.api.problems import problem
 from dialer.bootstrap import Runtime
 from dialer.errors import InvalidInput, NotFound, Problem, Unavailable
@@ -60,9 +61,13 @@ def _attempt_id(request: Request) -> int | None:
     raw = request.query_params.get("attempt")
     if raw is None:
         return None
-    if not raw.isdigit():
-        raise InvalidInput(Problem("attempt", f"expected an attempt id, got {raw!r}"))
-    return int(raw)
+    if not (raw.isascii() and raw.isdigit()):  # str.isdigit alone also takes "²" and "٣"
+        raise InvalidInput(Problem("attempt", f"expected an attempt id, got {raw[:40]!r}"))
+    digits = raw.lstrip("0")
+    if len(digits) > len(str(MAX_ID)) or int(digits or "0") > MAX_ID:
+        # No attempt has such an id, and the database could not even be asked about it.
+        raise NotFound(f"attempt {raw[:40]} does not exist")
+    return int(digits or "0")
 
 
 def _public_url(runtime: Runtime, request: Request) -> str:
