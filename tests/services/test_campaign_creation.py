@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from dialer.adapters.clock import ManualClock
@@ -105,25 +106,55 @@ async def test_a_public_answer_url_is_accepted(runtime: Runtime) -> None:
     assert campaign.settings.answer_url == url
 
 
-def test_dialer_run_refuses_a_cap_above_the_largest_campaign_cap(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    database = tmp_path / "run.db"
+def dialer_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, campaign: str) -> Result:
     env = {
-        "DIALER_DATABASE_URL": f"sqlite:///{database}",
+        "DIALER_DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
         "DIALER_CAMPAIGN_MAX_CONCURRENCY": "20",
         "DIALER_LISTEN": "127.0.0.1:0",
         "TWILIO_ACCOUNT_SID": PROVIDER["twilio_account_sid"],
         "TWILIO_AUTH_TOKEN": PROVIDER["twilio_auth_token"],
         "DIALER_TWILIO_API_BASE": PROVIDER["twilio_api_base"],
+        "COLUMNS": "200",  # one problem, one line
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    campaign = tmp_path / "campaign.yaml"
-    campaign.write_text('name: big\ncaller_id: "+14155550100"\nmax_concurrency: 21\n')
+    campaign_file = tmp_path / "campaign.yaml"
+    campaign_file.write_text(campaign)
     contacts = tmp_path / "contacts.csv"
     contacts.write_text("phone\n+12125550100\n")
-    result = CliRunner().invoke(app, ["run", str(campaign), "--contacts", str(contacts)])
+    return CliRunner().invoke(app, ["run", str(campaign_file), "--contacts", str(contacts)])
+
+
+def test_dialer_run_refuses_a_cap_above_the_largest_campaign_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    campaign = 'name: big\ncaller_id: "+14155550100"\nmax_concurrency: 21\n'
+    result = dialer_run(tmp_path, monkeypatch, campaign)
     assert result.exit_code == 2, result.output
     assert "max_concurrency: 21 is above the largest campaign cap 20" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+ALIAS_BOMB = "a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n" + "".join(
+    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    ("campaign", "message"),
+    [
+        (ALIAS_BOMB, "aliases (*name) and merge keys are not allowed"),
+        ("name: " + "[" * 100_000 + "]" * 100_000 + "\n", "nested more than 32 levels"),
+        ("name: x\n" + "#" * (1 << 20) + "\n", "larger than 1 MiB"),
+    ],
+    ids=["alias bomb", "deep nesting", "too large"],
+)
+def test_dialer_run_refuses_a_hostile_campaign_file_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, campaign: str, message: str
+) -> None:
+    result = dialer_run(tmp_path, monkeypatch, campaign)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "RecursionError" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 2  # "Invalid input:" and the problem
