@@ -161,6 +161,8 @@ async def open_runtime(
                 settings.lease_ttl_seconds,
                 number_policy=number_policy(settings),
                 global_rates=settings.global_rates,
+                campaign_max=settings.campaign_max_concurrency,
+                allow_private_answer_urls=settings.allow_private_answer_urls,
             ),
             webhook_base=settings.webhook_base,
             rng=random.Random(seed),
