@@ -166,6 +166,7 @@ async def open_runtime(
             ),
             webhook_base=settings.webhook_base,
             rng=random.Random(seed),
+            allow_vanity_numbers=settings.allow_vanity_numbers,
         )
         await reconcile_at_start(services)
         executor = build_executor(settings, services)

@@ -154,6 +154,10 @@ class Settings(ObservabilitySettings):
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 to let a Prometheus on another host scrape
     metrics_cache_seconds: float = Field(default=5.0, ge=0, le=300)  # store figures' max age
 
+    # Contacts' numbers may be written with keypad letters (1-800-FLOWERS); off, a number
+    # with letters is refused: the parser would turn a typo or a placeholder into digits.
+    allow_vanity_numbers: bool = False
+
     # A campaign's answer_url may name loopback, private, link-local or cloud metadata hosts
     # only when this is true (a lab whose provider or simulator runs inside the network).
     allow_private_answer_urls: bool = False

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
+from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from dialer.bootstrap import Runtime
+from dialer.runner import webhook_listener
+from dialer.services.contacts import MAX_COLUMNS
 from tests.rest.conftest import Keys, bearer, dispatch_once, new_campaign, place
 
 CSV = (
@@ -225,3 +234,221 @@ async def test_contact_history_across_campaigns(
     assert (await client.get(url, headers=bearer(keys.other))).json() == []  # acme's record
     bad = await client.get("/v1/contacts/nope/history", headers=bearer(keys.viewer))
     assert bad.status_code == 422
+
+
+# ---------------------------------------------------------------- hostile files
+
+
+def _numbers(count: int, area: int = 212) -> list[str]:
+    return [f"+1{area}555{i:04d}" for i in range(count)]
+
+
+async def _names(runtime: Runtime) -> list[str | None]:
+    async with runtime.store.engine.connect() as conn:
+        rows = await conn.execute(text("SELECT name FROM contacts ORDER BY phone"))
+        return [row.name for row in rows]
+
+
+def _widest_file(rows: int) -> bytes:
+    """The worst a file may be within the bounds: every row as wide as the header allows."""
+    attributes = [f"attribute{i}" for i in range(MAX_COLUMNS - 1)]
+    lines = ["phone," + ",".join(attributes)]
+    for number in _numbers(rows):
+        lines.append(number + "," + ",".join(f"value {i}" for i in range(MAX_COLUMNS - 1)))
+    return ("\n".join(lines) + "\n").encode()
+
+
+# Asks /healthz again and again until its stdin has a line, then prints each answer's time.
+PROBE = """
+import json, select, sys, time
+import httpx
+latencies = []
+with httpx.Client(base_url=sys.argv[1], timeout=30) as http:
+    print("ready", flush=True)
+    while not select.select([sys.stdin], [], [], 0.01)[0]:
+        started = time.perf_counter()
+        assert http.get("/healthz").status_code == 200
+        latencies.append(time.perf_counter() - started)
+print(json.dumps(latencies), flush=True)
+"""
+
+
+@asynccontextmanager
+async def health_probe(url: str) -> AsyncIterator[list[float]]:
+    """The latencies of /healthz while the block runs, measured from another process: one
+    that shares neither the server's event loop nor its interpreter lock."""
+    probe = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", PROBE, url, stdin=PIPE, stdout=PIPE
+    )
+    assert probe.stdout is not None
+    assert (await probe.stdout.readline()).strip() == b"ready"
+    latencies: list[float] = []
+    try:
+        yield latencies
+    finally:
+        out, _ = await probe.communicate(b"stop\n")
+        latencies.extend(json.loads(out))
+
+
+@pytest.mark.parametrize("mode", ["lenient", "strict"])
+async def test_health_checks_answer_quickly_during_a_worst_case_import(
+    keys: Keys, runtime: Runtime, mode: str
+) -> None:
+    """Parsing must not hold the server's event loop: webhooks, dispatching and health
+    checks share it with the import."""
+    body = _widest_file(1500)
+    async with webhook_listener(runtime, "127.0.0.1", 0) as port:
+        url = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=url, timeout=300) as http:
+            campaign = await new_campaign(http, keys.operator)
+            async with health_probe(url) as latencies:
+                response = await _import(http, keys.operator, campaign["id"], body, mode)
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 1500
+    assert len(latencies) >= 10, "the import ended before the probes could overlap it"
+    slowest = max(latencies)
+    assert slowest < 0.1, f"/healthz took {slowest * 1000:.0f} ms during the import"
+
+
+async def test_a_header_wider_than_the_bound_is_422_naming_the_header(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    campaign = await new_campaign(client, keys.operator)
+    header = "phone," + ",".join(f"c{i}" for i in range(MAX_COLUMNS))
+    response = await _import(client, keys.operator, campaign["id"], f"{header}\n".encode())
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["location"] == "line 1"
+    assert error["message"].startswith(f"the header has {MAX_COLUMNS + 1:,} columns")
+
+
+async def test_a_field_over_128_kib_is_one_rejected_row_not_a_500(
+    client: httpx.AsyncClient, keys: Keys, runtime: Runtime
+) -> None:
+    """Past the first chunk of 1,000 rows, so a failure there used to leave a partial import."""
+    campaign = await new_campaign(client, keys.operator)
+    numbers = _numbers(1500)
+    rows = [f"{n},n" for n in numbers]
+    rows.insert(1200, f"+13125550100,{'x' * (129 * 1024)}")  # line 1202
+    body = ("phone,name\n" + "\n".join(rows) + "\n").encode()
+    strict = await _import(client, keys.operator, campaign["id"], body, "strict")
+    assert strict.status_code == 422
+    assert [e["location"] for e in strict.json()["errors"]] == ["line 1202"]
+    assert await _leads(client, keys.viewer, campaign["id"]) == {}
+    lenient = await _import(client, keys.operator, campaign["id"], body)
+    assert lenient.status_code == 200, lenient.text
+    report = lenient.json()
+    assert (report["rows"], report["added"], report["rejected_count"]) == (1501, 1500, 1)
+    assert report["rejected"][0]["location"] == "line 1202"
+    assert "longer than" in report["rejected"][0]["reason"]
+    assert len(await _names(runtime)) == 1500
+
+
+async def test_an_unterminated_quote_rejects_its_row_and_swallows_no_other(
+    client: httpx.AsyncClient, keys: Keys, runtime: Runtime
+) -> None:
+    campaign = await new_campaign(client, keys.operator)
+    body = b'phone,name\n+12125550101,"Ann\n+12125550102,Ben\n+12125550103,Cid\n'
+    response = await _import(client, keys.operator, campaign["id"], body)
+    report = response.json()
+    assert (report["rows"], report["added"], report["rejected_count"]) == (3, 2, 1)
+    assert report["rejected"][0]["location"] == "line 2"
+    assert "quote" in report["rejected"][0]["reason"]
+    assert await _names(runtime) == ["Ben", "Cid"]
+
+
+async def _import_json(
+    client: httpx.AsyncClient, token: str, campaign_id: int, contacts: list[dict[str, Any]]
+) -> httpx.Response:
+    url = f"/v1/campaigns/{campaign_id}/contacts"
+    return await client.post(url, json={"contacts": contacts}, headers=bearer(token))
+
+
+async def test_a_json_name_with_a_line_separator_stays_one_contact(
+    client: httpx.AsyncClient, keys: Keys, runtime: Runtime
+) -> None:
+    campaign = await new_campaign(client, keys.operator)
+    contacts = [
+        {"phone": "+12125550101", "name": "Ann\u2028+12125550109\u2029Lee\x85Jr"},
+        {"phone": "+12125550102", "name": "Ben", "attributes": {"note": "a\u2028b"}},
+    ]
+    response = await _import_json(client, keys.operator, campaign["id"], contacts)
+    report = response.json()
+    assert (report["rows"], report["added"], report["rejected_count"]) == (2, 2, 0)
+    assert await _names(runtime) == ["Ann\u2028+12125550109\u2029Lee\x85Jr", "Ben"]
+
+
+async def test_json_attributes_named_as_contact_fields_are_refused(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    campaign = await new_campaign(client, keys.operator)
+    contacts = [
+        {"phone": "+12125550101", "attributes": {"phone": "+12125550199", "plan": "gold"}},
+        {"phone": "+12125550102", "attributes": {"Name": "Ben"}},
+        {"phone": "+12125550103", "attributes": {"Plan": "a", "plan": "b"}},
+    ]
+    response = await _import_json(client, keys.operator, campaign["id"], contacts)
+    assert response.status_code == 422
+    errors = response.json()["errors"]
+    assert [e["location"] for e in errors] == [
+        "contacts[0].attributes.phone",
+        "contacts[1].attributes.Name",
+        "contacts[2].attributes.plan",
+    ]
+    assert "contacts[0].phone" in errors[0]["message"]
+    assert await _leads(client, keys.viewer, campaign["id"]) == {}
+
+
+async def test_a_nul_byte_is_bad_input_never_a_storage_error(
+    client: httpx.AsyncClient, keys: Keys, runtime: Runtime
+) -> None:
+    """PostgreSQL refuses NUL in text: it must be caught as bad input on every backend."""
+    campaign = await new_campaign(client, keys.operator)
+    body = (
+        b"phone,name,plan,tags\n"
+        b"+12125550101,A\x00nn,gold,vip\n"
+        b"+12125550102,Ben,go\x00ld,vip\n"
+        b"+12125550103,Cid,gold,v\x00ip\n"
+        b"+12125550104,Dee,gold,vip\n"
+    )
+    response = await _import(client, keys.operator, campaign["id"], body)
+    assert response.status_code == 200, response.text
+    assert [(r["location"], r["reason"].split(":")[0]) for r in response.json()["rejected"]] == [
+        ("line 2", "name"),
+        ("line 3", "plan"),
+        ("line 4", "tags"),
+    ]
+    assert await _names(runtime) == ["Dee"]
+    for contact, location in [
+        ({"phone": "+12125550105", "name": "E\x00ve"}, "contacts.0.name"),
+        ({"phone": "+12125550105", "attributes": {"plan": "g\x00"}}, "contacts.0.attributes.plan"),
+        ({"phone": "+1212555\x000105"}, "contacts.0.phone"),
+    ]:
+        refused = await _import_json(client, keys.operator, campaign["id"], [contact])
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["location"] == location
+    assert await _names(runtime) == ["Dee"]
+
+
+VANITY = b"phone\n212-555-CALL\n+1312555xxxx\n212.555.0142 x12\n"
+
+
+async def test_numbers_with_letters_or_an_extension_are_rejected_by_default(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    campaign = await new_campaign(client, keys.operator)
+    report = (await _import(client, keys.operator, campaign["id"], VANITY)).json()
+    assert (report["added"], report["rejected_count"]) == (0, 3)
+    reasons = [r["reason"] for r in report["rejected"]]
+    assert ["letters" in r for r in reasons] == [True, True, False]
+    assert "extension 12" in reasons[2]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"allow_vanity_numbers": True}])
+async def test_vanity_numbers_are_read_on_the_keypad_when_allowed(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    campaign = await new_campaign(client, keys.operator)
+    report = (await _import(client, keys.operator, campaign["id"], VANITY)).json()
+    assert (report["added"], report["rejected_count"]) == (2, 1)
+    assert report["rejected"][0]["location"] == "line 4"  # the extension is never dropped

@@ -126,7 +126,7 @@ class _Spool:
 
 
 async def _json_contacts(request: Request, limit: int) -> list[ContactRecord]:
-    data = b""
+    data = bytearray()  # grown in place: each chunk is not a copy of all before it
     async for chunk in request.stream():
         data += chunk
         if len(data) > limit:

@@ -197,7 +197,11 @@ async def _run_campaign(campaign_file: Path, contacts: Path, strict: bool) -> bo
             yield from file
 
     if strict:  # refuse a bad file before anything is created
-        check_contacts(lines, campaign_settings.default_timezone)
+        check_contacts(
+            lines,
+            campaign_settings.default_timezone,
+            allow_vanity=settings.allow_vanity_numbers,
+        )
     async with open_runtime(settings) as runtime:
         campaign = await create_campaign(runtime.services, settings.tenant, campaign_settings)
         report = await import_contacts(runtime.services, campaign.id, lines, strict=strict)

@@ -2,13 +2,24 @@
 
 Strict mode refuses the whole import when any row is bad (nothing is stored); lenient mode
 keeps the good rows. The file is read as a stream and stored in chunks, so a file of millions
-of rows needs memory only for the numbers already seen (to catch duplicates)."""
+of rows needs memory only for the numbers already seen (to catch duplicates).
+
+A record is one line: a quote left open rejects its own line and never swallows the rows
+after it, so no contact is lost in another's field or made up from a piece of one. The
+header's width and each field's length are bounded, and the parsing gives the event loop a
+turn every few milliseconds, so a hostile file costs time in proportion to its size and
+never stalls the server."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import re
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dialer.domain.model import Campaign
@@ -20,7 +31,20 @@ from dialer.services.context import Services
 
 KNOWN_COLUMNS = frozenset({"phone", "name", "timezone", "tags", "quiet_hours"})
 CHUNK_ROWS = 1000
+# A chunk also ends at this many values (a contact counts one per attribute, plus one), so
+# storing a chunk of wide rows is as short a step for the server's loop as one of narrow rows.
+CHUNK_VALUES = 50_000
 MAX_REPORTED = 1000  # rejected rows listed in a report; the count is always exact
+MAX_COLUMNS = 1000
+MAX_FIELD_CHARS = 4096
+# Above the widest line the bounds allow in practice, and below nothing: a longer line is
+# refused before the csv module reads it. (The csv module's own limit, 128 KiB per field, is
+# also reported as an over-long field.)
+MAX_LINE_CHARS = 1 << 20
+SLICE_SECONDS = 0.005  # parsing between two turns of the event loop
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -54,46 +78,62 @@ class ParsedRow:
 
 
 class ContactParser:
-    """Turns CSV text into contact drafts; remembers numbers seen to reject duplicates."""
+    """Turns CSV lines into contact drafts; remembers numbers seen to reject duplicates.
 
-    def __init__(self, default_zone: str, default_region: str = "US") -> None:
+    ``lines`` are the file's physical lines (line ends kept); line N of the file is the Nth.
+    ``allow_vanity`` lets numbers be written with keypad letters (1-800-FLOWERS)."""
+
+    def __init__(
+        self, default_zone: str, default_region: str = "US", *, allow_vanity: bool = False
+    ) -> None:
         self.default_zone = default_zone
         self.default_region = default_region
+        self.allow_vanity = allow_vanity
         self._seen: dict[str, int] = {}
 
     def rows(self, lines: Iterable[str], report: ImportReport) -> Iterator[ParsedRow]:
-        reader = csv.reader(lines)
-        header = self._header(next(reader, None))
-        for values in reader:
-            if not any(v.strip() for v in values):
-                continue  # blank lines are not rows
-            report.rows += 1
-            try:
-                draft = self._draft(header, values)
-                self._check_unique(draft.phone, reader.line_num)
-            except ValueError as exc:
-                report.reject(reader.line_num, str(exc))
-                continue
-            report.accepted += 1
-            yield ParsedRow(reader.line_num, draft)
+        return (row for row in self.per_line(lines, report) if row is not None)
 
-    def _header(self, row: list[str] | None) -> list[str]:
-        if row is None:
-            raise InvalidInput(Problem("line 1", "the file is empty; expected a header row"))
-        header = [name.strip().lower() for name in row]
-        if "phone" not in header:
-            raise InvalidInput(Problem("line 1", "the header has no 'phone' column"))
-        duplicates = sorted({n for n in header if header.count(n) > 1})
-        if duplicates:
-            raise InvalidInput(Problem("line 1", f"repeated columns: {', '.join(duplicates)}"))
-        return header
+    def per_line(self, lines: Iterable[str], report: ImportReport) -> Iterator[ParsedRow | None]:
+        """One item per line read: its row, or None (a blank line, or a rejected row), so a
+        caller can pace its reading even through a long run of bad lines."""
+        numbered = enumerate(lines, start=1)
+        header = _header(next(numbered, (1, None))[1])
+        for line, text in numbered:
+            try:
+                draft = self._line(header, text, line)
+            except ValueError as exc:
+                report.rows += 1
+                report.reject(line, str(exc))
+                yield None
+                continue
+            if draft is None:
+                yield None  # blank lines are not rows
+                continue
+            report.rows += 1
+            report.accepted += 1
+            yield ParsedRow(line, draft)
+
+    def _line(self, header: list[str], text: str, line: int) -> ContactDraft | None:
+        """The line's contact; None for a blank line (or one of empty fields)."""
+        if not text.strip():
+            return None
+        values = _record(text)
+        if not any(v.strip() for v in values):
+            return None
+        draft = self._draft(header, values)
+        self._check_unique(draft.phone, line)
+        return draft
 
     def _draft(self, header: list[str], values: list[str]) -> ContactDraft:
+        if values[-1].endswith(("\n", "\r")):  # an open quote took in the line end
+            raise ValueError("a quote is left open: a field cannot run past the end of its line")
         if len(values) != len(header):
             raise ValueError(f"expected {len(header)} columns, found {len(values)}")
         row = dict(zip(header, (v.strip() for v in values), strict=True))
+        _check_text(row)
         try:
-            phone = normalize(row["phone"], self.default_region)
+            phone = normalize(row["phone"], self.default_region, allow_vanity=self.allow_vanity)
         except InvalidNumber as exc:
             raise ValueError(f"phone: {exc}") from exc
         timezone = row.get("timezone") or None
@@ -118,6 +158,63 @@ class ContactParser:
             raise ValueError(f"duplicate of line {first} ({phone[:5]}…)")
 
 
+def _record(text: str) -> list[str]:
+    """One line's fields. A quote left open keeps the line end in its field (refused later)
+    instead of reading on into the next lines."""
+    if len(text) > MAX_LINE_CHARS:
+        raise ValueError(f"the line is longer than {MAX_LINE_CHARS:,} characters")
+    try:
+        return next(csv.reader((text,)), [])
+    except csv.Error as exc:
+        if "field limit" in str(exc):
+            raise ValueError(f"a field is longer than {MAX_FIELD_CHARS:,} characters") from exc
+        if "new-line" in str(exc):
+            raise ValueError("a line break inside a field (a lone carriage return)") from exc
+        raise ValueError(f"not a CSV line ({exc})") from exc
+
+
+def _header(text: str | None) -> list[str]:
+    if text is None:
+        raise InvalidInput(Problem("line 1", "the file is empty; expected a header row"))
+    try:
+        names = _record(text)
+    except ValueError as exc:
+        raise InvalidInput(Problem("line 1", f"the header: {exc}")) from exc
+    if len(names) > MAX_COLUMNS:
+        raise InvalidInput(
+            Problem(
+                "line 1",
+                f"the header has {len(names):,} columns; at most {MAX_COLUMNS:,} are allowed",
+            )
+        )
+    header = [name.strip().lower() for name in names]
+    for number, name in enumerate(header, start=1):
+        if found := _CONTROL.search(name):
+            raise InvalidInput(Problem("line 1", f"column {number}: {_control(found[0])}"))
+    if "phone" not in header:
+        raise InvalidInput(Problem("line 1", "the header has no 'phone' column"))
+    duplicates = sorted(n for n, count in Counter(header).items() if count > 1)
+    if duplicates:
+        raise InvalidInput(Problem("line 1", f"repeated columns: {', '.join(duplicates)}"))
+    return header
+
+
+def _check_text(row: dict[str, str]) -> None:
+    """Every value is plain text of a bounded length (the database refuses NUL, and no
+    contact field has a use for control characters)."""
+    for column, value in row.items():
+        if len(value) > MAX_FIELD_CHARS:
+            raise ValueError(f"{column}: longer than {MAX_FIELD_CHARS:,} characters")
+        if found := _CONTROL.search(value):
+            raise ValueError(f"{column}: {_control(found[0])}")
+
+
+def _control(char: str) -> str:
+    if char in "\r\n":
+        return "contains a line break"
+    return f"contains a control character (U+{ord(char):04X})"
+
+
 def _check_zone(name: str) -> str:
     try:
         ZoneInfo(name)
@@ -126,13 +223,30 @@ def _check_zone(name: str) -> str:
     return name
 
 
-def _chunks(rows: Iterator[ParsedRow], size: int) -> Iterator[list[ParsedRow]]:
+async def _paced(items: Iterable[T]) -> AsyncIterator[T]:
+    """The items of a CPU-bound iterator, giving the event loop a turn at least every
+    SLICE_SECONDS: webhooks, dispatching and health checks share the loop with an import.
+    (Not a worker thread: under the GIL, a parsing thread delays each of the loop's wake-ups.)"""
+    turn_ends = time.monotonic() + SLICE_SECONDS
+    for item in items:
+        yield item
+        if time.monotonic() >= turn_ends:
+            await asyncio.sleep(0)
+            turn_ends = time.monotonic() + SLICE_SECONDS
+
+
+async def _chunks(rows: Iterator[ParsedRow | None]) -> AsyncIterator[list[ParsedRow]]:
+    """Rows in chunks of CHUNK_ROWS rows, or fewer when they are wide (CHUNK_VALUES)."""
     chunk: list[ParsedRow] = []
-    for row in rows:
+    values = 0
+    async for row in _paced(rows):
+        if row is None:
+            continue
         chunk.append(row)
-        if len(chunk) == size:
+        values += 1 + len(row.draft.attributes)
+        if len(chunk) == CHUNK_ROWS or values >= CHUNK_VALUES:
             yield chunk
-            chunk = []
+            chunk, values = [], 0
     if chunk:
         yield chunk
 
@@ -155,14 +269,28 @@ async def _store_chunk(
     return added, len(drafts) - len(items)
 
 
-def check_contacts(source: Callable[[], Iterable[str]], default_zone: str) -> ImportReport:
+def check_contacts(
+    source: Callable[[], Iterable[str]], default_zone: str, *, allow_vanity: bool = False
+) -> ImportReport:
     """Check every row without storing anything; raise InvalidInput listing the bad rows."""
     report = ImportReport()
-    for _ in ContactParser(default_zone).rows(source(), report):
+    for _ in ContactParser(default_zone, allow_vanity=allow_vanity).rows(source(), report):
         pass
+    _refuse_rejected(report)
+    return report
+
+
+async def _check_paced(parser: ContactParser, lines: Iterable[str]) -> None:
+    """check_contacts, giving the event loop its turns."""
+    report = ImportReport()
+    async for _ in _paced(parser.per_line(lines, report)):
+        pass
+    _refuse_rejected(report)
+
+
+def _refuse_rejected(report: ImportReport) -> None:
     if report.rejected_count:
         raise InvalidInput([Problem(f"line {r.line}", r.reason) for r in report.rejected])
-    return report
 
 
 async def import_contacts(
@@ -179,10 +307,12 @@ async def import_contacts(
     async with services.store.unit() as uow:
         campaign = await uow.get_campaign(campaign_id)
     zone = campaign.settings.default_timezone
+    vanity = services.allow_vanity_numbers
     if strict:
-        check_contacts(source, zone)
+        await _check_paced(ContactParser(zone, allow_vanity=vanity), source())
     report = ImportReport()
-    for chunk in _chunks(ContactParser(zone).rows(source(), report), CHUNK_ROWS):
+    parser = ContactParser(zone, allow_vanity=vanity)
+    async for chunk in _chunks(parser.per_line(source(), report)):
         added, outside = await _store_chunk(services, campaign, [r.draft for r in chunk])
         report.added += added
         report.outside_segment += outside

@@ -30,6 +30,7 @@ class Services:
     limits: Limits
     webhook_base: str
     rng: random.Random = field(default_factory=random.Random)
+    allow_vanity_numbers: bool = False  # contacts' numbers may be written with keypad letters
 
     def scope(self, campaign: Campaign, tenant: ScopeLimits | None = None) -> Scope:
         tenant = tenant or ScopeLimits(self.limits.tenant_max)

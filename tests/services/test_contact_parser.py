@@ -1,0 +1,178 @@
+"""The contacts CSV parser on hostile input: bounded header and fields, one record per line
+(an open quote never swallows the rows after it), control characters refused, letters in
+numbers refused unless vanity numbers are allowed. Pure: nothing is stored."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from dialer.errors import InvalidInput
+from dialer.services.contacts import (
+    MAX_COLUMNS,
+    MAX_FIELD_CHARS,
+    MAX_LINE_CHARS,
+    ContactParser,
+    ImportReport,
+    ParsedRow,
+)
+
+ZONE = "America/New_York"
+
+
+def lines(text: str) -> list[str]:
+    """Split as a file is read: at line feeds only (str.splitlines also splits at U+2028)."""
+    return re.findall(r"[^\n]*\n|[^\n]+$", text)
+
+
+def parse(text: str, **options: bool) -> tuple[list[ParsedRow], ImportReport]:
+    report = ImportReport()
+    rows = list(ContactParser(ZONE, **options).rows(lines(text), report))
+    return rows, report
+
+
+def rejections(report: ImportReport) -> list[str]:
+    return [str(r) for r in report.rejected]
+
+
+def refusal(text: str) -> str:
+    with pytest.raises(InvalidInput) as info:
+        parse(text)
+    [problem] = info.value.problems
+    return f"{problem.location}: {problem.message}"
+
+
+def test_a_header_wider_than_the_bound_is_refused_naming_the_header() -> None:
+    header = "phone," + ",".join(f"c{i}" for i in range(MAX_COLUMNS)) + "\n"
+    assert refusal(header + "+12125550142\n") == (
+        f"line 1: the header has {MAX_COLUMNS + 1:,} columns; at most {MAX_COLUMNS:,} are allowed"
+    )
+
+
+def test_a_header_at_the_bound_is_read() -> None:
+    header = "phone," + ",".join(f"c{i}" for i in range(MAX_COLUMNS - 1)) + "\n"
+    row = "+12125550142," + ",".join("v" for _ in range(MAX_COLUMNS - 1)) + "\n"
+    rows, report = parse(header + row)
+    assert (report.accepted, len(rows[0].draft.attributes)) == (1, MAX_COLUMNS - 1)
+
+
+def test_a_header_of_100000_columns_is_refused_at_once() -> None:
+    """Duplicate detection used to compare every column with every other (minutes of CPU)."""
+    header = "phone," + ",".join(f"c{i}" for i in range(100_000)) + "\n"  # 690 KB
+    started = time.perf_counter()
+    assert refusal(header).startswith("line 1: the header has 100,001 columns")
+    assert time.perf_counter() - started < 1.0
+
+
+def test_repeated_columns_are_found_in_a_wide_header() -> None:
+    names = [f"c{i}" for i in range(MAX_COLUMNS - 3)]
+    header = ",".join(["phone", *names, "C7", "c9"]) + "\n"
+    assert refusal(header) == "line 1: repeated columns: c7, c9"
+
+
+def test_a_control_character_in_a_column_name_is_refused() -> None:
+    assert refusal("phone,pl\x00an\n") == (
+        "line 1: column 2: contains a control character (U+0000)"
+    )
+
+
+def test_an_over_long_field_rejects_its_row_only() -> None:
+    long_name = "n" * (MAX_FIELD_CHARS + 1)
+    text = f"phone,name\n+12125550101,Ann\n+12125550102,{long_name}\n+12125550103,Cid\n"
+    rows, report = parse(text)
+    assert [r.line for r in rows] == [2, 4]
+    assert rejections(report) == [f"line 3: name: longer than {MAX_FIELD_CHARS:,} characters"]
+
+
+def test_a_field_past_the_csv_modules_own_limit_rejects_its_row_only() -> None:
+    """Python's csv module raises on a field over 128 KiB: that is one bad row, not a crash."""
+    huge = "x" * (200 * 1024)
+    text = f'phone,name\n+12125550101,"{huge}"\n+12125550102,{huge}\n+12125550103,Cid\n'
+    rows, report = parse(text)
+    assert [r.line for r in rows] == [4]
+    assert [r.line for r in report.rejected] == [2, 3]
+    assert all("longer than" in r.reason for r in report.rejected)
+
+
+def test_an_unterminated_quote_rejects_its_line_and_keeps_the_rows_after_it() -> None:
+    text = (
+        'phone,name,plan\n+12125550101,"Ann,gold\n+12125550102,Ben,silver\n+12125550103,Cid,gold\n'
+    )
+    rows, report = parse(text)
+    assert [(r.line, r.draft.name) for r in rows] == [(3, "Ben"), (4, "Cid")]
+    [rejected] = report.rejected
+    assert rejected.line == 2
+    assert "quote" in rejected.reason
+    assert (report.rows, report.accepted, report.rejected_count) == (3, 2, 1)
+
+
+def test_a_quoted_field_may_not_run_onto_the_next_line() -> None:
+    """A record is one line: the second half of a multi-line field is not a contact."""
+    text = 'phone,name\n+12125550101,"Ann\n+12125550102"\n'
+    rows, report = parse(text)
+    assert rows == []
+    assert [r.line for r in report.rejected] == [2, 3]
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "code"),
+    [
+        ("+12125550101,A\x00nn,gold", "name", "U+0000"),
+        ("+12125550101,Ann,go\x00ld", "plan", "U+0000"),
+        ("+12125550101\x00,Ann,gold", "phone", "U+0000"),
+        ("+12125550101,An\x1bn,gold", "name", "U+001B"),
+        ("+12125550101,An\x7fn,gold", "name", "U+007F"),
+        ('+12125550101,"An\rn",gold', "name", "line break"),
+    ],
+)
+def test_a_control_character_in_a_field_rejects_the_row_naming_the_column(
+    row: str, column: str, code: str
+) -> None:
+    rows, report = parse(f"phone,name,plan\n{row}\n+12125550102,Ben,gold\n")
+    assert [r.line for r in rows] == [3]
+    [rejected] = report.rejected
+    assert rejected.line == 2
+    assert rejected.reason.startswith(f"{column}: ")
+    assert code in rejected.reason
+
+
+def test_a_lone_carriage_return_in_a_line_rejects_the_row() -> None:
+    rows, report = parse("phone,name\n+12125550101,An\rn\n+12125550102,Ben\n")
+    assert [r.line for r in rows] == [3]
+    assert [(r.line, "line break" in r.reason) for r in report.rejected] == [(2, True)]
+
+
+def test_a_line_longer_than_the_bound_rejects_its_row_only() -> None:
+    wide = ",".join(["v" * 1000] * 1100)
+    rows, report = parse(f"phone,a\n+12125550101,{wide}\n+12125550102,b\n")
+    assert [r.line for r in rows] == [3]
+    assert [str(r) for r in report.rejected] == [
+        f"line 2: the line is longer than {MAX_LINE_CHARS:,} characters"
+    ]
+
+
+def test_tabs_around_a_value_are_trimmed_as_spaces_are() -> None:
+    rows, _ = parse("phone,name\n+12125550101,\tAnn \n")
+    assert rows[0].draft.name == "Ann"
+
+
+def test_a_line_separator_inside_a_name_is_part_of_the_name() -> None:
+    """U+2028 is text, not a line end: the row stays one contact."""
+    rows, report = parse("phone,name\n+12125550101,Ann\u2028Lee\n+12125550102,Ben\n")
+    assert [r.draft.name for r in rows] == ["Ann\u2028Lee", "Ben"]
+    assert report.rejected_count == 0
+
+
+def test_letters_in_a_number_reject_the_row_unless_vanity_numbers_are_allowed() -> None:
+    text = "phone\n+1312555xxxx\n212-555-CALL\n212.555.0142 x12\n"
+    _, strict = parse(text)
+    assert [(r.line, "letters" in r.reason) for r in strict.rejected[:2]] == [
+        (2, True),
+        (3, True),
+    ]
+    assert "extension 12" in strict.rejected[2].reason
+    rows, vanity = parse(text, allow_vanity=True)
+    assert [r.draft.phone for r in rows] == ["+13125559999", "+12125552255"]
+    assert [r.line for r in vanity.rejected] == [4]  # an extension is never dropped
