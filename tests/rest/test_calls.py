@@ -77,6 +77,14 @@ async def test_calls_with_another_caller_id_get_their_own_queue(
             {"to": "+12125550100", "from": "+14155550100", "answer_url": "ftp://x"},
             "body.answer_url",
         ),
+        (  # the cloud metadata address: the provider must never be sent there
+            {"to": "+12125550100", "from": "+14155550100", "answer_url": "http://169.254.169.254/"},
+            "body.answer_url",
+        ),
+        (
+            {"to": "+12125550100", "from": "+14155550100", "answer_url": "http://10.0.0.5/twiml"},
+            "body.answer_url",
+        ),
     ],
 )
 async def test_a_bad_call_is_422_naming_the_field_and_queues_nothing(

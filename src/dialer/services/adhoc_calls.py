@@ -34,7 +34,8 @@ from dialer.domain.window import CallingWindow
 from dialer.errors import DialerError, Problem
 from dialer.observability import tracing
 from dialer.ports import ContactDraft, UnitOfWork
-from dialer.services.context import Services
+from dialer.services.campaigns import answer_url_problem
+from dialer.services.context import Limits, Services
 
 DEFAULT_ZONE = "America/New_York"  # for numbers whose zone the number does not tell
 QUEUE_RAMP_UP = 10  # seconds: the queue's pace is its cap per this many seconds
@@ -184,7 +185,7 @@ def _draft(order: CallOrder, where: str) -> tuple[ContactDraft, str]:
 
 
 def _validate(
-    orders: Sequence[CallOrder], prefix: str, now: datetime
+    orders: Sequence[CallOrder], prefix: str, now: datetime, limits: Limits
 ) -> tuple[list[_Valid], list[RefusedCall]]:
     valid: list[_Valid] = []
     refused: list[RefusedCall] = []
@@ -197,6 +198,9 @@ def _validate(
         except ValueError as exc:
             location, _, message = str(exc).partition(": ")
             refused.append(RefusedCall(index, Problem(location, message)))
+            continue
+        if problem := answer_url_problem(order.answer_url, limits, f"{where}.answer_url"):
+            refused.append(RefusedCall(index, problem))
             continue
         if (seen := first.setdefault(draft.phone, index)) != index:
             problem = Problem(f"{where}.to", f"the same number as {prefix}[{seen}]")
@@ -279,7 +283,7 @@ async def queue_calls(
 ) -> Queueing:
     """Queue the calls in this transaction (the caller commits). Bad numbers, repeats and
     numbers on a do-not-call list are refused one by one; Backlogged refuses them all."""
-    valid, refused = _validate(orders, prefix, services.clock.now())
+    valid, refused = _validate(orders, prefix, services.clock.now(), services.limits)
     result = Queueing(refused=refused)
     if not valid:
         return result

@@ -54,17 +54,26 @@ def _check_cap(settings: CampaignSettings, limits: Limits) -> None:
 
 
 def _check_answer_url(settings: CampaignSettings, limits: Limits) -> None:
-    if settings.answer_url is None or limits.allow_private_answer_urls:
-        return
-    reason = internal_host_reason(settings.answer_url)
-    if reason is not None:
-        raise InvalidInput(
-            Problem(
-                "answer_url",
-                f"{reason}; the provider must not be sent there "
-                "(DIALER_ALLOW_PRIVATE_ANSWER_URLS=true allows it)",
-            )
-        )
+    problem = answer_url_problem(settings.answer_url, limits)
+    if problem is not None:
+        raise InvalidInput(problem)
+
+
+def answer_url_problem(
+    answer_url: str | None, limits: Limits, location: str = "answer_url"
+) -> Problem | None:
+    """Why the provider must not be sent to ``answer_url`` (an internal host), if it must not:
+    for campaigns and for calls outside campaigns alike."""
+    if answer_url is None or limits.allow_private_answer_urls:
+        return None
+    reason = internal_host_reason(answer_url)
+    if reason is None:
+        return None
+    return Problem(
+        location,
+        f"{reason}; the provider must not be sent there "
+        "(DIALER_ALLOW_PRIVATE_ANSWER_URLS=true allows it)",
+    )
 
 
 async def add_campaign(
