@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
+from typing import TypeVar
 
 from dialer.adapters.admission.memory import MemoryAdmission
 from dialer.adapters.admission.redis import RedisAdmission
@@ -22,7 +25,7 @@ from dialer.adapters.telephony.providers import build_guard, build_other_provide
 from dialer.adapters.telephony.twilio import TwilioTelephony
 from dialer.adapters.telephony.twilio_signature import TwilioWebhookVerifier
 from dialer.domain.safety import NumberPolicy
-from dialer.errors import DialerError, InvalidInput, Problem
+from dialer.errors import DialerError, InvalidInput, Problem, Unavailable
 from dialer.ports import Admission, Clock, Executor, Telephony, WebhookVerifier
 from dialer.services.batches import JobPolicy, originate_now, record_failures, run_origination
 from dialer.services.context import Limits, Services
@@ -33,6 +36,11 @@ from dialer.services.reconciler import Reconciler
 from dialer.services.retrying import OwnCallsOnly
 from dialer.settings import Settings
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+STARTUP_FIRST_DELAY = 0.5  # seconds before the second try; doubled up to STARTUP_MAX_DELAY
+STARTUP_MAX_DELAY = 8.0
 
 @dataclass
 class Runtime:
@@ -89,11 +97,40 @@ async def build_admission(settings: Settings, clock: Clock) -> Admission:
             )
         )
     admission = RedisAdmission.from_url(settings.redis_url, namespace=settings.redis_namespace)
-    problems = await admission.server_problems()
+    try:
+        problems = await admission.server_problems()
+    except BaseException:
+        await admission.aclose()
+        raise
     if problems:
         await admission.aclose()
         raise InvalidInput([Problem("DIALER_REDIS_URL", p) for p in problems])
     return admission
+
+
+async def when_available(
+    settings: Settings, what: str, step: Callable[[], Awaitable[T]], sleep: Sleep = asyncio.sleep
+) -> T:
+    """Run a start-up ``step`` that needs a dependency (Redis, the database server), trying
+    again with back-off while the dependency does not answer, for at most
+    DIALER_STARTUP_WAIT_SECONDS: a process started a moment before Redis or PostgreSQL (a
+    reboot, a rolling restart without a supervisor) comes up with them instead of exiting."""
+    deadline = time.monotonic() + settings.startup_wait_seconds
+    delay = STARTUP_FIRST_DELAY
+    while True:
+        try:
+            return await step()
+        except (Unavailable, OSError) as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Unavailable(
+                    f"{what} did not answer within DIALER_STARTUP_WAIT_SECONDS="
+                    f"{settings.startup_wait_seconds:g}: {exc}"
+                ) from exc
+            delay = min(delay, left)
+            log.warning("%s not answering (%s); trying again in %.1f s", what, exc, delay)
+            await sleep(delay)
+            delay = min(delay * 2, STARTUP_MAX_DELAY)
 
 
 async def reconcile_at_start(services: Services, attempts: int = 50) -> None:
@@ -147,8 +184,10 @@ async def open_runtime(
     admission: Admission | None = None
     executor: Executor | None = None
     try:
-        await migrate.upgrade(store.engine)
-        admission = await build_admission(settings, clock)
+        await when_available(settings, "the database", partial(migrate.upgrade, store.engine))
+        admission = await when_available(
+            settings, "admission (DIALER_REDIS_URL)", partial(build_admission, settings, clock)
+        )
         services = Services(
             store=store,
             admission=admission,
@@ -168,7 +207,9 @@ async def open_runtime(
             rng=random.Random(seed),
             allow_vanity_numbers=settings.allow_vanity_numbers,
         )
-        await reconcile_at_start(services)
+        await when_available(
+            settings, "admission (DIALER_REDIS_URL)", partial(reconcile_at_start, services)
+        )
         executor = build_executor(settings, services)
         yield Runtime(
             settings=settings,
