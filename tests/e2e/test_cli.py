@@ -187,3 +187,12 @@ def test_policy_command_validates(tmp_path: Path) -> None:
     refused = dialer("policy", "--max-attempts", "0", env=env)
     assert refused.returncode == 2
     assert dialer("policy", env=env).stdout.startswith("At most 2 attempts")  # unchanged
+
+
+def test_run_refuses_a_header_wider_than_the_bound(tmp_path: Path) -> None:
+    header = "phone," + ",".join(f"c{i}" for i in range(1000))
+    campaign, contacts = files(tmp_path, contacts=f"{header}\n+12125550100\n")
+    env = {"DIALER_DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}"}
+    result = dialer("run", campaign, "--contacts", contacts, "--strict", env=env)
+    assert result.returncode == 2, result.stderr
+    assert "line 1: the header has 1,001 columns; at most 1,000 are allowed" in result.stderr
