@@ -14,6 +14,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dialer.domain.model import Rate, Rates
@@ -24,6 +25,14 @@ QUEUE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"  # a broker queue (issue 4)
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class IncoherentSettings(ValueError):
+    """Settings each valid alone that contradict one another, one problem per variable."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{p.location}: {p.message}" for p in problems))
+        self.problems = problems
 
 
 class ObservabilitySettings(BaseSettings):
@@ -167,14 +176,36 @@ class Settings(ObservabilitySettings):
 
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
-        if self.campaign_max_concurrency > self.global_max_concurrency:
-            raise ValueError("campaign_max_concurrency cannot exceed global_max_concurrency")
-        host, _, port = self.listen.rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"listen must be HOST:PORT, got {self.listen!r}")
-        if self.provider_min_cps > self.provider_max_cps:  # issue 7
-            raise ValueError("provider_min_cps cannot exceed provider_max_cps")
+        problems = [*self._cap_conflicts(), *self._listen_problems()]
+        if problems:
+            raise IncoherentSettings(problems)
         return self
+
+    def _cap_conflicts(self) -> list[Problem]:
+        """Limits that must not exceed another one, each named by its variable."""
+        pairs = [
+            ("campaign_max_concurrency", "global_max_concurrency"),
+            ("provider_min_cps", "provider_max_cps"),
+        ]
+        return [
+            Problem(
+                variable_name(low),
+                f"{self._shown(low)} cannot exceed {variable_name(high)} ({getattr(self, high)})",
+            )
+            for low, high in pairs
+            if getattr(self, low) > getattr(self, high)
+        ]
+
+    def _shown(self, field: str) -> str:
+        """A value as the operator set it; a default says so, since they never wrote it."""
+        value = str(getattr(self, field))
+        return value if field in self.model_fields_set else f"{value} (the default)"
+
+    def _listen_problems(self) -> list[Problem]:
+        host, _, port = self.listen.rpartition(":")
+        if host and port.isdigit():
+            return []
+        return [Problem("DIALER_LISTEN", f"must be HOST:PORT, got {self.listen!r}")]
 
     @property
     def global_rates(self) -> Rates:
@@ -219,13 +250,24 @@ def _load(kind: type[SettingsT], overrides: dict[str, object]) -> SettingsT:
     try:
         return kind(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else "settings"
-            vendor = field.startswith(("TWILIO", "PLIVO", "TELNYX"))  # not DIALER_-prefixed
-            name = field.upper() if vendor else f"DIALER_{field.upper()}"
-            problems.append(Problem(name, err["msg"].removeprefix("Value error, ")))
-        raise InvalidInput(problems) from exc
+        raise InvalidInput([p for err in exc.errors() for p in _problems(err)]) from exc
+
+
+def _problems(err: ErrorDetails) -> list[Problem]:
+    """One validation error as problems named by environment variable: a field's own error
+    names its variable, a conflict between settings names each variable involved."""
+    cause = err.get("ctx", {}).get("error")
+    if isinstance(cause, IncoherentSettings):
+        return cause.problems
+    field = str(err["loc"][0]) if err["loc"] else "settings"
+    return [Problem(variable_name(field), err["msg"].removeprefix("Value error, "))]
+
+
+def variable_name(field: str) -> str:
+    """``global_max_concurrency`` -> ``DIALER_GLOBAL_MAX_CONCURRENCY``; the vendors' own
+    credentials (``TWILIO_AUTH_TOKEN``...) keep their names."""
+    vendor = field.upper().startswith(("TWILIO", "PLIVO", "TELNYX"))
+    return field.upper() if vendor else f"DIALER_{field.upper()}"
 
 
 # ---- distributed execution (issue 4): queue routes

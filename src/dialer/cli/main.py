@@ -21,7 +21,7 @@ from dialer.adapters.store.engine import make_engine
 from dialer.adapters.store.sql import SqlStore
 from dialer.bootstrap import Runtime, open_runtime
 from dialer.campaign_file import read_campaign_file
-from dialer.cli.common import errors, run_command
+from dialer.cli.common import CommandGroup, errors, print_problems, run_command
 from dialer.cli.display import LiveView, print_outcomes
 from dialer.cli.providers import print_provider_health
 from dialer.cli.safety import dnc, history, limits, policy
@@ -43,6 +43,7 @@ from dialer.services.progress import Progress, all_progress
 from dialer.settings import Settings, load_settings
 
 app = typer.Typer(
+    cls=CommandGroup,
     help="Dialer: outbound call campaigns with exact caps, local calling hours and retries.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -56,9 +57,7 @@ def _observability(ctx: typer.Context) -> None:
     try:
         start_observability(ctx.invoked_subcommand)
     except InvalidInput as exc:
-        errors.print("[bold red]Invalid input:[/]")
-        for problem in exc.problems:
-            errors.print(f"  {problem.location}: {problem.message}", markup=False, highlight=False)
+        print_problems(exc)
         raise typer.Exit(2) from exc
 
 
