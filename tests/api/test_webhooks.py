@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from dialer.api.app import create_app
 from dialer.bootstrap import Runtime, open_runtime
 from dialer.domain.model import CampaignSettings
 from dialer.domain.statuses import AttemptStatus, LeadStatus
+from dialer.observability.throttle import ThrottledWarnings
 from dialer.ports import ContactDraft, Origination
 from dialer.services.campaigns import create_campaign, start_campaign
 from dialer.services.contacts import import_drafts
@@ -210,3 +212,59 @@ async def test_database_down_answers_503_so_the_provider_retries(
     retried = await post(client, attempt_id, callback("completed", 1))  # the provider retries
     assert retried.status_code == 204
     assert await event_count(runtime) == 1
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and r.name == "dialer.api.webhooks"
+    ]
+
+
+async def test_every_refused_webhook_is_logged_once_per_reason(
+    runtime: Runtime,
+    client: httpx.AsyncClient,
+    attempt_id: int,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="dialer.api.webhooks")
+    for _ in range(3):  # a provider retrying with a wrong token: one line, not three
+        await post(client, attempt_id, callback("ringing", 1), token="not-the-token")
+    await post(client, attempt_id, {"CallStatus": "ringing"})
+    await post(client, 999, callback("ringing", 1))
+    working = runtime.store.engine
+    runtime.store.engine = make_engine("postgresql://postgres@127.0.0.1:1/down")
+    try:
+        await post(client, attempt_id, callback("completed", 1))
+    finally:
+        await runtime.store.engine.dispose()
+        runtime.store.engine = working
+    lines = _warnings(caplog)
+    assert len(lines) == 4, lines
+    for line, reason in zip(
+        lines, ["bad signature", "malformed", "unknown attempt", "store unavailable"], strict=True
+    ):
+        assert reason in line
+    assert "403" in lines[0]
+    assert "CallSid" in lines[1]
+    assert "no attempt" in lines[2]
+
+
+def test_throttled_warnings_count_what_they_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    now = [100.0]
+    warnings = ThrottledWarnings(logging.getLogger("tests.throttle"), 10.0, lambda: now[0])
+    caplog.set_level(logging.WARNING, logger="tests.throttle")
+    assert warnings.warn("bad signature", "refused %s", "one")
+    assert not warnings.warn("bad signature", "refused %s", "two")
+    assert warnings.warn("malformed", "refused %s", "three")  # another reason: its own line
+    now[0] += 9.9
+    assert not warnings.warn("bad signature", "refused %s", "four")
+    now[0] += 0.2
+    assert warnings.warn("bad signature", "refused %s", "five")
+    assert [r.getMessage() for r in caplog.records] == [
+        "refused one",
+        "refused three",
+        "refused five (2 more since the last such line, not logged)",
+    ]

@@ -3,7 +3,8 @@
 One route, ``POST /webhooks/{provider}/status``, for the configured provider (Twilio, Plivo or
 Telnyx); a table says how each one's requests are read and answered. A forged request gets 403
 and changes nothing. When the event cannot be stored (database down) the answer is 503, so the
-provider delivers it again: never a 2xx for an event not kept.
+provider delivers it again: never a 2xx for an event not kept. Every refusal is logged at
+WARNING with its reason, at most one line per reason every 10 s.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from dialer.api.models import MAX_ID
 from dialer.api.problems import problem
 from dialer.bootstrap import Runtime
 from dialer.errors import InvalidInput, NotFound, Problem, Unavailable
+from dialer.observability.throttle import ThrottledWarnings
 from dialer.ports import ProviderEvent, WebhookVerifier
 from dialer.services.calls import apply_event
 
 log = logging.getLogger(__name__)
 
 STORE_RETRY_AFTER = "5"  # seconds: a store that failed is given a moment before the next try
+REFUSAL_LOG_PERIOD = 10.0  # seconds: at most one log line per refusal reason in this period
 
 
 @dataclass(frozen=True)
@@ -82,10 +85,31 @@ def _authentic(verifier: WebhookVerifier | RequestVerifier, inbound: Inbound) ->
     return verifier.verify(inbound.url, inbound.form(), inbound.header(SIGNATURE_HEADER))
 
 
+class _Refusals:
+    """Every refused callback is logged at WARNING with its reason, at most one line per
+    reason every few seconds: a provider retrying a refused request must not flood the log."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.warnings = ThrottledWarnings(log, REFUSAL_LOG_PERIOD)
+
+    def refuse(self, reason: str, response: Response, detail: str) -> Response:
+        self.warnings.warn(
+            reason,
+            "%s status webhook answered %s (%s): %s",
+            self.provider,
+            response.status_code,
+            reason,
+            detail,
+        )
+        return response
+
+
 def webhook_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(prefix="/webhooks")
     provider = runtime.services.telephony.name
     webhook = WEBHOOKS[provider]
+    refusals = _Refusals(provider)
 
     @router.post(f"/{provider}/status", status_code=204, response_model=None)
     async def status(request: Request) -> Response:
@@ -95,25 +119,28 @@ def webhook_router(runtime: Runtime) -> APIRouter:
             await request.body(),
         )
         if not _authentic(runtime.verifier, inbound):
-            log.warning("%s webhook with a bad signature refused", provider)
-            return problem(403, "Forbidden", "the request signature does not match")
+            detail = "the request signature does not match"
+            return refusals.refuse("bad signature", problem(403, "Forbidden", detail), detail)
         try:
             event = webhook.parse(inbound)
             if event is None:
                 return webhook.reply()
             result = await apply_event(runtime.services, _attempt_id(request), event)
         except InvalidInput as exc:
-            return problem(400, "Bad Request", str(exc), exc.problems)
+            answer = problem(400, "Bad Request", str(exc), exc.problems)
+            return refusals.refuse("malformed", answer, str(exc))
         except NotFound as exc:
-            return problem(404, "Not Found", str(exc))
+            answer = problem(404, "Not Found", str(exc))
+            return refusals.refuse("unknown attempt", answer, str(exc))
         except (DBAPIError, PoolTimeout, OSError, Unavailable) as exc:
-            log.error("webhook not stored, asking the provider to retry: %s", exc)
-            return problem(
+            answer = problem(
                 503,
                 "Service Unavailable",
                 "the event could not be stored",
                 headers={"Retry-After": STORE_RETRY_AFTER},
             )
+            detail = f"not stored, the provider is asked to retry: {exc}"
+            return refusals.refuse("store unavailable", answer, detail)
         log.debug("attempt %s: %s", result.attempt_id, result.effect)
         return webhook.reply()
 
