@@ -95,7 +95,16 @@ def test_platform_keys_are_made_from_the_command_line(env: str) -> None:
     assert ("platform", "platform") in [(row["tenant"], row["scope"]) for row in rows]
 
 
-def test_a_tenant_key_needs_its_tenant(env: str) -> None:
-    result = CliRunner().invoke(app, ["keys", "create", "--scope", "admin"])
-    assert result.exit_code == 2
-    assert "--tenant" in result.output
+def test_a_tenant_key_is_for_the_cli_tenant_unless_named(
+    env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As every other command, ``keys create`` works as DIALER_TENANT (``default``)."""
+    runner = CliRunner()
+    monkeypatch.delenv("DIALER_TENANT", raising=False)
+    assert runner.invoke(app, ["keys", "create", "--scope", "admin"]).exit_code == 0
+    monkeypatch.setenv("DIALER_TENANT", "acme")
+    assert runner.invoke(app, ["keys", "create", "--scope", "operator"]).exit_code == 0
+    assert runner.invoke(app, ["keys", "create", "--scope", "platform"]).exit_code == 0
+    rows = json.loads(runner.invoke(app, ["keys", "list", "--json"]).output)
+    owners = [(row["tenant"], row["scope"]) for row in rows]
+    assert owners == [("default", "admin"), ("acme", "operator"), ("platform", "platform")]

@@ -48,7 +48,10 @@ def serve(
 def keys_create(
     tenant: Annotated[
         str | None,
-        typer.Option(help="The tenant (created on first use); platform keys: 'platform'."),
+        typer.Option(
+            help="The tenant (created on first use). Default: DIALER_TENANT ('default'); "
+            "platform keys: 'platform'."
+        ),
     ] = None,
     scope: Annotated[
         KeyScope,
@@ -69,13 +72,13 @@ def keys_create(
 
 
 def _key_tenant(tenant: str | None, scope: KeyScope) -> str:
-    """A tenant key names its tenant; a platform key belongs to the deployment, so it gets a
-    tenant of its own unless one is given."""
+    """A tenant key is for the tenant the CLI works as (DIALER_TENANT) unless one is named; a
+    platform key belongs to the deployment, so it gets a tenant of its own."""
     if tenant is not None:
         return tenant
     if scope is KeyScope.PLATFORM:
         return PLATFORM_TENANT
-    raise typer.BadParameter("a tenant key needs --tenant NAME", param_hint="--tenant")
+    return load_settings().tenant
 
 
 @keys.command("list")
