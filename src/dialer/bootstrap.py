@@ -42,6 +42,7 @@ Sleep = Callable[[float], Awaitable[None]]
 STARTUP_FIRST_DELAY = 0.5  # seconds before the second try; doubled up to STARTUP_MAX_DELAY
 STARTUP_MAX_DELAY = 8.0
 
+
 @dataclass
 class Runtime:
     settings: Settings
