@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from dialer.adapters.clock import ManualClock
 from dialer.adapters.store.api_tables import idempotency_keys
 from dialer.adapters.store.tables import campaigns, leads
 from dialer.bootstrap import Runtime
@@ -186,6 +187,42 @@ async def test_a_backlog_past_the_limit_is_429_with_retry_after(
     assert (await place(client, keys.other, "+12125550099")).status_code == 202  # per tenant
     assert await dispatch_once(runtime) == 4  # dialling drains the backlog ...
     assert (await place(client, keys.operator, "+12125550099")).status_code == 202  # ... room
+
+
+NO_DISPATCHER = "no call has been started in the last 60 s: is a dispatcher running?"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"api_max_pending_calls": 3}])
+async def test_a_backlog_nothing_drains_says_so_and_asks_for_a_minute(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    for i in range(3):
+        assert (await place(client, keys.operator, f"+121255500{i:02d}")).status_code == 202
+    refused = await place(client, keys.operator, "+12125550099")  # no dispatcher runs here
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "60"
+    assert NO_DISPATCHER in refused.json()["detail"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"api_max_pending_calls": 4}])
+async def test_retry_after_follows_the_measured_drain_rate(
+    client: httpx.AsyncClient, keys: Keys, runtime: Runtime
+) -> None:
+    for i in range(4):
+        assert (await place(client, keys.operator, f"+121255500{i:02d}")).status_code == 202
+    assert await dispatch_once(runtime) == 4  # four calls started in the last minute
+    for i in range(4, 8):
+        assert (await place(client, keys.operator, f"+121255500{i:02d}")).status_code == 202
+    refused = await place(client, keys.operator, "+12125550099")
+    assert refused.status_code == 429
+    # One call over the limit, draining at 4 per 60 s: a place is free in 15 s.
+    assert refused.headers["retry-after"] == "15"
+    assert "dispatcher" not in refused.json()["detail"]
+    assert isinstance(runtime.services.clock, ManualClock)
+    runtime.services.clock.advance(61)  # those starts leave the measured minute
+    stalled = await place(client, keys.operator, "+12125550099")
+    assert stalled.headers["retry-after"] == "60"
+    assert NO_DISPATCHER in stalled.json()["detail"]
 
 
 async def test_a_completed_queue_is_reopened_by_the_next_call(

@@ -7,7 +7,8 @@ per-number lock, rates, do-not-call, number policy) and only inside the queue's 
 contact's own time zone (the campaigns' default unless the request names one): a request is
 never refused for capacity or the hour, it waits its turn. Only a window that never opens for
 the contact is refused. Only a tenant's backlog past DIALER_API_MAX_PENDING_CALLS
-is refused, so callers slow down instead of queueing without bound.
+is refused, so callers slow down instead of queueing without bound; its Retry-After is the
+time the backlog needs to drain at the pace measured over the last minute.
 
 The dispatcher completes a running campaign when it has nothing left to call. A queue is a
 campaign that runs dry often, so a new call reopens it (COMPLETED -> RUNNING, which only
@@ -23,7 +24,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dialer.domain.model import Campaign, CampaignSettings, Lead
@@ -40,6 +41,9 @@ from dialer.services.context import Limits, Services
 DEFAULT_ZONE = "America/New_York"  # for numbers whose zone the number does not tell
 QUEUE_RAMP_UP = 10  # seconds: the queue's pace is its cap per this many seconds
 MAX_RETRY_AFTER = 600
+DRAIN_WINDOW = 60  # seconds: the backlog's drain rate is measured over this last stretch
+STALLED_RETRY_AFTER = 60  # seconds: nothing drains, so no pace to go by; ask for a minute
+NOT_DRAINING = f"no call has been started in the last {DRAIN_WINDOW} s: is a dispatcher running?"
 
 
 @dataclass(frozen=True)
@@ -224,20 +228,38 @@ def _window_opens(order: CallOrder, draft: ContactDraft, where: str, now: dateti
     return opens
 
 
-async def _check_backlog(uow: UnitOfWork, tenant_id: int, adding: int, limits: QueueLimits) -> None:
+async def _check_backlog(
+    uow: UnitOfWork, tenant_id: int, adding: int, limits: QueueLimits, now: datetime
+) -> None:
     """Approximate under concurrent requests (each counts before the others commit): the
     limit protects the database from unbounded queues; exactness is the caps' job."""
     pending = await limits.backlog.pending(uow, tenant_id, adding, limits.max_pending)
     excess = pending + adding - limits.max_pending
     if excess > 0:
-        # The time the queue needs, at its own pace, to bring the backlog under the limit.
-        per_second = limits.cap / QUEUE_RAMP_UP
-        wait = min(MAX_RETRY_AFTER, max(1, math.ceil(excess / per_second)))
-        raise Backlogged(
+        message = (
             f"{pending} calls are waiting to be dialled; the limit is {limits.max_pending} "
-            "(DIALER_API_MAX_PENDING_CALLS)",
-            wait,
+            "(DIALER_API_MAX_PENDING_CALLS)"
         )
+        started = await _recently_started(uow, tenant_id, now)
+        if started == 0:
+            raise Backlogged(f"{message}; {NOT_DRAINING}", STALLED_RETRY_AFTER)
+        raise Backlogged(message, _time_to_drain(excess, started))
+
+
+async def _recently_started(uow: UnitOfWork, tenant_id: int, now: datetime) -> int:
+    """Calls of the tenant's API queues started (attempts created) in the last minute."""
+    since = now - timedelta(seconds=DRAIN_WINDOW)
+    started = 0
+    for campaign_id in await uow.api_queue_campaigns(tenant_id):
+        started += await uow.attempts_since(campaign_id, since)
+    return started
+
+
+def _time_to_drain(excess: int, started: int) -> int:
+    """Seconds the queues need, at the pace measured over the last minute, to bring the
+    backlog under the limit."""
+    per_second = started / DRAIN_WINDOW
+    return min(MAX_RETRY_AFTER, max(1, math.ceil(excess / per_second)))
 
 
 async def queue_campaign(
@@ -287,7 +309,7 @@ async def queue_calls(
     result = Queueing(refused=refused)
     if not valid:
         return result
-    await _check_backlog(uow, tenant_id, len(valid), limits)
+    await _check_backlog(uow, tenant_id, len(valid), limits, services.clock.now())
     listed = await uow.do_not_call_listed(tenant_id, [v.draft.phone for v in valid])
     for item in valid:
         if item.draft.phone in listed:
