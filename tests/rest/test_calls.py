@@ -325,3 +325,22 @@ async def test_another_tenants_calls_and_leads_are_404(
     assert (mine.status_code, mine.json()["from"]) == (200, "+14155550100")
     campaign = await new_campaign(client, keys.other)
     assert campaign["id"] != theirs["campaign_id"]
+
+
+async def test_letters_and_extensions_in_a_call_number_are_refused(
+    client: httpx.AsyncClient, keys: Keys, runtime: Runtime
+) -> None:
+    for to in ("212-555-CALL", "+1312555xxxx", "212.555.0142 x12"):
+        response = await place(client, keys.operator, to)
+        assert response.status_code == 422, to
+        assert response.json()["errors"][0]["location"] == "body.to"
+    assert await _count(runtime, leads) == 0
+
+
+@pytest.mark.parametrize("settings_overrides", [{"allow_vanity_numbers": True}])
+async def test_vanity_call_numbers_are_read_on_the_keypad_when_allowed(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    response = await place(client, keys.operator, "212-555-CALL")
+    assert response.status_code == 202
+    assert response.json()["to"] == "+12125552255"

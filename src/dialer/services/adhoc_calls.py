@@ -36,7 +36,7 @@ from dialer.errors import DialerError, Problem
 from dialer.observability import tracing
 from dialer.ports import ContactDraft, UnitOfWork
 from dialer.services.campaigns import answer_url_problem
-from dialer.services.context import Limits, Services
+from dialer.services.context import Services
 
 DEFAULT_ZONE = "America/New_York"  # for numbers whose zone the number does not tell
 QUEUE_RAMP_UP = 10  # seconds: the queue's pace is its cap per this many seconds
@@ -163,9 +163,9 @@ def queue_settings(
     )
 
 
-def _draft(order: CallOrder, where: str) -> tuple[ContactDraft, str]:
+def _draft(order: CallOrder, where: str, allow_vanity: bool) -> tuple[ContactDraft, str]:
     try:
-        phone = normalize(order.to)
+        phone = normalize(order.to, allow_vanity=allow_vanity)
     except InvalidNumber as exc:
         raise ValueError(f"{where}.to: {exc}") from exc
     try:
@@ -189,15 +189,16 @@ def _draft(order: CallOrder, where: str) -> tuple[ContactDraft, str]:
 
 
 def _validate(
-    orders: Sequence[CallOrder], prefix: str, now: datetime, limits: Limits
+    orders: Sequence[CallOrder], prefix: str, services: Services
 ) -> tuple[list[_Valid], list[RefusedCall]]:
+    now, limits = services.clock.now(), services.limits
     valid: list[_Valid] = []
     refused: list[RefusedCall] = []
     first: dict[str, int] = {}
     for index, order in enumerate(orders):
         where = f"{prefix}[{index}]" if prefix else "body"
         try:
-            draft, caller_id = _draft(order, where)
+            draft, caller_id = _draft(order, where, services.allow_vanity_numbers)
             opens = _window_opens(order, draft, where, now)
         except ValueError as exc:
             location, _, message = str(exc).partition(": ")
@@ -305,7 +306,7 @@ async def queue_calls(
 ) -> Queueing:
     """Queue the calls in this transaction (the caller commits). Bad numbers, repeats and
     numbers on a do-not-call list are refused one by one; Backlogged refuses them all."""
-    valid, refused = _validate(orders, prefix, services.clock.now(), services.limits)
+    valid, refused = _validate(orders, prefix, services)
     result = Queueing(refused=refused)
     if not valid:
         return result
