@@ -25,6 +25,7 @@ from dialer.domain.model import (
     Rates,
 )
 from dialer.domain.safety import NumberHistory
+from dialer.domain.stages import Stage
 from dialer.domain.statuses import AttemptStatus, CallProgress, CampaignStatus, LeadStatus
 from dialer.domain.window import TimeRange
 
@@ -599,6 +600,11 @@ class UnitOfWork(Protocol):
 
     async def lead_attempts(self, lead_id: int) -> list[CallAttempt]: ...
 
+    async def find_leads(self, query: LeadQuery) -> list[LeadResult]:
+        """A page of one campaign's leads, oldest first, after the ``after_id`` cursor, each
+        with its contact's name and its last attempt."""
+        ...
+
     async def attempt_totals(self, tenant_id: int | None) -> tuple[int, dict[AttemptStatus, int]]:
         """Attempts sent to the provider, and attempts by status (of every tenant if None)."""
         ...
@@ -750,6 +756,30 @@ class AttemptQuery:
     phone: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LeadQuery:
+    """A page of one campaign's leads and their results, oldest first. Filters combine
+    with AND; each tuple is "any of these" (empty: no filter)."""
+
+    campaign_id: int
+    limit: int
+    after_id: int = 0
+    statuses: tuple[LeadStatus, ...] = ()
+    last_outcomes: tuple[AttemptStatus, ...] = ()  # the last attempt's status
+    stages: tuple[Stage, ...] = ()
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class LeadResult:
+    """A lead with what the operator reads of it: the contact's name, the last call."""
+
+    lead: Lead
+    name: str | None
+    skip_reason: str | None  # why a SKIPPED lead was never dialled
+    last_attempt: CallAttempt | None
 
 
 # ---------------------------------------------------------------- distributed execution (issue 4)

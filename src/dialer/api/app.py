@@ -8,7 +8,18 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dialer import __version__, metrics
-from dialer.api import calls, campaigns, contacts, dashboard, dlq, keys, ops, problems
+from dialer.api import (
+    calls,
+    campaigns,
+    contacts,
+    dashboard,
+    dlq,
+    keys,
+    leads,
+    ops,
+    problems,
+    tenant_policy,
+)
 from dialer.api.auth import KeyCache
 from dialer.api.limits import BodyLimit
 from dialer.api.problems import ProblemGuard
@@ -60,7 +71,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.key_cache = KeyCache()
     # The provider's interface, not the REST API: signed callbacks, documented in docs/api.md.
     app.include_router(webhook_router(runtime), include_in_schema=False)
-    routers = (ops, campaigns, contacts, calls, keys, dlq)
+    routers = (ops, campaigns, contacts, leads, calls, keys, dlq, tenant_policy)
     for module in routers:
         app.include_router(module.router)
     problems.install(app)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from dialer.campaign_file import WindowSpec, settings_to_mapping
 from dialer.domain.model import CallAttempt, Campaign, Lead
+from dialer.domain.stages import Stage, attempt_stage, lead_stage
 from dialer.domain.statuses import AttemptStatus, CampaignStatus, LeadStatus
 
 MAX_ID = 2**53 - 1  # ids stay exact in every JSON client
@@ -125,6 +126,7 @@ class AttemptOut(BaseModel):
     to: str
     from_: str = Field(serialization_alias="from")
     status: AttemptStatus
+    stage: Stage = Field(description="The older dialers' word for the call's status")
     provider_call_id: str | None
     created_at: datetime | None
     initiated_at: datetime | None
@@ -143,6 +145,7 @@ class AttemptOut(BaseModel):
             to=a.phone,
             from_=a.caller_id,
             status=a.status,
+            stage=attempt_stage(a.status),
             provider_call_id=a.provider_call_id,
             created_at=a.created_at,
             initiated_at=a.initiated_at,
@@ -158,11 +161,18 @@ class CallPage(BaseModel):
     next_cursor: str | None
 
 
+def _last_status(lead: Lead, attempts: list[CallAttempt]) -> AttemptStatus | None:
+    return next((a.status for a in attempts if a.id == lead.last_attempt_id), None)
+
+
 class LeadOut(BaseModel):
     id: int
     campaign_id: int
     to: str
     status: LeadStatus
+    stage: Stage | None = Field(
+        description="The older dialers' word for where the lead stands; null before its first call"
+    )
     attempt_count: int
     next_attempt_at: datetime | None
     attempts: list[AttemptOut]
@@ -174,6 +184,7 @@ class LeadOut(BaseModel):
             campaign_id=lead.campaign_id,
             to=lead.phone,
             status=lead.status,
+            stage=lead_stage(lead.status, _last_status(lead, attempts)),
             attempt_count=lead.attempts,
             next_attempt_at=lead.next_attempt_at,
             attempts=[AttemptOut.of(a) for a in attempts],

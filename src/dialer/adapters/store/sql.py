@@ -18,7 +18,7 @@ from sqlalchemy import Row, Select, and_, bindparam, delete, func, select, text,
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dialer.adapters.store import bulk
+from dialer.adapters.store import bulk, lead_results
 from dialer.adapters.store.api_tables import (
     api_keys,
     api_queues,
@@ -59,6 +59,8 @@ from dialer.ports import (
     DeadLetter,
     Deferral,
     DoNotCallEntry,
+    LeadQuery,
+    LeadResult,
     NewApiKey,
     NewAttempt,
     NewDeadLetter,
@@ -127,6 +129,13 @@ def _attempt(row: Row[Any]) -> CallAttempt:
         hangup_cause=row.hangup_cause,
         traceparent=row.traceparent,
     )
+
+
+def _lead_result(row: Row[Any], lasts: Mapping[int, CallAttempt]) -> LeadResult:
+    lead = _lead(row)
+    skip_reason = row.outcome if lead.status is LeadStatus.SKIPPED else None
+    last = lasts.get(lead.last_attempt_id) if lead.last_attempt_id is not None else None
+    return LeadResult(lead, row.contact_name, skip_reason, last)
 
 
 def _contact(row: Row[Any]) -> Contact:
@@ -1060,6 +1069,15 @@ class SqlUnitOfWork:
             .order_by(call_attempts.c.id)
         )
         return [_attempt(row) for row in await self._conn.execute(stmt)]
+
+    async def find_leads(self, query: LeadQuery) -> list[LeadResult]:
+        rows = (await self._conn.execute(lead_results.page_statement(query))).all()
+        last_ids = [row.last_attempt_id for row in rows if row.last_attempt_id is not None]
+        lasts: dict[int, CallAttempt] = {}
+        if last_ids:
+            stmt = select(call_attempts).where(call_attempts.c.id.in_(last_ids))
+            lasts = {row.id: _attempt(row) for row in await self._conn.execute(stmt)}
+        return [_lead_result(row, lasts) for row in rows]
 
     async def attempt_totals(self, tenant_id: int | None) -> tuple[int, dict[AttemptStatus, int]]:
         # One pass over the attempts, counting both figures (a scrape reads them: the table
