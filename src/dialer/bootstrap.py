@@ -8,7 +8,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
@@ -28,6 +28,7 @@ from dialer.domain.safety import NumberPolicy
 from dialer.errors import DialerError, InvalidInput, Problem, Unavailable
 from dialer.ports import Admission, Clock, Executor, Telephony, WebhookVerifier
 from dialer.services.batches import JobPolicy, originate_now, record_failures, run_origination
+from dialer.services.callback_watch import CallbackPulse
 from dialer.services.context import Limits, Services
 from dialer.services.dispatch import Dispatcher
 from dialer.services.provider_guard import GuardedTelephony, ProviderGuard
@@ -54,6 +55,7 @@ class Runtime:
     reconciler: Reconciler
     verifier: WebhookVerifier | RequestVerifier  # issue 7: Plivo and Telnyx check whole requests
     guard: ProviderGuard | None = None  # issue 7: the provider's circuit breaker and pacing
+    callbacks: CallbackPulse = field(default_factory=CallbackPulse)  # heard by our webhooks
 
 
 def twilio_credentials(settings: Settings) -> tuple[str, str]:

@@ -1,7 +1,9 @@
 """Running a campaign to its end in this process: the embedded default.
 
 The webhook listener, the pacing loop and the reaper share one event loop; originations run
-inline. The same services run under Celery workers and separate dispatchers in production."""
+inline. The same services run under Celery workers and separate dispatchers in production.
+Calls accepted but never heard of (callbacks that cannot reach us) are warned about and
+looked up at the provider: see ``dialer.services.callback_watch``."""
 
 from __future__ import annotations
 
@@ -17,12 +19,14 @@ import uvicorn
 from dialer.api.app import create_app
 from dialer.bootstrap import Runtime
 from dialer.domain.statuses import TERMINAL_CAMPAIGN, CampaignStatus
+from dialer.services.callback_watch import CallbackWatch
 from dialer.services.campaigns import start_campaign
 from dialer.services.progress import Progress, campaign_progress
 
 log = logging.getLogger(__name__)
 
 PROGRESS_SECONDS = 0.25
+WATCH_PASSES_PER_SILENCE = 3  # unheard calls are noticed within 4/3 of the silence allowed
 
 
 @contextlib.asynccontextmanager
@@ -78,6 +82,20 @@ class _Loops:
             await asyncio.sleep(self.runtime.settings.reconcile_seconds)
             await self.runtime.reconciler.run_once()
 
+    async def watch_callbacks(self, on_warning: Callable[[str | None], None] | None) -> None:
+        """Warn when accepted calls go unheard, and settle them by lookup meanwhile."""
+        watch = CallbackWatch(
+            self.runtime.services,
+            self.runtime.callbacks,
+            self.campaign_id,
+            self.runtime.settings.callback_silence_seconds,
+        )
+        while not self.done.is_set():
+            await self.runtime.services.clock.sleep(watch.silence / WATCH_PASSES_PER_SILENCE)
+            await watch.run_once()
+            if on_warning is not None:
+                on_warning(watch.warning)
+
     async def watch(self, on_progress: Callable[[Progress], None] | None) -> None:
         while not self.done.is_set():
             progress = await _progress(self.runtime, self.campaign_id)
@@ -111,16 +129,17 @@ async def run_to_end(
     runtime: Runtime,
     campaign_id: int,
     on_progress: Callable[[Progress], None] | None = None,
+    on_warning: Callable[[str | None], None] | None = None,
 ) -> Progress:
-    """Start the campaign (if it is a draft) and run it until it completes or is cancelled."""
+    """Start the campaign (if it is a draft) and run it until it completes or is cancelled.
+    ``on_warning`` is told of a warning for the operator (None once it no longer holds)."""
     async with runtime.store.unit() as uow:
         campaign = await uow.get_campaign(campaign_id)
     if campaign.status in {CampaignStatus.DRAFT, CampaignStatus.PAUSED}:
         await start_campaign(runtime.services, campaign_id)
     loops = _Loops(runtime, campaign_id, asyncio.Event())
-    await _until_done(
-        loops, [loops.dispatch(), loops.reap(), loops.reconcile(), loops.watch(on_progress)]
-    )
+    work = [loops.dispatch(), loops.reap(), loops.reconcile(), loops.watch(on_progress)]
+    await _until_done(loops, [*work, loops.watch_callbacks(on_warning)])
     await runtime.executor.drain()
     final = await _progress(runtime, campaign_id)
     if on_progress is not None:

@@ -144,6 +144,9 @@ class Settings(ObservabilitySettings):
     housekeeping_seconds: float = Field(default=30.0, ge=0.5, le=3600)
     unsent_grace_seconds: float = Field(default=60.0, ge=1, le=86_400)
     quiet_call_seconds: float = Field(default=180.0, ge=1, le=86_400)
+    # `dialer run`: a call accepted this long ago with no status callback heard since raises
+    # a warning, and such calls are looked up at the provider instead of waiting.
+    callback_silence_seconds: float = Field(default=30.0, ge=1, le=3600)
     # How long a starting process waits for Redis or the database server to answer, trying
     # again with back-off, before it gives up (0: give up at once).
     startup_wait_seconds: float = Field(default=60.0, ge=0, le=3600)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -113,6 +114,29 @@ def test_run_dials_a_campaign_file_to_the_end(tmp_path: Path, simulator: str) ->
         12,
         12,
     )
+
+
+def test_run_whose_callbacks_cannot_arrive_warns_and_ends_by_lookup(
+    tmp_path: Path, simulator: str
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    env = provider_env(tmp_path, simulator) | {
+        "DIALER_PUBLIC_BASE_URL": f"http://127.0.0.1:{closed}",  # a forgotten DIALER_LISTEN
+        "DIALER_CALLBACK_SILENCE_SECONDS": "2",
+    }
+    campaign, contacts = files(tmp_path)
+    # Done by lookups well before the leases (DIALER_LEASE_TTL_SECONDS, 600 s) would end the
+    # calls: the timeout fails the test otherwise.
+    result = dialer("run", campaign, "--contacts", contacts, env=env, timeout=150)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "no status callback in 2 s: is DIALER_PUBLIC_BASE_URL reachable by the provider "
+        "and served by DIALER_LISTEN?"
+    ) in result.stderr
+    [row] = json.loads(dialer("status", "--json", env=env).stdout)
+    assert (row["status"], row["finished"]) == ("COMPLETED", 12)
 
 
 def test_strict_import_refuses_everything(tmp_path: Path, simulator: str) -> None:

@@ -124,6 +124,7 @@ def webhook_router(runtime: Runtime) -> APIRouter:
         try:
             event = webhook.parse(inbound)
             if event is None:
+                runtime.callbacks.heard(runtime.services.clock.now())
                 return webhook.reply()
             result = await apply_event(runtime.services, _attempt_id(request), event)
         except InvalidInput as exc:
@@ -142,6 +143,7 @@ def webhook_router(runtime: Runtime) -> APIRouter:
             detail = f"not stored, the provider is asked to retry: {exc}"
             return refusals.refuse("store unavailable", answer, detail)
         log.debug("attempt %s: %s", result.attempt_id, result.effect)
+        runtime.callbacks.heard(runtime.services.clock.now())  # the provider reaches us
         return webhook.reply()
 
     return router

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from dialer.domain.statuses import AttemptStatus, LeadStatus
 from dialer.services.progress import Progress as CampaignProgress
@@ -18,7 +19,8 @@ ATTEMPT_ORDER = list(AttemptStatus)
 
 
 class LiveView:
-    """A progress bar over finished leads and a line of live figures, refreshed in place."""
+    """A progress bar over finished leads and a line of live figures, refreshed in place,
+    with the engine's warning for the operator under them while it holds."""
 
     def __init__(self, console: Console, clock_now: Callable[[], datetime] | None = None) -> None:
         self.console = console
@@ -34,6 +36,7 @@ class LiveView:
         )
         self._task = self._bar.add_task("campaign", total=None)
         self._figures = Table.grid(padding=(0, 2))
+        self._warning: str | None = None
         self._live = Live(Group(self._bar, self._figures), console=console, refresh_per_second=8)
 
     def __enter__(self) -> LiveView:
@@ -65,7 +68,20 @@ class LiveView:
             now = self._clock_now()
             row.append(f"clock {now:%a %H:%M} UTC")
         figures.add_row(*row)
-        self._live.update(Group(self._bar, figures))
+        self._figures = figures
+        self._render()
+
+    def warn(self, message: str | None) -> None:
+        """Show a warning under the figures until it is withdrawn (None)."""
+        if message != self._warning:
+            self._warning = message
+            self._render()
+
+    def _render(self) -> None:
+        parts: list[RenderableType] = [self._bar, self._figures]
+        if self._warning is not None:
+            parts.append(Text(f"warning: {self._warning}", style="bold yellow"))
+        self._live.update(Group(*parts))
 
 
 def counts_table(title: str, counts: Mapping[str, int], order: list[str]) -> Table:

@@ -125,7 +125,7 @@ async def _run_with_view(runtime: Runtime, campaign_id: int, clock: ScaledClock 
         if runtime.settings.public_base_url is None:
             runtime.services.webhook_base = f"http://{host}:{port}"
         with LiveView(console, clock.now if clock else None) as view:
-            return await run_to_end(runtime, campaign_id, view.update)
+            return await run_to_end(runtime, campaign_id, view.update, view.warn)
 
 
 def _demo_report(

@@ -81,13 +81,15 @@ async def resolve_quiet_calls(services: Services, quiet: float, limit: int) -> i
     for attempt in quiet_ones:
         if attempt.lease_expires_at is None or attempt.lease_expires_at < now:
             continue  # past its lease: the reaper's to settle
-        resolved += await _settle_from_provider(services, attempt)
+        resolved += await settle_from_provider(services, attempt)
     if resolved:
         log.warning("%d calls without news were settled from the provider", resolved)
     return resolved
 
 
-async def _settle_from_provider(services: Services, attempt: CallAttempt) -> int:
+async def settle_from_provider(services: Services, attempt: CallAttempt) -> int:
+    """1 when the provider reports the call ended (or names a call we had no id for) and the
+    attempt was moved by it; a call still live, or unknown to the provider, is left alone."""
     try:
         event = await _ask_provider(services, attempt)
         adopt = event is not None and attempt.provider_call_id is None
