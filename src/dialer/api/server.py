@@ -2,7 +2,8 @@
 
 One runtime, one event loop: uvicorn serves the app on DIALER_LISTEN while the dispatcher,
 the reaper and the reconciler run beside it (the embedded default). With ``api_only`` the
-loops are left to dispatchers running elsewhere; the API's own housekeeping still runs."""
+loops are left to dispatchers running elsewhere; the API's own housekeeping still runs. Either
+way the process beats (kind ``serve``), so ``dialer nodes`` lists it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +24,7 @@ from dialer.api.dashboard import close_streams
 from dialer.api.dashboard.sessions import prune_sessions
 from dialer.bootstrap import Runtime, open_runtime
 from dialer.services import adhoc_calls, idempotency
+from dialer.services.heartbeat import CAPACITY_IN_USE, Heartbeat
 from dialer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,7 @@ class Loops:
     moment (a database restart) must not take the API down with it."""
 
     runtime: Runtime
+    heartbeat: Heartbeat
     _pruned_at: datetime = NEVER
 
     async def _forever(self, name: str, tick: Callable[[], Awaitable[float]]) -> None:
@@ -51,7 +55,17 @@ class Loops:
     async def _dispatch(self) -> float:
         settings = self.runtime.settings
         report = await self.runtime.dispatcher.run_once()
+        self.heartbeat.count(processed=report.originated)
         return 0.0 if report.originated >= settings.dispatch_batch_size else settings.tick_seconds
+
+    async def _beat(self) -> float:
+        """Beat like the distributed processes, so ``dialer nodes`` lists this one. With
+        in-process admission nobody else can read our leases: the beat reports them."""
+        if self.runtime.settings.redis_url is None:
+            usage = await self.runtime.services.admission.usage()
+            self.heartbeat.info[CAPACITY_IN_USE] = usage.global_active
+        await self.heartbeat.beat(self.runtime.store)
+        return self.heartbeat.interval
 
     async def _reap(self) -> float:
         await self.runtime.reaper.run_once()
@@ -74,7 +88,7 @@ class Loops:
         return HOUSEKEEPING_SECONDS
 
     def start(self, api_only: bool) -> list[asyncio.Task[None]]:
-        work = {"housekeeping": self._housekeeping}
+        work = {"housekeeping": self._housekeeping, "heartbeat": self._beat}
         if not api_only:
             work |= {"dispatcher": self._dispatch, "reaper": self._reap}
             work |= {"reconciler": self._reconcile}
@@ -134,7 +148,8 @@ async def serve(
         url = f"http://{settings.listen_host}:{port}"
         if settings.public_base_url is None:
             runtime.services.webhook_base = url
-        loops = Loops(runtime).start(api_only)
+        heartbeat = Heartbeat("serve", f"serve@{socket.gethostname()}", settings.heartbeat_seconds)
+        loops = Loops(runtime, heartbeat).start(api_only)
         if on_ready is not None:
             on_ready(url)
         try:

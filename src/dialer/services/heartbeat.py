@@ -1,6 +1,8 @@
-"""Heartbeats: each dispatcher, worker process and webhook listener upserts its row in the
-store every few seconds with what it has done, so ``dialer status`` can list the processes
-alive, their last beat and their throughput, beside the calls live and the capacity in use.
+"""Heartbeats: each dispatcher, worker process, webhook listener and ``dialer serve`` upserts
+its row in the store every few seconds with what it has done, so ``dialer status`` can list
+the processes alive, their last beat and their throughput, beside the calls live and the
+capacity in use (read from Redis, or else as the processes with in-process admission report
+it in their beats).
 
 A process that stops beating is reported silent after a few intervals; its work is not lost
 with it (the broker redelivers a dead worker's tasks, leases expire, the reaper and the
@@ -26,6 +28,9 @@ from dialer.ports import Admission, NodeBeat, Store
 log = logging.getLogger(__name__)
 
 SILENT_AFTER_BEATS = 3  # a process that missed this many beats is reported silent
+# In a beat's info: leases held by the process's own in-process admission (``dialer serve``
+# without Redis), which no other process can read.
+CAPACITY_IN_USE = "capacity_in_use"
 
 
 def wall_now() -> datetime:
@@ -128,13 +133,23 @@ async def cluster_status(
     async with store.unit() as uow:
         beats = await uow.heartbeats()
         live = await uow.live_attempts()
-    in_use = (await admission.usage()).global_active if admission is not None else None
     silent_after = SILENT_AFTER_BEATS * interval
     nodes = []
     for beat in beats:
         age = max(0.0, (now - beat.beat_at).total_seconds())
         nodes.append(NodeStatus(beat, round(age, 1), age <= silent_after))
-    return ClusterStatus(nodes, live, in_use, global_cap)
+    if admission is not None:
+        return ClusterStatus(nodes, live, (await admission.usage()).global_active, global_cap)
+    return ClusterStatus(nodes, live, _reported_in_use(nodes), global_cap)
+
+
+def _reported_in_use(nodes: list[NodeStatus]) -> int | None:
+    """The capacity the live processes with in-process admission report; None when none
+    does (then nobody can tell)."""
+    reported = [
+        n.beat.info[CAPACITY_IN_USE] for n in nodes if n.alive and CAPACITY_IN_USE in n.beat.info
+    ]
+    return sum(int(value) for value in reported) if reported else None
 
 
 async def prune_heartbeats(store: Store, retention: float) -> int:
