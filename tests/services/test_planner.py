@@ -103,3 +103,27 @@ def test_the_saturated_rate_leaves_out_the_fill_and_closed_gaps() -> None:
     # 10 hours and 5 more starts come a second apart.
     starts = [0.0] * 20 + [30.0 + i for i in range(100)] + [36_130.0 + i for i in range(5)]
     assert saturated_rate(starts, leads=200, hold=30.0) == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_automatic_speed_fits_the_time_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No --speed: the run is sized to finish well inside --time-limit, and the verdict
+    against the model is printed with its tolerance."""
+    monkeypatch.delenv("DIALER_REDIS_URL", raising=False)
+    path = tmp_path / "campaign.yaml"
+    path.write_text(CAMPAIGN + "segment: {tags: [vip]}\n", encoding="utf-8")
+    args = ["plan", str(path), "--contacts", "20000", "--start", START, "--json", "--simulate"]
+    args += ["--talk", "20s", "--ring", "4s", "--answer-rate", "0.3", "--busy-rate", "0.05"]
+    args += ["--failed-rate", "0.05", "--time-limit", "90"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    sim = json.loads(result.stdout)["simulation"]
+    assert sim["real_seconds"] <= 90, sim
+    assert sim["finished"] is True, sim
+    assert sim["tolerance"] == STARTS_TOLERANCE
+    starts = sim["figures"]["starts_per_minute"]
+    assert abs(starts["difference"]) <= STARTS_TOLERANCE, starts
+    assert sim["verdict"] == "agrees", sim
+    assert "simulating:" in result.stderr  # progress while it runs

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dialer.campaign_file import read_campaign_file
-from dialer.cli.common import run_command
+from dialer.cli.common import errors, run_command
 from dialer.domain.capacity import (
     RATE_FIELD,
     CallTimes,
@@ -179,8 +179,14 @@ async def _plan(campaign_file: Path, options: Options, runs: SimulationOptions) 
             speed=runs.speed,
             time_limit=runs.time_limit,
             seed=runs.seed,
+            on_progress=_progress,
         )
     return _Result(plan, mix, simulation)
+
+
+def _progress(line: str) -> None:
+    """Progress goes to stderr, so that --json output stays one document on stdout."""
+    errors.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _with_option_names(build: Callable[[], T]) -> T:
@@ -380,6 +386,8 @@ def simulation_document(sim: Simulation) -> dict[str, Any]:
         "speed": sim.speed,
         "real_seconds": sim.real_seconds,
         "finished": sim.finished,
+        "tolerance": sim.tolerance,
+        "verdict": sim.verdict,
         "figures": {
             name: {
                 "model": predicted,
@@ -482,3 +490,11 @@ def _print_simulation(sim: Simulation) -> None:
         console.print(
             "The campaign did not finish within --time-limit; rates are from the part run."
         )
+    console.print(_verdict_line(sim), highlight=False)
+
+
+def _verdict_line(sim: Simulation) -> str:
+    judged = f"starts per minute against the model, tolerance ±{sim.tolerance:.0%}"
+    if sim.verdict == "too few starts":
+        return f"{judged}: no verdict, only {sim.attempts} calls started (too few to measure)"
+    return f"{judged}: {sim.verdict}"

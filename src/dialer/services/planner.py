@@ -19,9 +19,10 @@ import random
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dialer.adapters.clock import ScaledClock
 from dialer.bootstrap import open_runtime
@@ -41,6 +42,13 @@ SIM_ACCOUNT = "AC" + "5e" * 16
 SIM_TOKEN = "planner-simulation"
 SIM_TENANT = "planner"
 REAL_SECONDS_TARGET = 120.0  # the speed is chosen so that the model's run takes about this long
+# ... and at most this share of --time-limit: start-up, the last calls' callbacks and the
+# model's own error need the rest.
+TIME_LIMIT_SHARE = 0.5
+MIN_SIMULATED_LEADS = 50  # fewer leads would leave too few starts to measure a rate
+STARTS_TOLERANCE = 0.15  # measured starts/min agree with the model within 15%
+MIN_STARTS_FOR_VERDICT = 30  # a rate from fewer starts is noise, not a measurement
+PROGRESS_SECONDS = 10.0  # real seconds between progress lines
 # The engine's own latency per call (tens of real milliseconds on a loaded machine) counts
 # ``speed`` times over in simulated time: keep it to a few per cent of a call's hold time.
 SPEED_PER_HOLD_SECOND = 0.5
@@ -132,6 +140,16 @@ class Simulation:
     peak_concurrency: int
     completion_seconds: float | None  # start to the end of the last call, simulated
     model: Plan  # the model's figures for the same list
+    tolerance: float = STARTS_TOLERANCE
+
+    @property
+    def verdict(self) -> str:
+        """``agrees`` or ``differs`` (measured starts/min against the model, within the
+        tolerance), or ``too few starts`` when the run measured too little to judge."""
+        if self.attempts < MIN_STARTS_FOR_VERDICT:
+            return "too few starts"
+        difference = relative_difference(self.starts_per_minute, self.model.starts_per_minute)
+        return "agrees" if abs(difference) <= self.tolerance else "differs"
 
 
 class _TimedObserver(Observer):
@@ -162,15 +180,42 @@ def simulation_input(inp: PlanInput, max_leads: int) -> PlanInput:
     return dataclasses.replace(inp, contacts=min(inp.contacts, max_leads))
 
 
-def choose_speed(model: Plan, requested: float | None) -> float:
+def real_seconds_target(time_limit: float) -> float:
+    """How long the simulated run should take: well inside the time limit."""
+    return min(REAL_SECONDS_TARGET, time_limit * TIME_LIMIT_SHARE)
+
+
+def fastest_speed(model: Plan) -> float:
+    """The most simulated seconds per real second the engine keeps up with in one process."""
+    return max(
+        MIN_SPEED,
+        min(
+            model.hold_seconds * SPEED_PER_HOLD_SECOND,
+            MAX_REAL_STARTS_PER_SECOND / model.throughput.starts_per_second,
+        ),
+    )
+
+
+def choose_speed(model: Plan, requested: float | None, time_limit: float = 300.0) -> float:
     if requested is not None:
         return requested
-    wanted = model.completion.seconds / REAL_SECONDS_TARGET
-    fastest = min(
-        model.hold_seconds * SPEED_PER_HOLD_SECOND,
-        MAX_REAL_STARTS_PER_SECOND / model.throughput.starts_per_second,
-    )
-    return max(MIN_SPEED, min(fastest, wanted))
+    wanted = model.completion.seconds / real_seconds_target(time_limit)
+    return max(MIN_SPEED, min(fastest_speed(model), wanted))
+
+
+def fitting_input(inp: PlanInput, max_leads: int, time_limit: float) -> PlanInput:
+    """The list to simulate: at most ``max_leads``, and no more than the model says can be
+    finished at the fastest speed within the time limit's share, so that the run ends and is
+    compared whole rather than cut short."""
+    sim_inp = simulation_input(inp, max_leads)
+    for _ in range(3):  # completion is nearly proportional to the leads: converges at once
+        model = make_plan(sim_inp)
+        budget = fastest_speed(model) * real_seconds_target(time_limit)
+        if model.completion.seconds <= budget or sim_inp.contacts <= MIN_SIMULATED_LEADS:
+            break
+        fitting = int(sim_inp.contacts * budget / model.completion.seconds * 0.9)
+        sim_inp = dataclasses.replace(sim_inp, contacts=max(MIN_SIMULATED_LEADS, fitting))
+    return sim_inp
 
 
 async def simulate(
@@ -181,12 +226,17 @@ async def simulate(
     speed: float | None = None,
     time_limit: float = 300.0,
     seed: int = 7,
+    on_progress: Callable[[str], None] | None = None,
 ) -> Simulation:
     """Run the campaign on a synthetic list of up to ``max_leads`` leads through the real
-    engine and the simulator, in simulated time; bounded by ``time_limit`` real seconds."""
-    sim_inp = simulation_input(inp, max_leads)
+    engine and the simulator, in simulated time; bounded by ``time_limit`` real seconds.
+    Without a ``speed``, the list and the speed are chosen to finish inside the time limit.
+    ``on_progress`` hears a line every ``PROGRESS_SECONDS`` while it runs."""
+    sim_inp = (
+        simulation_input(inp, max_leads) if speed else fitting_input(inp, max_leads, time_limit)
+    )
     model = make_plan(sim_inp)
-    chosen = choose_speed(model, speed)
+    chosen = choose_speed(model, speed, time_limit)
     clock = ScaledClock(sim_inp.start, chosen)
     observer = _TimedObserver(clock)
     config = simulator_config(sim_inp, chosen, seed)
@@ -194,7 +244,9 @@ async def simulate(
     with tempfile.TemporaryDirectory(prefix="dialer-plan-") as tmp:
         async with running_simulator(config, observer=observer) as sim_url:
             engine_settings = _engine_settings(settings, Path(tmp) / "plan.db", sim_url, sim_inp)
-            finished = await _run(sim_inp, engine_settings, clock, time_limit, seed)
+            reporting = _report_progress(observer, sim_inp.contacts, time_limit, on_progress)
+            async with _in_background(reporting):
+                finished = await _run(sim_inp, engine_settings, clock, time_limit, seed)
     return Simulation(
         leads=sim_inp.contacts,
         speed=chosen,
@@ -207,6 +259,33 @@ async def simulate(
         completion_seconds=observer.last_end if finished else None,
         model=model,
     )
+
+
+async def _report_progress(
+    observer: _TimedObserver,
+    leads: int,
+    time_limit: float,
+    on_progress: Callable[[str], None] | None,
+) -> None:
+    began = time.monotonic()
+    while on_progress is not None:
+        await asyncio.sleep(PROGRESS_SECONDS)
+        on_progress(
+            f"simulating: {len(observer.starts):,} calls started for {leads:,} leads, "
+            f"{observer.active_now} live; {time.monotonic() - began:.0f} s of at most "
+            f"{time_limit:.0f} s"
+        )
+
+
+@contextlib.asynccontextmanager
+async def _in_background(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    task = asyncio.create_task(work)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def simulator_config(inp: PlanInput, speed: float, seed: int) -> SimulatorConfig:
@@ -312,10 +391,10 @@ def synthetic_contacts(inp: PlanInput, seed: int) -> list[ContactDraft]:
     weights = [z.share / total for z in inp.zones]
     keys = [zone_key(z.zones) for z in inp.zones]
     rng = random.Random(seed)
+    tags = inp.campaign.tags[:1] or ("planner",)  # inside the campaign's segment, if any
     assigned = _spread(keys, weights, inp.contacts, rng)
     return [
-        ContactDraft(f"+1212{2_000_000 + i:07d}", key, tags=("planner",))
-        for i, key in enumerate(assigned)
+        ContactDraft(f"+1212{2_000_000 + i:07d}", key, tags=tags) for i, key in enumerate(assigned)
     ]
 
 
