@@ -14,12 +14,20 @@ from dialer.domain.safety import NumberPolicy
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import DoNotCallEntry, Store, UnitOfWork
 from dialer.services.api_keys import KeyScope, Principal
+from dialer.services.tenants import bounded_problems
 
 GLOBAL_LIST = 0  # the tenant id of the global do-not-call list
 POLICY_KEYS = {
     "number_max_attempts": "max_attempts",
     "number_window_seconds": "window",
     "conversation_cooldown_seconds": "cooldown",
+}
+# As the deployment's defaults are bounded (settings.py): a window past 30 days would make
+# every dispatch read a month of history per number.
+POLICY_BOUNDS = {
+    "number_max_attempts": (1, 1000),
+    "number_window_seconds": (1, 30 * 86400),
+    "conversation_cooldown_seconds": (0, 365 * 86400),
 }
 
 
@@ -28,27 +36,27 @@ async def policy_for(uow: UnitOfWork, tenant_id: int, default: NumberPolicy) -> 
     return policy_from(await uow.tenant_settings(tenant_id), default)
 
 
+async def current_policy(store: Store, tenant_id: int, default: NumberPolicy) -> NumberPolicy:
+    async with store.unit() as uow:
+        return await policy_for(uow, tenant_id, default)
+
+
 async def set_policy(
     store: Store, tenant: str, values: Mapping[str, Any], default: NumberPolicy
 ) -> NumberPolicy:
-    unknown = sorted(set(values) - set(POLICY_KEYS))
-    if unknown:
-        raise InvalidInput([Problem(key, "not a tenant setting") for key in unknown])
-    problems = [
-        Problem(k, "must be a whole number") for k, v in values.items() if type(v) is not int
-    ]
+    """Change some of the tenant's policy (None: back to the deployment's default); all or
+    nothing, within the bounds the deployment's own settings have (the command line and
+    the API both come here)."""
+    problems = bounded_problems(values, POLICY_BOUNDS)
     if problems:
         raise InvalidInput(problems)
     async with store.unit() as uow:
         tenant_id = await uow.tenant_id(tenant)
         merged = {**await uow.tenant_settings(tenant_id), **values}
-        try:
-            policy = policy_from(merged, default)
-        except ValueError as exc:
-            raise InvalidInput(Problem("settings", str(exc))) from exc
+        merged = {k: v for k, v in merged.items() if v is not None}
         await uow.set_tenant_settings(tenant_id, merged)
         await uow.commit()
-    return policy
+    return policy_from(merged, default)
 
 
 def policy_from(values: Mapping[str, Any], default: NumberPolicy) -> NumberPolicy:

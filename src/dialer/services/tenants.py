@@ -32,20 +32,37 @@ def limits_from(values: Mapping[str, Any]) -> ScopeLimits:
     return ScopeLimits(values.get("max_concurrency"), tuple(rates))
 
 
-def _problems(changes: Mapping[str, Any]) -> list[Problem]:
-    problems = [Problem(key, "not a tenant limit") for key in changes if key not in _BOUNDS]
+def bounded_problems(
+    changes: Mapping[str, Any], bounds: Mapping[str, tuple[int, int]]
+) -> list[Problem]:
+    """Each key not in ``bounds``, and each value (None aside) that is not a whole number
+    within its key's bounds, as a problem named by the key."""
+    problems = [Problem(key, "not a tenant setting") for key in changes if key not in bounds]
     for key, value in changes.items():
-        if key not in _BOUNDS or value is None:
+        if key not in bounds or value is None:
             continue
-        low, high = _BOUNDS[key]
+        low, high = bounds[key]
         if type(value) is not int or not low <= value <= high:
             problems.append(Problem(key, f"must be a whole number from {low} to {high}"))
     return problems
 
 
-async def set_limits(store: Store, tenant: str, changes: Mapping[str, Any]) -> ScopeLimits:
-    """Change some of the tenant's limits (None removes one); all or nothing."""
-    problems = _problems(changes)
+def limit_values(values: Mapping[str, Any]) -> dict[str, int | None]:
+    """The tenant's own limits by name, None where it has none."""
+    return {key: values.get(key) for key in LIMIT_KEYS}
+
+
+async def current_limits(store: Store, tenant_id: int) -> dict[str, int | None]:
+    async with store.unit() as uow:
+        return limit_values(await uow.tenant_settings(tenant_id))
+
+
+async def save_limits(
+    store: Store, tenant: str, changes: Mapping[str, Any]
+) -> dict[str, int | None]:
+    """Change some of the tenant's limits (None removes one); all or nothing. The command
+    line and the API both come here, so both keep the same bounds."""
+    problems = bounded_problems(changes, _BOUNDS)
     if problems:
         raise InvalidInput(problems)
     async with store.unit() as uow:
@@ -54,4 +71,9 @@ async def set_limits(store: Store, tenant: str, changes: Mapping[str, Any]) -> S
         values = {k: v for k, v in values.items() if v is not None}
         await uow.set_tenant_settings(tenant_id, values)
         await uow.commit()
-    return limits_from(values)
+    return limit_values(values)
+
+
+async def set_limits(store: Store, tenant: str, changes: Mapping[str, Any]) -> ScopeLimits:
+    """Change some of the tenant's limits (None removes one); all or nothing."""
+    return limits_from(await save_limits(store, tenant, changes))
