@@ -113,13 +113,13 @@ def test_a_start_rate_binds_when_it_allows_fewer_starts_than_the_cap() -> None:
     assert usage["campaign cap"] == pytest.approx(0.3)
 
 
-def test_the_ramp_is_a_sustained_rate_of_cap_over_ramp_up() -> None:
-    # No rate of its own: at most 100 / 20 s = 5 starts a second (300 a minute); the cap allows
-    # 100 / 10 s = 10 a second. The ramp binds.
+def test_the_ramp_is_not_a_sustained_rate() -> None:
+    # No rate of its own: the ramp (100 / 20 s) paces only the first 20 s after a start; the
+    # cap then allows 100 / 10 s = 10 a second, and it binds.
     times = CallTimes(talk=10, ring=0, setup=0)
     plan = make_plan(plan_input(campaign=campaign(max_concurrency=100, ramp_up=20), times=times))
-    assert plan.throughput.binding.name == "campaign ramp"
-    assert plan.starts_per_minute == pytest.approx(300)
+    assert plan.throughput.binding.name == "campaign cap"
+    assert plan.starts_per_minute == pytest.approx(600)
 
 
 def test_a_deployment_limit_can_bind() -> None:

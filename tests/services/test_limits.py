@@ -100,7 +100,8 @@ def test_campaign_file_rates_per_minute_and_hour() -> None:
     assert settings.rate_per_minute == Rate.per_period(300, 60)
     assert settings.rate_per_hour == Rate.per_period(5000, 3600)
     assert settings_from_mapping(settings_to_mapping(settings)) == settings
-    assert len(settings.pacing) == 3  # the ramp, per minute, per hour
+    assert len(settings.pacing) == 2  # per minute, per hour
+    assert settings.ramp is not None  # no rate per second: the start is ramped
 
 
 @pytest.mark.parametrize(

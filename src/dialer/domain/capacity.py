@@ -228,13 +228,11 @@ def mean_hold(mix: OutcomeMix, holds: Mapping[Ending, float]) -> float:
 
 
 def campaign_limits(campaign: CampaignSettings) -> tuple[Limit, ...]:
-    """The campaign's own cap and start rates (its ramp is a sustained rate too: without a
-    rate of its own, a campaign starts at most ``max_concurrency / ramp_up`` calls a second)."""
+    """The campaign's own cap and sustained start rates. Its ramp is not one of them: it paces
+    only the first ``ramp_up`` seconds after a start, then the cap governs."""
     limits = [cap("campaign cap", campaign.max_concurrency)]
     if campaign.rate is not None:
         limits.append(rate("campaign rate per second", campaign.rate.per_second))
-    elif campaign.ramp_up:
-        limits.append(rate("campaign ramp", campaign.max_concurrency / campaign.ramp_up))
     for name, limit in (
         ("campaign rate per minute", campaign.rate_per_minute),
         ("campaign rate per hour", campaign.rate_per_hour),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from dialer.domain.retry import RetryPolicy
 from dialer.domain.statuses import (
@@ -71,7 +71,7 @@ class CampaignSettings:
     tags: tuple[str, ...] = ()  # the segment: only contacts with one of these tags (all if empty)
     rate_per_minute: Rate | None = None
     rate_per_hour: Rate | None = None
-    ramp_up: int = 10  # seconds to reach the cap from idle when no rate is set (0: at once)
+    ramp_up: int = 10  # seconds the cap fills over after a start, when no rate is set (0: at once)
     weight: int = 1  # share of free capacity against campaigns of the same priority
     # issue 7: caller-ID pool, rotated per attempt; local_presence prefers the contact's area
     caller_ids: tuple[str, ...] = ()
@@ -79,13 +79,16 @@ class CampaignSettings:
 
     @property
     def pacing(self) -> Rates:
-        """The start rates: the operator's per second (or else a ramp that fills the cap over
-        ``ramp_up`` seconds, so a window opening on thousands of due leads is not one burst of
-        calls), per minute and per hour."""
-        first = self.rate
-        if first is None and self.ramp_up:
-            first = Rate(self.max_concurrency / self.ramp_up, max(1, self.max_concurrency // 10))
-        return tuple(r for r in (first, self.rate_per_minute, self.rate_per_hour) if r)
+        """The operator's sustained start rates: per second, per minute and per hour."""
+        return tuple(r for r in (self.rate, self.rate_per_minute, self.rate_per_hour) if r)
+
+    @property
+    def ramp(self) -> Rate | None:
+        """The start rate while the cap fills from idle, when no per-second rate is set: the
+        cap over ``ramp_up`` seconds, so a start on thousands of due leads is not one burst."""
+        if self.rate is not None or not self.ramp_up:
+            return None
+        return Rate(self.max_concurrency / self.ramp_up, max(1, self.max_concurrency // 10))
 
     def in_segment(self, contact_tags: tuple[str, ...]) -> bool:
         return not self.tags or bool(set(self.tags) & set(contact_tags))
@@ -103,10 +106,27 @@ class Campaign:
     status: CampaignStatus = CampaignStatus.DRAFT
     version: int = 1
     created_at: datetime | None = None
+    updated_at: datetime | None = None  # its last start, resume, pause or change of settings
 
     @property
     def name(self) -> str:
         return self.settings.name
+
+    def ramping_at(self, now: datetime) -> bool:
+        """True during the first ``ramp_up`` seconds after the campaign was last started,
+        resumed or changed: the ramp paces its starts then, and its cap alone afterwards.
+        Every dispatcher reads the same instant from the store, so they agree on it."""
+        if self.settings.ramp is None:
+            return False
+        if self.updated_at is None:
+            return True  # never recorded: pace as if it had just started
+        return now < self.updated_at + timedelta(seconds=self.settings.ramp_up)
+
+    def pacing_at(self, now: datetime) -> Rates:
+        """The start rates in force at ``now``. The ramp comes last: admission keys each
+        limiter by its position, so the others keep theirs when the ramp ends."""
+        ramp = self.settings.ramp
+        return self.settings.pacing + ((ramp,) if ramp and self.ramping_at(now) else ())
 
     def move_to(self, target: CampaignStatus) -> None:
         if not can_move_campaign(self.status, target):

@@ -39,7 +39,7 @@ from dialer.services.campaigns import answer_url_problem
 from dialer.services.context import Services
 
 DEFAULT_ZONE = "America/New_York"  # for numbers whose zone the number does not tell
-QUEUE_RAMP_UP = 10  # seconds: the queue's pace is its cap per this many seconds
+QUEUE_RAMP_UP = 10  # seconds: the queue's cap fills over this long after it (re)opens
 MAX_RETRY_AFTER = 600
 DRAIN_WINDOW = 60  # seconds: the backlog's drain rate is measured over this last stretch
 STALLED_RETRY_AFTER = 60  # seconds: nothing drains, so no pace to go by; ask for a minute

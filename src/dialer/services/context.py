@@ -40,7 +40,7 @@ class Services:
             global_max=self.limits.global_max,
             campaign_max=campaign.settings.max_concurrency,
             tenant_max=tenant.max_concurrency,
-            campaign_rate=campaign.settings.pacing,
+            campaign_rate=campaign.pacing_at(self.clock.now()),
             tenant_rate=tenant.rates,
             global_rate=self.limits.global_rates,
         )

@@ -88,6 +88,7 @@ def _campaign(row: Row[Any]) -> Campaign:
         status=CampaignStatus(row.status),
         version=row.version,
         created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -254,7 +255,7 @@ class SqlUnitOfWork:
             .returning(campaigns.c.id)
         )
         new_id = int((await self._conn.execute(stmt)).scalar_one())
-        return Campaign(new_id, tenant_id, settings, CampaignStatus.DRAFT, 1, now)
+        return Campaign(new_id, tenant_id, settings, CampaignStatus.DRAFT, 1, now, now)
 
     async def get_campaign(self, campaign_id: int) -> Campaign:
         row = (
@@ -281,6 +282,7 @@ class SqlUnitOfWork:
         if (await self._conn.execute(stmt)).rowcount != 1:
             raise Conflict(f"campaign {campaign.id} was changed by someone else; reload it")
         campaign.version += 1
+        campaign.updated_at = now
 
     # -------------------------------------------------------------- contacts, leads
 
