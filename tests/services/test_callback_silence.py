@@ -10,7 +10,9 @@ import socket
 from datetime import timedelta
 
 import pytest
+from rich.console import Console
 
+from dialer.cli.display import LiveView
 from dialer.domain.model import CampaignSettings
 from dialer.domain.phone import zone_key
 from dialer.domain.retry import RetryPolicy
@@ -45,13 +47,20 @@ async def test_unreachable_callbacks_warn_and_calls_end_by_lookup(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="dialer.services.callback_watch")
     warnings: list[str | None] = []
+    screen = Console(record=True, width=200)
+
+    def show(warning: str | None) -> None:
+        warnings.append(warning)
+        view.warn(warning)
+
     async with engine(callback_silence_seconds=SILENCE) as e:
         e.runtime.services.webhook_base = f"http://127.0.0.1:{closed_port()}"
         campaign = await e.campaign(CAMPAIGN, CONTACTS)
         started = e.clock.now()
-        final = await asyncio.wait_for(
-            run_to_end(e.runtime, campaign.id, on_warning=warnings.append), 30
-        )
+        with LiveView(screen) as view:
+            final = await asyncio.wait_for(
+                run_to_end(e.runtime, campaign.id, view.update, show), 30
+            )
         took = e.clock.now() - started
         lease_ttl = e.runtime.services.limits.lease_ttl
     assert final.status is CampaignStatus.COMPLETED
@@ -62,6 +71,7 @@ async def test_unreachable_callbacks_warn_and_calls_end_by_lookup(
         "served by DIALER_LISTEN?"
     )
     assert message in warnings
+    assert f"warning: {message}" in screen.export_text()  # under the live view's figures
     assert [r.getMessage() for r in caplog.records] == [message]  # logged once, not per pass
     # Settled by lookup long before any lease ran out (the reaper's way) or the quiet period.
     assert took < timedelta(seconds=min(lease_ttl, 180))
