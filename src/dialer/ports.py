@@ -341,6 +341,20 @@ class Deferral:
     lead_id: int
     status: LeadStatus
     next_attempt_at: datetime
+    reason: str | None = None  # what it waits on: the frequency cap, a number lock, ...
+
+
+@dataclass(frozen=True)
+class WaitingGroup:
+    """Due leads of one campaign sharing a zone key, a status and a recorded reason, due now
+    or later, with the earliest next attempt among them."""
+
+    zone_key: str
+    status: LeadStatus
+    waiting_on: str | None
+    due_now: bool
+    leads: int
+    next_at: datetime | None
 
 
 class UnitOfWork(Protocol):
@@ -464,6 +478,11 @@ class UnitOfWork(Protocol):
     ) -> list[tuple[CallAttempt, str]]:
         """The tenant's attempts to this number across campaigns, newest first, each with its
         campaign's name."""
+        ...
+
+    async def waiting_groups(self, campaign_id: int, now: datetime) -> list[WaitingGroup]:
+        """The campaign's due leads counted by zone key, status, reason and due-now, in one
+        grouped query."""
         ...
 
     async def lead_counts(self, campaign_id: int) -> dict[LeadStatus, int]: ...

@@ -48,6 +48,7 @@ REFRESH_SECONDS = 2.0  # how often (real time) zone sets and tenant policies are
 DO_NOT_CALL = "do_not_call"
 QUIET_HOURS = "quiet_hours"
 NUMBER_POLICY = "number_policy"
+NUMBER_LOCK = "number_lock"  # the number was in another call (a lead's waiting reason)
 PROVIDER_OPEN = "provider_breaker_open"  # issue 7
 PROVIDER_PACING = "provider_pacing"  # issue 7
 SENDERS_BEHIND = "senders_behind"  # backpressure: as many calls unsent as allowed
@@ -254,7 +255,7 @@ class Dispatcher:
             if not lead.quiet_hours or window.is_open(now, zones):
                 ready.append(lead)
             elif (opens := window.next_open(now, zones)) is not None:
-                deferred.append(Deferral(lead.id, lead.status, opens))
+                deferred.append(Deferral(lead.id, lead.status, opens, QUIET_HOURS))
             else:
                 never.append(lead.id)
         await uow.defer_leads(deferred, now)
@@ -286,7 +287,7 @@ class Dispatcher:
             batch.results[index] = AdmissionResult(False)
             opens = lead.window(window).next_open(until, zones_of_key(lead.zone_key))
             when = opens or until
-            batch.deferred.append(Deferral(lead.id, lead.status, when))
+            batch.deferred.append(Deferral(lead.id, lead.status, when, NUMBER_POLICY))
             report.count(NUMBER_POLICY)
             self._metrics.refused(batch.campaign.id, NUMBER_POLICY)
 
@@ -315,7 +316,8 @@ class Dispatcher:
                 report.count(result.refused_by.value)
                 self._metrics.refused(batch.campaign.id, result.refused_by.value)
                 if result.refused_by is Limit.NUMBER_BUSY:
-                    batch.deferred.append(Deferral(lead.id, lead.status, now + NUMBER_BUSY_DELAY))
+                    later = now + NUMBER_BUSY_DELAY
+                    batch.deferred.append(Deferral(lead.id, lead.status, later, NUMBER_LOCK))
         attempts = await uow.start_attempts(admitted, now)
         _end_dispatch_spans(spans, attempts)
         await uow.defer_leads(batch.deferred, now)

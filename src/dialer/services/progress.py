@@ -1,4 +1,5 @@
-"""A campaign's progress: counts by state, calls live against the cap, pace."""
+"""A campaign's progress: counts by state, calls live against the cap, pace, and why the leads
+still due are waiting (see ``dialer.services.waiting``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from datetime import datetime, timedelta
 
 from dialer.domain.statuses import TERMINAL_LEAD, AttemptStatus, CampaignStatus, LeadStatus
 from dialer.ports import Store
+from dialer.services.context import Limits
+from dialer.services.waiting import Lines, Waiting, explain
 
 PACE_WINDOW = timedelta(seconds=30)
 
@@ -21,6 +24,12 @@ class Progress:
     attempts: dict[AttemptStatus, int]
     live_calls: int
     calls_per_second: float  # attempts started per second of the dialer's clock, lately
+    waiting: tuple[Waiting, ...] = ()  # why the due leads are not being dialled
+    at: datetime | None = None  # the instant the figures were read (for the waiting sentences)
+
+    def waiting_lines(self) -> list[str]:
+        now = self.at or datetime.now().astimezone()
+        return [wait.message(now) for wait in self.waiting]
 
     @property
     def total_leads(self) -> int:
@@ -35,7 +44,11 @@ class Progress:
         return sum(self.attempts.values())
 
 
-async def campaign_progress(store: Store, campaign_id: int, now: datetime) -> Progress:
+async def campaign_progress(
+    store: Store, campaign_id: int, now: datetime, limits: Limits | None = None
+) -> Progress:
+    """The figures, read in one unit of work. ``limits`` (the deployment's) lets the waiting
+    reasons name a full global cap; without it only the campaign's cap is checked."""
     since = now - PACE_WINDOW
     async with store.unit() as uow:
         campaign = await uow.get_campaign(campaign_id)
@@ -43,19 +56,25 @@ async def campaign_progress(store: Store, campaign_id: int, now: datetime) -> Pr
         attempts = await uow.attempt_counts(campaign_id)
         live = await uow.live_attempts(campaign_id)
         recent = await uow.attempts_since(campaign_id, since)
+        groups = await uow.waiting_groups(campaign_id, now)
+        everywhere = await uow.live_attempts() if limits is not None else 0
+    cap = campaign.settings.max_concurrency
+    lines = Lines(live, cap, everywhere, limits.global_max if limits else None)
     return Progress(
         campaign_id=campaign.id,
         name=campaign.name,
         status=campaign.status,
-        cap=campaign.settings.max_concurrency,
+        cap=cap,
         leads=leads,
         attempts=attempts,
         live_calls=live,
         calls_per_second=recent / PACE_WINDOW.total_seconds(),
+        waiting=tuple(explain(campaign, groups, lines, now)),
+        at=now,
     )
 
 
-async def all_progress(store: Store, now: datetime) -> list[Progress]:
+async def all_progress(store: Store, now: datetime, limits: Limits | None = None) -> list[Progress]:
     async with store.unit() as uow:
         campaigns = await uow.campaigns_in(list(CampaignStatus))
-    return [await campaign_progress(store, c.id, now) for c in campaigns]
+    return [await campaign_progress(store, c.id, now, limits) for c in campaigns]

@@ -18,7 +18,7 @@ from sqlalchemy import Row, Select, and_, bindparam, delete, func, select, text,
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dialer.adapters.store import bulk, lead_results
+from dialer.adapters.store import bulk, lead_results, waiting
 from dialer.adapters.store.api_tables import (
     api_keys,
     api_queues,
@@ -68,6 +68,7 @@ from dialer.ports import (
     ProviderEvent,
     StoredApiKey,
     StoredResponse,
+    WaitingGroup,
 )
 
 _DUE = [s.value for s in DUE_LEAD]
@@ -426,11 +427,17 @@ class SqlUnitOfWork:
             .values(
                 status=bindparam("b_status"),
                 next_attempt_at=bindparam("b_next"),
+                waiting_on=bindparam("b_reason"),
                 version=leads.c.version + 1,
                 updated_at=now,
             ),
             [
-                {"b_id": d.lead_id, "b_status": d.status.value, "b_next": d.next_attempt_at}
+                {
+                    "b_id": d.lead_id,
+                    "b_status": d.status.value,
+                    "b_next": d.next_attempt_at,
+                    "b_reason": d.reason,
+                }
                 for d in deferrals
             ],
         )
@@ -477,6 +484,7 @@ class SqlUnitOfWork:
             "attempts": lead.attempts,
             "next_attempt_at": lead.next_attempt_at,
             "last_attempt_id": lead.last_attempt_id,
+            "waiting_on": None,  # a retry or an end: no deferral holds it any more
             "version": lead.version + 1,
             "updated_at": now,
         }
@@ -598,6 +606,20 @@ class SqlUnitOfWork:
             .limit(limit)
         )
         return [(_attempt(row), row.campaign_name) for row in await self._conn.execute(stmt)]
+
+    async def waiting_groups(self, campaign_id: int, now: datetime) -> list[WaitingGroup]:
+        rows = await self._conn.execute(waiting.waiting_statement(campaign_id, now))
+        return [
+            WaitingGroup(
+                row.zone_key,
+                LeadStatus(row.status),
+                row.waiting_on,
+                bool(row.due_now),
+                int(row.leads),
+                row.next_at,
+            )
+            for row in rows
+        ]
 
     async def lead_counts(self, campaign_id: int) -> dict[LeadStatus, int]:
         stmt = (

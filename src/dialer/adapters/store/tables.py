@@ -122,6 +122,7 @@ leads = Table(
     Column("version", Integer, nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("traceparent", String(TRACEPARENT_LENGTH)),  # the API request that queued it
+    Column("waiting_on", String(40)),  # why it was last put back without a call, if it was
     UniqueConstraint("campaign_id", "contact_id"),
     # The claim: due leads of one campaign in one open zone, oldest first. Partial, so it
     # holds only the leads still to be called and stays small as a campaign finishes.
