@@ -220,3 +220,13 @@ def test_run_refuses_a_header_wider_than_the_bound(tmp_path: Path) -> None:
     result = dialer("run", campaign, "--contacts", contacts, "--strict", env=env)
     assert result.returncode == 2, result.stderr
     assert "line 1: the header has 1,001 columns; at most 1,000 are allowed" in result.stderr
+
+
+def test_run_refuses_a_contacts_file_that_is_not_utf8_in_one_line(tmp_path: Path) -> None:
+    campaign, contacts = files(tmp_path)
+    Path(contacts).write_bytes("phone,name\n+12125550100,Zoë\n".encode("latin-1"))
+    env = {"DIALER_DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}"}
+    result = dialer("run", campaign, "--contacts", contacts, "--strict", env=env)
+    assert result.returncode == 2, result.stderr
+    assert "line 2: not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.stderr

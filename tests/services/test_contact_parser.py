@@ -4,6 +4,7 @@ numbers refused unless vanity numbers are allowed. Pure: nothing is stored."""
 
 from __future__ import annotations
 
+import io
 import re
 import time
 
@@ -13,10 +14,12 @@ from dialer.errors import InvalidInput
 from dialer.services.contacts import (
     MAX_COLUMNS,
     MAX_FIELD_CHARS,
+    MAX_LINE_BYTES,
     MAX_LINE_CHARS,
     ContactParser,
     ImportReport,
     ParsedRow,
+    file_lines,
 )
 
 ZONE = "America/New_York"
@@ -176,3 +179,42 @@ def test_letters_in_a_number_reject_the_row_unless_vanity_numbers_are_allowed() 
     rows, vanity = parse(text, allow_vanity=True)
     assert [r.draft.phone for r in rows] == ["+13125559999", "+12125552255"]
     assert [r.line for r in vanity.rejected] == [4]  # an extension is never dropped
+
+
+class CountingFile(io.BytesIO):
+    """A file that remembers the largest single read asked of it."""
+
+    largest_read = 0
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = super().readline(size)
+        self.largest_read = max(self.largest_read, len(line))
+        return line
+
+
+def test_a_huge_line_is_read_with_a_bound_and_rejected_alone() -> None:
+    huge = b"+12125550101," + b"x" * (20 * MAX_LINE_BYTES)  # 80 MiB with no line break
+    file = CountingFile(b"phone,name\n" + huge + b"\n+12125550102,b\n+12125550103,c")
+    report = ImportReport()
+    rows = list(ContactParser(ZONE).rows(file_lines(file), report))
+    assert [r.line for r in rows] == [3, 4]
+    assert rejections(report) == [f"line 2: the line is longer than {MAX_LINE_CHARS:,} characters"]
+    assert file.largest_read <= MAX_LINE_BYTES  # never the whole line in memory
+
+
+def test_a_line_at_the_bound_of_wide_characters_is_whole() -> None:
+    """A line of four-byte characters up to the character bound is read in one piece."""
+    name = "😀" * (MAX_LINE_CHARS - 20)
+    file = io.BytesIO(f"phone,name\n+12125550101,{name}\n".encode())
+    assert [len(line) for line in file_lines(file)] == [11, MAX_LINE_CHARS - 6]
+
+
+def test_a_file_that_is_not_utf8_is_refused_naming_the_line() -> None:
+    file = io.BytesIO("phone,name\n+12125550101,Zoë\n".encode("latin-1"))
+    with pytest.raises(InvalidInput, match="line 2: not UTF-8 text"):
+        list(file_lines(file))
+
+
+def test_a_byte_order_mark_is_not_part_of_the_header() -> None:
+    file = io.BytesIO("\ufeffphone\n+12125550101\n".encode())
+    assert list(file_lines(file)) == ["phone\n", "+12125550101\n"]

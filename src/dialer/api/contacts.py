@@ -24,7 +24,7 @@ from dialer.ports import DoNotCallEntry
 from dialer.services import api_contacts, safety, tenant_campaigns
 from dialer.services.api_contacts import ContactRecord
 from dialer.services.api_keys import KeyScope, Principal
-from dialer.services.contacts import ImportReport, import_contacts
+from dialer.services.contacts import ImportReport, file_lines, import_contacts
 
 router = APIRouter(tags=["contacts"], responses=PROBLEM_RESPONSES)
 
@@ -117,12 +117,9 @@ class _Spool:
             raise InvalidInput(Problem("body", f"not UTF-8 text (byte {at})")) from exc
 
     def lines(self) -> Iterator[str]:
-        """The lines as written (line ends kept, as the csv module wants them); the text was
-        checked as UTF-8 on the way in."""
-        self.file.seek(0)
-        for number, raw in enumerate(self.file):
-            text = raw.decode("utf-8")
-            yield text.removeprefix("\ufeff") if number == 0 else text
+        """The lines as written (line ends kept, as the csv module wants them), each read
+        with a bound; the text was checked as UTF-8 on the way in."""
+        return file_lines(self.file)
 
 
 async def _json_contacts(request: Request, limit: int) -> list[ContactRecord]:

@@ -36,6 +36,7 @@ from dialer.services.campaigns import create_campaign
 from dialer.services.contacts import (
     ImportReport,
     check_contacts,
+    file_lines,
     import_contacts,
     import_drafts,
 )
@@ -192,8 +193,8 @@ async def _run_campaign(campaign_file: Path, contacts: Path, strict: bool) -> bo
     campaign_settings = read_campaign_file(campaign_file)
 
     def lines() -> Iterator[str]:
-        with contacts.open(encoding="utf-8-sig", newline="") as file:
-            yield from file
+        with contacts.open("rb") as file:
+            yield from file_lines(file)
 
     if strict:  # refuse a bad file before anything is created
         check_contacts(

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import IO, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dialer.domain.model import Campaign
@@ -41,10 +41,40 @@ MAX_FIELD_CHARS = 4096
 # refused before the csv module reads it. (The csv module's own limit, 128 KiB per field, is
 # also reported as an over-long field.)
 MAX_LINE_CHARS = 1 << 20
+# The most bytes read for one line: enough for MAX_LINE_CHARS characters of any width, so
+# that a line cut here is certainly over the bound (and rejected as such).
+MAX_LINE_BYTES = 4 * MAX_LINE_CHARS + 8
+SKIP_BYTES = 1 << 16  # the rest of an over-long line is skipped this many bytes at a time
 SLICE_SECONDS = 0.005  # parsing between two turns of the event loop
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 T = TypeVar("T")
+
+
+def file_lines(file: IO[bytes]) -> Iterator[str]:
+    """A contacts file's lines as the parser reads them (line ends kept, no byte-order mark),
+    each read with a bound: a line longer than the parser accepts (a 512 MiB upload without a
+    line break, say) is handed on cut short — the parser rejects it as too long — and the
+    rest of it is skipped without ever being held in memory. Text that is not UTF-8 is
+    refused, naming the line."""
+    file.seek(0)
+    number = 0
+    while raw := file.readline(MAX_LINE_BYTES):
+        number += 1
+        if len(raw) == MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            _skip_rest_of_line(file)
+            yield raw.decode("utf-8", errors="ignore")  # rejected as over-long: cut anywhere
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(Problem(f"line {number}", "not UTF-8 text")) from exc
+        yield text.removeprefix("\ufeff") if number == 1 else text
+
+
+def _skip_rest_of_line(file: IO[bytes]) -> None:
+    while (part := file.readline(SKIP_BYTES)) and not part.endswith(b"\n"):
+        pass
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterator
 from typing import IO
 
 from dialer.api.dashboard.sessions import Notice
 from dialer.domain.model import Campaign
 from dialer.errors import InvalidInput, Problem
 from dialer.services import api_contacts
-from dialer.services.contacts import ImportReport, import_contacts
+from dialer.services.contacts import ImportReport, file_lines, import_contacts
 from dialer.services.context import Services
 
 CHUNK = 1 << 16
@@ -36,14 +35,6 @@ def check_utf8(file: IO[bytes]) -> None:
         if not chunk:
             return
         offset += len(chunk)
-
-
-def lines(file: IO[bytes]) -> Iterator[str]:
-    """The file's lines as the csv module wants them (line ends kept, no byte-order mark)."""
-    file.seek(0)
-    for number, raw in enumerate(file):
-        text = raw.decode("utf-8")
-        yield text.removeprefix("\ufeff") if number == 0 else text
 
 
 def split_reason(where: str, reason: str) -> tuple[str, str]:
@@ -82,7 +73,9 @@ async def import_upload(
     """Import the file; the notice says what was kept and lists every rejected row."""
     try:
         check_utf8(file)
-        report = await import_contacts(services, campaign.id, lambda: lines(file), strict=strict)
+        report = await import_contacts(
+            services, campaign.id, lambda: file_lines(file), strict=strict
+        )
     except InvalidInput as exc:
         refused = [(p.location, p.message) for p in exc.problems]
         text = "Nothing was imported: the file was refused."
