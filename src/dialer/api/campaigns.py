@@ -4,6 +4,7 @@ resume / cancel, progress."""
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Request
@@ -12,7 +13,7 @@ from starlette.exceptions import HTTPException
 
 from dialer.api.auth import Operator, RuntimeDep, Viewer
 from dialer.api.common import Cursor, Id, IdempotencyKey, Limit, cursor_value, next_cursor, write
-from dialer.api.models import CampaignOut, CampaignPage, ProgressOut, Usage
+from dialer.api.models import CampaignOut, CampaignPage, ProgressOut, Usage, WaitingOut
 from dialer.api.problems import PROBLEM_RESPONSES
 from dialer.campaign_file import settings_from_mapping
 from dialer.domain.model import Campaign
@@ -21,6 +22,7 @@ from dialer.errors import InvalidInput, Problem
 from dialer.ports import UnitOfWork
 from dialer.services import tenant_campaigns
 from dialer.services.progress import campaign_progress
+from dialer.services.waiting import Waiting
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], responses=PROBLEM_RESPONSES)
 
@@ -144,7 +146,8 @@ async def get_progress(caller: Viewer, runtime: RuntimeDep, campaign_id: Id) -> 
     """Leads by state, live calls against the caps, the start rate, and an ETA."""
     services = runtime.services
     await tenant_campaigns.get(services, caller.tenant_id, campaign_id)
-    progress = await campaign_progress(services.store, campaign_id, services.clock.now())
+    now = services.clock.now()
+    progress = await campaign_progress(services.store, campaign_id, now, services.limits)
     usage = await services.admission.usage()
     remaining = sum(progress.leads.get(s, 0) for s in OPEN_LEADS)
     rate = progress.calls_per_second
@@ -163,4 +166,15 @@ async def get_progress(caller: Viewer, runtime: RuntimeDep, campaign_id: Id) -> 
         global_live_calls=Usage(live=usage.global_active, cap=services.limits.global_max),
         calls_per_second=rate,
         eta_seconds=eta,
+        waiting=[_waiting_out(wait, now) for wait in progress.waiting],
+    )
+
+
+def _waiting_out(wait: Waiting, now: datetime) -> WaitingOut:
+    return WaitingOut(
+        reason=wait.reason.value,
+        leads=wait.leads,
+        until=wait.until,
+        zone=wait.zone,
+        message=wait.message(now),
     )

@@ -54,6 +54,20 @@ class Usage(BaseModel):
     cap: int | None
 
 
+class WaitingOut(BaseModel):
+    reason: str = Field(
+        description="window_closed, retry, frequency_cap, number_lock, quiet_hours, deferred, "
+        "paused, not_started, cap_full, pace or ready"
+    )
+    leads: int = Field(description="Due leads held back for this reason")
+    until: datetime | None = Field(
+        description="The earliest moment one of them can be dialled; null when unknown "
+        "(a paused campaign, a full cap)"
+    )
+    zone: str | None = Field(description="For window_closed: the contacts' time zone(s)")
+    message: str = Field(description="The same in one sentence, for people")
+
+
 class ProgressOut(BaseModel):
     campaign_id: int
     name: str
@@ -70,6 +84,11 @@ class ProgressOut(BaseModel):
     eta_seconds: float | None = Field(
         description="Remaining leads at the current start rate (a lower bound: retries add "
         "to it); null while nothing is being started"
+    )
+    waiting: list[WaitingOut] = Field(
+        default_factory=list,
+        description="Why the leads still due are not being dialled, soonest first; each due "
+        "lead is counted under one reason",
     )
 
 

@@ -205,7 +205,11 @@ def _window(wait: Waiting, now: datetime) -> str:
 
 
 _SENTENCES: dict[Reason, Callable[[Waiting, datetime], str]] = {
-    Reason.PAUSED: lambda w, now: f"— the campaign is {w.detail}",
+    Reason.PAUSED: lambda w, now: (
+        "— the campaign is paused"
+        if w.detail == "paused"
+        else "— the campaign has not been started"
+    ),
     Reason.NOT_STARTED: lambda w, now: f"for the campaign's start at {_until(w, now)}",
     Reason.WINDOW_CLOSED: _window,
     Reason.RETRY: lambda w, now: f"to be retried — next at {_until(w, now)}",
