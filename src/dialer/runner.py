@@ -107,7 +107,10 @@ class _Loops:
 
 
 async def _progress(runtime: Runtime, campaign_id: int) -> Progress:
-    return await campaign_progress(runtime.store, campaign_id, runtime.services.clock.now())
+    services = runtime.services
+    return await campaign_progress(
+        runtime.store, campaign_id, services.clock.now(), services.limits
+    )
 
 
 async def _until_done(loops: _Loops, work: list[Coroutine[Any, Any, None]]) -> None:

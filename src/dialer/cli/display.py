@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from types import TracebackType
+from typing import Protocol
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -16,6 +19,80 @@ from dialer.services.progress import Progress as CampaignProgress
 
 LEAD_ORDER = list(LeadStatus)
 ATTEMPT_ORDER = list(AttemptStatus)
+PLAIN_PROGRESS_SECONDS = 10.0  # without a terminal: one progress line this often
+MOST_WAITING_LINES = 6  # the live view's waiting reasons, soonest first
+
+
+class ProgressView(Protocol):
+    """What ``dialer run`` feeds while the campaign runs."""
+
+    def __enter__(self) -> ProgressView: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    def update(self, progress: CampaignProgress) -> None: ...
+
+    def warn(self, message: str | None) -> None: ...
+
+
+def progress_view(
+    console: Console, clock_now: Callable[[], datetime] | None = None
+) -> ProgressView:
+    """The live view on a terminal; without one (a pipe, a log file, systemd) a plain line
+    every ``PLAIN_PROGRESS_SECONDS``, since a live view would print nothing until the end."""
+    if console.is_terminal:
+        return LiveView(console, clock_now)
+    return PlainProgress(console)
+
+
+def figures_line(progress: CampaignProgress) -> str:
+    leads = progress.leads
+    return (
+        f"{progress.name}: finished {progress.finished_leads}/{progress.total_leads}, "
+        f"active {progress.live_calls}/{progress.cap}, "
+        f"dialing {leads.get(LeadStatus.DIALING, 0)}, "
+        f"pending {leads.get(LeadStatus.PENDING, 0)}, "
+        f"waiting retry {leads.get(LeadStatus.WAITING_RETRY, 0)}, "
+        f"calls/s {progress.calls_per_second:.1f}"
+    )
+
+
+class PlainProgress:
+    """Progress for a log rather than a screen: the figures and the waiting reasons as plain
+    lines, at most once per ``every`` seconds, and the last figures at the end."""
+
+    def __init__(self, console: Console, every: float = PLAIN_PROGRESS_SECONDS) -> None:
+        self.console = console
+        self.every = every
+        self._printed_at: float | None = None
+        self._last: CampaignProgress | None = None
+        self._warning: str | None = None
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._last is not None and self._printed_at is not None:
+            self._print(self._last)
+
+    def update(self, progress: CampaignProgress) -> None:
+        self._last = progress
+        now = time.monotonic()
+        if self._printed_at is None or now - self._printed_at >= self.every:
+            self._print(progress)
+
+    def warn(self, message: str | None) -> None:
+        if message is not None and message != self._warning:
+            self.console.print(f"warning: {message}", markup=False, highlight=False)
+        self._warning = message
+
+    def _print(self, progress: CampaignProgress) -> None:
+        self._printed_at = time.monotonic()
+        self.console.print(figures_line(progress), markup=False, highlight=False)
+        for line in progress.waiting_lines():
+            self.console.print(f"  {line}", markup=False, highlight=False)
 
 
 class LiveView:
@@ -37,6 +114,7 @@ class LiveView:
         self._task = self._bar.add_task("campaign", total=None)
         self._figures = Table.grid(padding=(0, 2))
         self._warning: str | None = None
+        self._waiting: list[str] = []
         self._live = Live(Group(self._bar, self._figures), console=console, refresh_per_second=8)
 
     def __enter__(self) -> LiveView:
@@ -69,6 +147,7 @@ class LiveView:
             row.append(f"clock {now:%a %H:%M} UTC")
         figures.add_row(*row)
         self._figures = figures
+        self._waiting = progress.waiting_lines()[:MOST_WAITING_LINES]
         self._render()
 
     def warn(self, message: str | None) -> None:
@@ -79,6 +158,7 @@ class LiveView:
 
     def _render(self) -> None:
         parts: list[RenderableType] = [self._bar, self._figures]
+        parts += [Text(line, style="dim") for line in self._waiting]
         if self._warning is not None:
             parts.append(Text(f"warning: {self._warning}", style="bold yellow"))
         self._live.update(Group(*parts))

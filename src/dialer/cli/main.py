@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dialer.adapters.clock import ScaledClock
@@ -22,7 +23,7 @@ from dialer.adapters.store.sql import SqlStore
 from dialer.bootstrap import Runtime, open_runtime
 from dialer.campaign_file import read_campaign_file
 from dialer.cli.common import CommandGroup, errors, print_problems, run_command
-from dialer.cli.display import LiveView, print_outcomes
+from dialer.cli.display import print_outcomes, progress_view
 from dialer.cli.providers import print_provider_health
 from dialer.cli.safety import dnc, history, limits, policy
 from dialer.cli.simproc import simulator_process
@@ -41,6 +42,7 @@ from dialer.services.contacts import (
     import_drafts,
 )
 from dialer.services.progress import Progress, all_progress
+from dialer.services.waiting import Waiting
 from dialer.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -125,7 +127,7 @@ async def _run_with_view(runtime: Runtime, campaign_id: int, clock: ScaledClock 
     async with webhook_listener(runtime, host, runtime.settings.listen_port) as port:
         if runtime.settings.public_base_url is None:
             runtime.services.webhook_base = f"http://{host}:{port}"
-        with LiveView(console, clock.now if clock else None) as view:
+        with progress_view(console, clock.now if clock else None) as view:
             return await run_to_end(runtime, campaign_id, view.update, view.warn)
 
 
@@ -261,10 +263,20 @@ def status(
         keys = ("id", "name", "status", "leads", "finished", "live", "cap")
         table.add_row(*(str(row[k]) for k in keys))
     console.print(table)
+    _print_waiting(rows)
     from dialer.cli.cluster import print_cluster_status  # issue 4: processes, capacity
 
     print_cluster_status(console)
     print_provider_health(console)  # issue 7: circuit breaker and pacing per provider account
+
+
+def _print_waiting(rows: list[dict[str, Any]]) -> None:
+    """Why each campaign's due leads are not being dialled, under the table."""
+    for row in rows:
+        if row["waiting"]:
+            console.print(f"[bold]{escape(row['name'])}[/] (campaign {row['id']}):")
+            for wait in row["waiting"]:
+                console.print(f"  {escape(wait['message'])}", highlight=False)
 
 
 async def _status(settings: Settings) -> list[dict[str, Any]]:
@@ -288,6 +300,17 @@ def _status_row(progress: Progress) -> dict[str, Any]:
         "live": progress.live_calls,
         "cap": progress.cap,
         "by_state": {s.value: n for s, n in progress.leads.items()},
+        "waiting": [_waiting_row(wait, progress.at) for wait in progress.waiting],
+    }
+
+
+def _waiting_row(wait: Waiting, now: datetime | None) -> dict[str, Any]:
+    return {
+        "reason": wait.reason.value,
+        "leads": wait.leads,
+        "until": wait.until.isoformat() if wait.until else None,
+        "zone": wait.zone,
+        "message": wait.message(now or datetime.now(UTC)),
     }
 
 
