@@ -194,7 +194,7 @@ class Snapshots:
         self, campaign_id: int, usage: Usage, snapshot: dict[str, Any]
     ) -> dict[str, Any]:
         progress = await campaign_progress(
-            self.services.store, campaign_id, self.services.clock.now()
+            self.services.store, campaign_id, self.services.clock.now(), self.services.limits
         )
         remaining = sum(progress.leads.get(s, 0) for s in OPEN_LEADS)
         completion = self.rates.measured(campaign_id)
@@ -215,6 +215,7 @@ class Snapshots:
             },
             **figures["numbers"],
             "outcomes": _outcomes(progress),
+            "waiting": progress.waiting_lines(),  # why the due leads are not dialled
             "leads": {s.value: n for s, n in progress.leads.items()},
             "text": {
                 "status": progress.status.value,

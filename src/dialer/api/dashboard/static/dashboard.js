@@ -80,6 +80,20 @@
     });
   }
 
+  function applyWaiting(lines) {
+    const list = document.querySelector("[data-waiting]");
+    if (!list) return;
+    const now = Array.prototype.map.call(list.children, function (li) { return li.textContent; });
+    if (now.join("\n") === lines.join("\n")) return;
+    list.replaceChildren.apply(list, lines.map(function (line) {
+      const li = document.createElement("li");
+      li.textContent = line;
+      return li;
+    }));
+    const none = document.querySelector("[data-waiting-none]");
+    if (none) none.hidden = lines.length > 0;
+  }
+
   function applyActions(status) {
     document.querySelectorAll("form[data-when]").forEach(function (form) {
       form.hidden = form.dataset.when.split(" ").indexOf(status) < 0;
@@ -97,6 +111,7 @@
     setMeter(document.querySelector('[data-meter="progress"]'), detail.done, detail.total);
     applyCaps(detail.caps);
     applyOutcomes(detail.outcomes);
+    applyWaiting(detail.waiting || []);
     applyActions(detail.status);
   }
 
