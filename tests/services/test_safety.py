@@ -143,7 +143,10 @@ async def test_contact_history_spans_campaigns(engine: EngineFactory) -> None:
 async def test_tenant_policy_is_validated(engine: EngineFactory) -> None:
     async with engine() as e:
         with pytest.raises(InvalidInput) as caught:
-            await set_policy(e.store, "acme", {"number_max_attempts": "3", "x": 1}, DEFAULT)
+            await set_policy(e.store, "acme", {"number_max_attempts": 3, "x": 1}, DEFAULT)
         assert [p.location for p in caught.value.problems] == ["x"]
+        with pytest.raises(InvalidInput) as caught:  # text is not a number, even "3"
+            await set_policy(e.store, "acme", {"number_max_attempts": "3"}, DEFAULT)
+        assert [p.location for p in caught.value.problems] == ["number_max_attempts"]
         with pytest.raises(InvalidInput):
             await set_policy(e.store, "acme", {"number_max_attempts": 0}, DEFAULT)
