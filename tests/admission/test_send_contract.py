@@ -10,14 +10,17 @@ small tolerance; each slot's instant comes from the backend itself (``SendSlot.a
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import dataclass
 
 import pytest
 
 from dialer.domain.model import Rate
 from dialer.ports import Admission, Scope, SendSlot
 
-# Instants are the backend's own, but reservations made one after the other take a few
-# milliseconds of real time: offsets are compared to within this.
+# Instants are the backend's own; a slot inside the burst is "now", so its offset from the
+# first one is the real time between the two reservations: a few milliseconds on a quiet
+# machine, more on a busy one. Offsets are compared to within this, beyond that real time.
 CLOSE = 0.015
 
 
@@ -25,15 +28,27 @@ def scope(campaign: int = 1, **rates: Rate | tuple[Rate, ...]) -> Scope:
     return Scope(tenant_id=1, campaign_id=campaign, global_max=100, campaign_max=100, **rates)  # type: ignore[arg-type]
 
 
-async def reserve(admission: Admission, scopes: list[Scope], max_wait: float = 10.0) -> list[float]:
-    """Reserve a slot for each scope in turn; the slots' offsets from the first one."""
-    slots = [await admission.reserve_send(s, max_wait) for s in scopes]
+@dataclass(frozen=True)
+class Reserved:
+    offsets: list[float]  # each slot's instant less the first one's
+    elapsed: list[float]  # real time from before the first reservation to after each one
+
+
+async def reserve(admission: Admission, scopes: list[Scope], max_wait: float = 10.0) -> Reserved:
+    """Reserve a slot for each scope in turn."""
+    started, slots, elapsed = time.monotonic(), [], []
+    for each in scopes:
+        slots.append(await admission.reserve_send(each, max_wait))
+        elapsed.append(time.monotonic() - started)
     assert all(slot.reserved for slot in slots)
-    return [slot.at - slots[0].at for slot in slots]
+    return Reserved([slot.at - slots[0].at for slot in slots], elapsed)
 
 
-def assert_offsets(actual: list[float], expected: list[float]) -> None:
-    assert actual == pytest.approx(expected, abs=CLOSE)
+def assert_offsets(reserved: Reserved, expected: list[float]) -> None:
+    """Each slot at its expected offset, or — when the reservation itself came later than
+    that (a busy machine) — no later than the moment it was made."""
+    for offset, spent, wanted in zip(reserved.offsets, reserved.elapsed, expected, strict=True):
+        assert wanted - CLOSE <= offset <= max(wanted, spent) + CLOSE, (reserved, expected)
 
 
 async def test_a_scope_without_rates_never_waits(admission: Admission) -> None:

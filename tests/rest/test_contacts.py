@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -301,18 +302,42 @@ async def test_health_checks_answer_quickly_during_a_worst_case_import(
         url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=url, timeout=300) as http:
             campaign = await new_campaign(http, keys.operator)
-            async with health_probe(url) as latencies:
+            async with loop_holds() as holds, health_probe(url) as latencies:
                 response = await _import(http, keys.operator, campaign["id"], body, mode)
     assert response.status_code == 200, response.text
     assert response.json()["accepted"] == 1500
     assert len(latencies) >= 10, "the import ended before the probes could overlap it"
-    # The loop is never held: 95 % of the answers come within 100 ms, and none waits a second
-    # (a held loop made them wait 0.4 to 7 s). A rare answer past 100 ms is a full garbage
-    # collection (26 to 54 ms here) meeting a busy shared CPU, not the import.
-    ordered = sorted(latencies)
-    p95 = ordered[int(len(ordered) * 0.95)]
-    assert p95 < 0.1, f"/healthz p95 was {p95 * 1000:.0f} ms during the import"
-    assert ordered[-1] < 1.0, f"/healthz took {ordered[-1] * 1000:.0f} ms during the import"
+    # The loop is never held: no more than 100 ms of the loop thread's CPU between two of its
+    # turns (the whole import's parsing, seconds of CPU, before the fix). CPU time, not wall
+    # time, so that other work on a busy machine does not count against the import.
+    held = max(holds)
+    assert held < 0.1, f"the event loop was held for {held * 1000:.0f} ms of CPU at once"
+    # And health checks are answered meanwhile, typically within 100 ms.
+    median = sorted(latencies)[len(latencies) // 2]
+    assert median < 0.1, f"/healthz took {median * 1000:.0f} ms (median) during the import"
+
+
+@asynccontextmanager
+async def loop_holds() -> AsyncIterator[list[float]]:
+    """The CPU time the event loop's thread spent between two turns of a watcher that asks
+    for a turn every millisecond, while the block runs: how long anything held the loop."""
+    holds: list[float] = []
+    done = asyncio.Event()
+
+    async def watch() -> None:
+        last = time.thread_time()
+        while not done.is_set():
+            await asyncio.sleep(0.001)
+            now = time.thread_time()
+            holds.append(now - last)
+            last = now
+
+    watcher = asyncio.create_task(watch())
+    try:
+        yield holds
+    finally:
+        done.set()
+        await watcher
 
 
 async def test_a_header_wider_than_the_bound_is_422_naming_the_header(
