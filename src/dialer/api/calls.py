@@ -18,6 +18,7 @@ from dialer.api.common import (
     QueryId,
     cursor_value,
     next_cursor,
+    query_phone,
     write,
 )
 from dialer.api.models import (
@@ -34,9 +35,8 @@ from dialer.api.models import (
 )
 from dialer.api.problems import PROBLEM_RESPONSES
 from dialer.bootstrap import Runtime
-from dialer.domain.phone import InvalidNumber, normalize
 from dialer.domain.statuses import AttemptStatus
-from dialer.errors import InvalidInput, Problem
+from dialer.errors import InvalidInput
 from dialer.ports import AttemptQuery, UnitOfWork
 from dialer.services import adhoc_calls, call_log
 from dialer.services.adhoc_calls import BacklogCounts, CallOrder, QueuedCall, QueueLimits
@@ -144,15 +144,6 @@ async def place_calls(
     return await _queue(runtime, caller, request, idempotency_key, orders, single=False)
 
 
-def _phone(number: str | None) -> str | None:
-    if number is None:
-        return None
-    try:
-        return normalize(number)
-    except InvalidNumber as exc:
-        raise InvalidInput(Problem("query.number", str(exc))) from exc
-
-
 @router.get("/v1/calls", response_model=CallPage)
 async def call_log_page(
     caller: Viewer,
@@ -172,7 +163,7 @@ async def call_log_page(
         before_id=cursor_value(cursor),
         campaign_id=campaign_id,
         statuses=tuple(status or ()),
-        phone=_phone(number),
+        phone=query_phone(number),
         since=since,
         until=until,
     )

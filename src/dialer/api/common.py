@@ -12,6 +12,8 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel
 
 from dialer.api.models import MAX_ID
 from dialer.bootstrap import Runtime
+from dialer.domain.phone import InvalidNumber, normalize
+from dialer.errors import InvalidInput, Problem
 from dialer.ports import UnitOfWork
 from dialer.services import idempotency
 from dialer.services.api_keys import Principal
@@ -46,6 +48,16 @@ Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 Work = Callable[[UnitOfWork], Awaitable[tuple[int, BaseModel, dict[str, str]]]]
 REPLAYED = "Idempotent-Replayed"
+
+
+def query_phone(number: str | None) -> str | None:
+    """A ``number`` query parameter in E.164, or 422 naming it."""
+    if number is None:
+        return None
+    try:
+        return normalize(number)
+    except InvalidNumber as exc:
+        raise InvalidInput(Problem("query.number", str(exc))) from exc
 
 
 def cursor_value(cursor: str | None) -> int | None:

@@ -15,13 +15,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from dialer.api.auth import RuntimeDep, Viewer
-from dialer.api.common import Cursor, Id, Limit, cursor_value, next_cursor
+from dialer.api.common import Cursor, Id, Limit, cursor_value, next_cursor, query_phone
 from dialer.api.models import Number
 from dialer.api.problems import PROBLEM_RESPONSES
-from dialer.domain.phone import InvalidNumber, normalize
 from dialer.domain.stages import Stage, lead_stage
 from dialer.domain.statuses import AttemptStatus, LeadStatus
-from dialer.errors import InvalidInput, Problem
 from dialer.ports import LeadQuery, LeadResult
 from dialer.services import lead_results
 
@@ -85,15 +83,6 @@ class LeadResultPage(BaseModel):
     next_cursor: str | None
 
 
-def _phone(number: str | None) -> str | None:
-    if number is None:
-        return None
-    try:
-        return normalize(number)
-    except InvalidNumber as exc:
-        raise InvalidInput(Problem("query.number", str(exc))) from exc
-
-
 @dataclass(frozen=True)
 class LeadFilters:
     statuses: tuple[LeadStatus, ...]
@@ -121,7 +110,7 @@ def lead_filters(
 ) -> LeadFilters:
     """The list's and the export's filters; they combine with AND, a repeated one is OR."""
     return LeadFilters(
-        tuple(status or ()), tuple(last_outcome or ()), tuple(stage or ()), _phone(number)
+        tuple(status or ()), tuple(last_outcome or ()), tuple(stage or ()), query_phone(number)
     )
 
 
