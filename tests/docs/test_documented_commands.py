@@ -46,6 +46,8 @@ NOT_DIALER = {
     "make": "`make demo` and `make test` run the demo and this whole suite",
     "curl": "requests to a running `dialer serve`; the API's own tests cover each endpoint",
     "pip": "installs a package",
+    "docker": "needs a Docker daemon; tests/deploy validates the image and compose file offline",
+    "kubectl": "needs a cluster; tests/deploy renders and validates the manifests offline",
 }
 # Placeholders in synopsis lines, and the values run in their place.
 PLACEHOLDERS = {"ID": "1", "N": "10", "T": "1", "NUMBER": "+12125550142"}
