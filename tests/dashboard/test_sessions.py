@@ -33,6 +33,7 @@ from dialer.api.dashboard.sessions import (
 from dialer.api.server import Loops
 from dialer.bootstrap import Runtime, open_runtime
 from dialer.services.api_keys import key_principal
+from dialer.services.heartbeat import Heartbeat
 from tests.conftest import T0
 from tests.dashboard.conftest import csrf_of, sign_in
 from tests.rest.conftest import BASE, Keys, bearer, new_campaign
@@ -183,7 +184,8 @@ async def test_idle_sessions_and_those_of_revoked_keys_are_pruned(
     assert (await client.delete(f"/v1/keys/{key_id}", headers=bearer(keys.admin))).is_success
     assert await _digests(runtime) == {_digest(idle), _digest(revoked), _digest(kept)}
 
-    await Loops(runtime)._housekeeping()  # the API's housekeeping tick prunes them
+    heartbeat = Heartbeat("serve", "serve@test", 5.0)
+    await Loops(runtime, heartbeat)._housekeeping()  # the API's housekeeping tick prunes them
 
     assert await _digests(runtime) == {_digest(kept)}
     _carry(idle, client)
