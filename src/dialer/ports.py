@@ -515,7 +515,9 @@ class UnitOfWork(Protocol):
 
     async def attempts_since(self, campaign_id: int, since: datetime) -> int: ...
 
-    async def live_attempts(self, campaign_id: int | None = None) -> int: ...
+    async def live_attempts(
+        self, campaign_id: int | None = None, *, tenant_id: int | None = None
+    ) -> int: ...
 
     # ---------------------------------------------- REST API (issue 5): keys, queues, call log
 

@@ -16,6 +16,7 @@ from dialer.ports import WaitingGroup
 from dialer.runner import run_to_end
 from dialer.services.campaigns import start_campaign
 from dialer.services.progress import campaign_progress
+from dialer.services.tenants import set_limits
 from dialer.services.waiting import Lines, Reason, Waiting, explain
 from tests.conftest import T0
 from tests.services.conftest import EngineFactory, sim_config
@@ -47,6 +48,20 @@ async def test_two_campaigns_sharing_numbers_wait_on_the_frequency_cap(
     assert timedelta(hours=23) < wait.until - now <= timedelta(hours=24)
     [line] = progress.waiting_lines()
     assert line.startswith("4 leads wait on the frequency cap / cool-down until ")
+
+
+async def test_a_full_tenant_cap_is_named(engine: EngineFactory) -> None:
+    """The tenant's own cap (``dialer limits``) holds the campaign below its own cap."""
+    async with engine(sim=sim_config(outcome_mix={"answer": 1.0}, talk_mean=600.0)) as e:
+        campaign = await e.campaign(settings(name="held", ramp_up=0), contacts(5))
+        await set_limits(e.store, "acme", {"max_concurrency": 2})
+        await start_campaign(e.runtime.services, campaign.id)
+        for _ in range(3):
+            await e.runtime.dispatcher.run_once()
+        progress = await campaign_progress(e.store, campaign.id, e.clock.now())
+    assert progress.live_calls == 2
+    [wait] = progress.waiting
+    assert (wait.reason, wait.leads, wait.detail) == (Reason.CAP_FULL, 3, "tenant cap 2")
 
 
 async def test_a_closed_window_names_the_zone_and_its_next_opening(
@@ -130,6 +145,9 @@ def test_a_full_cap_is_named() -> None:
     busy = Lines(campaign_live=3, campaign_cap=25, global_live=100, global_cap=100)
     [wait] = explain(_campaign(), [_group(20)], busy, T0)
     assert (wait.reason, wait.detail) == (Reason.CAP_FULL, "global cap 100")
+    tenant = Lines(campaign_live=2, campaign_cap=25, tenant_live=2, tenant_cap=2)
+    [wait] = explain(_campaign(), [_group(20)], tenant, T0)
+    assert wait.message(T0) == "20 leads wait for a free line: the tenant cap 2 is full"
 
 
 def test_the_ramp_is_the_pace_until_it_ends() -> None:

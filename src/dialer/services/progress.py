@@ -58,8 +58,11 @@ async def campaign_progress(
         recent = await uow.attempts_since(campaign_id, since)
         groups = await uow.waiting_groups(campaign_id, now)
         everywhere = await uow.live_attempts() if limits is not None else 0
+        tenant_cap = (await uow.tenant_settings(campaign.tenant_id)).get("max_concurrency")
+        tenant_live = await uow.live_attempts(tenant_id=campaign.tenant_id) if tenant_cap else 0
     cap = campaign.settings.max_concurrency
-    lines = Lines(live, cap, everywhere, limits.global_max if limits else None)
+    global_cap = limits.global_max if limits else None
+    lines = Lines(live, cap, everywhere, global_cap, tenant_live, tenant_cap)
     return Progress(
         campaign_id=campaign.id,
         name=campaign.name,

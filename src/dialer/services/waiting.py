@@ -60,13 +60,16 @@ class Waiting:
 
 @dataclass(frozen=True)
 class Lines:
-    """The calls live against the caps the store can tell: the campaign's and the
-    deployment's (the global cap; None when the caller does not know it)."""
+    """The calls live against the caps the store can tell: the campaign's, the tenant's own
+    (None when it has none) and the deployment's (the global cap; None when the caller does
+    not know it)."""
 
     campaign_live: int
     campaign_cap: int
     global_live: int = 0
     global_cap: int | None = None
+    tenant_live: int = 0
+    tenant_cap: int | None = None  # None: the tenant has no cap of its own
 
 
 def explain(
@@ -119,6 +122,8 @@ def _open_zone_reasons(
     if lines.campaign_live >= lines.campaign_cap:
         detail = f"campaign cap {lines.campaign_cap}"
         return [Waiting(Reason.CAP_FULL, leads, detail=detail)]
+    if lines.tenant_cap is not None and lines.tenant_live >= lines.tenant_cap:
+        return [Waiting(Reason.CAP_FULL, leads, detail=f"tenant cap {lines.tenant_cap}")]
     if lines.global_cap is not None and lines.global_live >= lines.global_cap:
         return [Waiting(Reason.CAP_FULL, leads, detail=f"global cap {lines.global_cap}")]
     pace = _pace(campaign, now)

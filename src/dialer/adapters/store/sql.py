@@ -723,10 +723,14 @@ class SqlUnitOfWork:
         )
         return int(await self._conn.scalar(stmt) or 0)
 
-    async def live_attempts(self, campaign_id: int | None = None) -> int:
+    async def live_attempts(
+        self, campaign_id: int | None = None, *, tenant_id: int | None = None
+    ) -> int:
         stmt = select(func.count()).where(call_attempts.c.status.in_(_LIVE))
         if campaign_id is not None:
             stmt = stmt.where(call_attempts.c.campaign_id == campaign_id)
+        if tenant_id is not None:
+            stmt = stmt.where(call_attempts.c.tenant_id == tenant_id)
         return int(await self._conn.scalar(stmt) or 0)
 
     # -------------------------------------------------------------- REST API (issue 5)
