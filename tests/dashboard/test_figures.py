@@ -115,6 +115,8 @@ async def test_the_campaign_page_labels_each_rate_and_how_the_eta_is_computed(
             "the header has no 'phone' column",
         ),
         ("file", "not UTF-8 text (byte 7)", "file", "not UTF-8 text (byte 7)"),
+        ("line 7", "name: contains a control character", "name", "contains a control character"),
+        ("line 8", "tags: longer than 4,096 characters", "tags", "longer than 4,096 characters"),
     ],
 )
 def test_a_rejection_names_its_field(where: str, reason: str, field: str, rest: str) -> None:

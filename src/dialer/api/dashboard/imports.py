@@ -12,11 +12,11 @@ from dialer.api.dashboard.sessions import Notice
 from dialer.domain.model import Campaign
 from dialer.errors import InvalidInput, Problem
 from dialer.services import api_contacts
-from dialer.services.contacts import ImportReport, file_lines, import_contacts
+from dialer.services.contacts import KNOWN_COLUMNS, ImportReport, file_lines, import_contacts
 from dialer.services.context import Services
 
 CHUNK = 1 << 16
-FIELDS = ("phone", "timezone", "quiet_hours")
+FIELDS = KNOWN_COLUMNS  # a rejection naming one of these columns is shown under it
 _DUPLICATE = re.compile(r"^duplicate of line \d+")
 
 
