@@ -15,8 +15,15 @@ from typer.testing import CliRunner
 
 from dialer.campaign_file import settings_from_yaml
 from dialer.cli.main import app
-from dialer.domain.capacity import CallTimes, OutcomeMix, PlanInput, ZoneShare, cap
-from dialer.services.planner import contact_mix, saturated_rate, synthetic_contacts
+from dialer.domain.capacity import CallTimes, OutcomeMix, PlanInput, ZoneShare, cap, make_plan
+from dialer.services.planner import (
+    Simulation,
+    contact_mix,
+    measured_starts,
+    saturated_rate,
+    synthetic_contacts,
+)
+from tests.domain.test_capacity import plan_input
 
 # Cap 20; 30% answered (talk 20 s), 60% ring out at 30 s: calls of ~26 s on average, so the
 # cap binds at ~45 starts/min. Mostly fixed ring-outs keep the sample's hold time close to its
@@ -131,3 +138,24 @@ def test_automatic_speed_fits_the_time_limit(
     assert sim["verdict"] == ("agrees" if agrees else "differs"), sim
     assert abs(starts["difference"]) <= 0.5, starts
     assert "simulating:" in result.stderr  # progress while it runs
+
+
+def test_no_verdict_when_the_measured_stretch_holds_too_few_starts() -> None:
+    """Many calls, but all of them in the cap's filling (left out of the rate): the run
+    measured too little to judge, whatever the total."""
+    model = make_plan(plan_input(contacts=200))
+    filling = [0.0] * 150 + [model.hold_seconds + i for i in range(10)]
+    sim = Simulation(
+        leads=200,
+        speed=1.0,
+        real_seconds=10.0,
+        finished=True,
+        attempts=len(filling),
+        starts_per_minute=saturated_rate(filling, 200, model.hold_seconds) * 60,
+        peak_concurrency=10,
+        completion_seconds=100.0,
+        model=model,
+        measured_starts=measured_starts(filling, 200, model.hold_seconds),
+    )
+    assert sim.measured_starts < 30
+    assert sim.verdict == "too few starts"

@@ -141,12 +141,13 @@ class Simulation:
     completion_seconds: float | None  # start to the end of the last call, simulated
     model: Plan  # the model's figures for the same list
     tolerance: float = STARTS_TOLERANCE
+    measured_starts: int = 0  # the starts the rate was measured over (not the fill, not gaps)
 
     @property
     def verdict(self) -> str:
         """``agrees`` or ``differs`` (measured starts/min against the model, within the
         tolerance), or ``too few starts`` when the run measured too little to judge."""
-        if self.attempts < MIN_STARTS_FOR_VERDICT:
+        if self.measured_starts < MIN_STARTS_FOR_VERDICT:
             return "too few starts"
         difference = relative_difference(self.starts_per_minute, self.model.starts_per_minute)
         return "agrees" if abs(difference) <= self.tolerance else "differs"
@@ -255,6 +256,7 @@ async def simulate(
         attempts=len(observer.starts),
         starts_per_minute=saturated_rate(observer.starts, sim_inp.contacts, model.hold_seconds)
         * 60,
+        measured_starts=measured_starts(observer.starts, sim_inp.contacts, model.hold_seconds),
         peak_concurrency=observer.peak_active,
         completion_seconds=observer.last_end if finished else None,
         model=model,
@@ -416,10 +418,22 @@ def saturated_rate(starts: Sequence[float], leads: int, hold: float) -> float:
     Until ``leads`` calls have started, some first attempts are still waiting, so the engine
     is dialling as fast as its limits allow. The first ``hold`` seconds (the cap filling up) are
     left out, and so are gaps longer than a few hold times (the window closed)."""
+    busy = _busy_gaps(starts, leads, hold)
+    return len(busy) / sum(busy) if sum(busy) > 0 else 0.0
+
+
+def measured_starts(starts: Sequence[float], leads: int, hold: float) -> int:
+    """How many starts ``saturated_rate`` measured over: what a verdict can rest on."""
+    return len(_busy_gaps(starts, leads, hold))
+
+
+def _busy_gaps(starts: Sequence[float], leads: int, hold: float) -> list[float]:
+    """The gaps between starts that the saturated rate is measured over."""
+    if not starts:
+        return []
     ordered = sorted(starts)[: max(2, int(leads * 0.9))]
     warm = [t for t in ordered if t >= ordered[0] + hold] or ordered
-    busy = [gap for gap in _gaps(warm) if gap <= max(3 * hold, 60.0)]
-    return len(busy) / sum(busy) if sum(busy) > 0 else 0.0
+    return [gap for gap in _gaps(warm) if gap <= max(3 * hold, 60.0)]
 
 
 def _gaps(times: Sequence[float]) -> Iterator[float]:
