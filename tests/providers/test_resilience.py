@@ -141,7 +141,10 @@ async def test_a_slow_provider_does_not_hold_up_the_dispatcher(
     assert in_flight == 8  # the tick returned with every create still waiting on the provider
     assert created_yet <= 4  # at most max_in_flight_requests creates reach the provider at once
     assert second.originated == 0
-    assert state.breaker.failures == 8  # each timeout counted against the provider
+    # Each timeout counts against the provider. On a quiet machine all 8 are recorded by now;
+    # under a full CPU load the second wave of 4 may still be on its way when drained (seen
+    # once), so the test holds every recorded outcome to be a failure, the first wave at least.
+    assert state.breaker.failures == state.breaker.calls >= 4
     assert stats["repeated_originations"] == 0  # a timed-out create is looked up, never resent
     assert all(lead["attempts"] == 1 for lead in leads)
 
