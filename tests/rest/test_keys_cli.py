@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -26,7 +28,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return url
 
 
-async def _status_with(url: str, token: str) -> int:
+@asynccontextmanager
+async def _api_on(url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The REST API on the CLI's database, in process."""
     settings = load_settings(
         database_url=url,
         twilio_account_sid="AC" + "1" * 32,
@@ -36,7 +40,12 @@ async def _status_with(url: str, token: str) -> int:
     async with open_runtime(settings, clock=ManualClock(T0)) as runtime:
         transport = httpx.ASGITransport(app=create_app(runtime))
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
-            return (await client.get("/v1/campaigns", headers=bearer(token))).status_code
+            yield client
+
+
+async def _status_with(url: str, token: str) -> int:
+    async with _api_on(url) as client:
+        return (await client.get("/v1/campaigns", headers=bearer(token))).status_code
 
 
 def test_keys_commands(env: str) -> None:
@@ -65,19 +74,9 @@ def test_a_bad_scope_is_refused(env: str) -> None:
 
 
 async def _global_removal_with(url: str, token: str) -> int:
-    settings = load_settings(
-        database_url=url,
-        twilio_account_sid="AC" + "1" * 32,
-        twilio_auth_token="t",
-        twilio_api_base="http://127.0.0.1:9",
-    )
-    async with open_runtime(settings, clock=ManualClock(T0)) as runtime:
-        transport = httpx.ASGITransport(app=create_app(runtime))
-        async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
-            response = await client.delete(
-                "/v1/dnc/%2B12125550100?list=global", headers=bearer(token)
-            )
-            return response.status_code
+    async with _api_on(url) as client:
+        response = await client.delete("/v1/dnc/%2B12125550100?list=global", headers=bearer(token))
+        return response.status_code
 
 
 def test_platform_keys_are_made_from_the_command_line(env: str) -> None:
