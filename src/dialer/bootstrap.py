@@ -49,12 +49,12 @@ class Runtime:
     settings: Settings
     services: Services
     store: SqlStore
-    executor: Executor  # inline, or Celery when DIALER_BROKER_URL is set (issue 4)
+    executor: Executor  # inline, or Celery when DIALER_BROKER_URL is set
     dispatcher: Dispatcher
     reaper: Reaper
     reconciler: Reconciler
-    verifier: WebhookVerifier | RequestVerifier  # issue 7: Plivo and Telnyx check whole requests
-    guard: ProviderGuard | None = None  # issue 7: the provider's circuit breaker and pacing
+    verifier: WebhookVerifier | RequestVerifier  # Plivo and Telnyx check whole requests
+    guard: ProviderGuard | None = None  # the provider's circuit breaker and pacing
     callbacks: CallbackPulse = field(default_factory=CallbackPulse)  # heard by our webhooks
 
 
@@ -72,7 +72,7 @@ def twilio_credentials(settings: Settings) -> tuple[str, str]:
 
 def build_telephony(settings: Settings) -> tuple[Telephony, WebhookVerifier | RequestVerifier]:
     """The adapter and webhook verifier of DIALER_PROVIDER (twilio, plivo or telnyx)."""
-    if settings.provider != "twilio":  # issue 7: the other providers
+    if settings.provider != "twilio":  # Plivo or Telnyx
         return build_other_provider(settings)
     sid, token = twilio_credentials(settings)
     telephony = TwilioTelephony(
@@ -182,7 +182,7 @@ async def open_runtime(
     clock = clock or WallClock()
     store = SqlStore(make_engine(settings.database_url))
     telephony, verifier = build_telephony(settings)
-    guard = build_guard(settings, clock)  # issue 7
+    guard = build_guard(settings, clock)
     telephony = GuardedTelephony(telephony, guard)
     admission: Admission | None = None
     executor: Executor | None = None
@@ -239,7 +239,7 @@ async def open_runtime(
         await store.close()
 
 
-# ---------------------------------------------------------------- distributed execution (issue 4)
+# ---------------------------------------------------------------- distributed execution
 
 
 def job_policy(settings: Settings) -> JobPolicy:

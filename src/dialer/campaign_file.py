@@ -185,7 +185,7 @@ def _e164_number(value: str) -> str:
         raise ValueError(str(exc)) from exc
 
 
-CallerId = Annotated[str, AfterValidator(_e164_number)]  # issue 7
+CallerId = Annotated[str, AfterValidator(_e164_number)]
 
 
 class CampaignSpec(_Strict):
@@ -205,12 +205,12 @@ class CampaignSpec(_Strict):
     start_at: AwareDatetime | None = None
     end_at: AwareDatetime | None = None
     segment: SegmentSpec | None = None
-    # issue 7: a caller-ID pool, rotated per attempt; local_presence prefers the contact's area
+    # a caller-ID pool, rotated per attempt; local_presence prefers the contact's area
     caller_ids: list[CallerId] = Field(default_factory=list, max_length=10_000)
     local_presence: bool = Field(default=False, strict=True)
 
     @model_validator(mode="after")
-    def _pool_for_local_presence(self) -> CampaignSpec:  # issue 7
+    def _pool_for_local_presence(self) -> CampaignSpec:
         if self.local_presence and not self.caller_ids:
             raise ValueError("local_presence needs a pool of caller_ids to choose from")
         return self
@@ -278,7 +278,7 @@ def _to_settings(spec: CampaignSpec) -> CampaignSettings:
         tags=tuple(spec.segment.tags) if spec.segment else (),
         ramp_up=spec.ramp_up,
         weight=spec.weight,
-        caller_ids=tuple(spec.caller_ids),  # issue 7
+        caller_ids=tuple(spec.caller_ids),
         local_presence=spec.local_presence,
     )
 
@@ -467,7 +467,7 @@ def settings_to_mapping(settings: CampaignSettings) -> dict[str, Any]:
             doc[key] = moment.isoformat()
     if settings.tags:
         doc["segment"] = {"tags": list(settings.tags)}
-    if settings.caller_ids:  # issue 7
+    if settings.caller_ids:
         doc["caller_ids"] = list(settings.caller_ids)
         doc["local_presence"] = settings.local_presence
     return doc

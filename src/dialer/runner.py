@@ -36,7 +36,7 @@ async def webhook_listener(runtime: Runtime, host: str, port: int) -> AsyncItera
         create_app(runtime),
         host=host,
         port=port,
-        log_config=None,  # records go to the root logger: JSON lines (issue 8)
+        log_config=None,  # records go to the root logger: JSON lines
         log_level="warning",
         access_log=False,
         lifespan="off",

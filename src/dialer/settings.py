@@ -21,7 +21,7 @@ from dialer.domain.model import Rate, Rates
 from dialer.errors import InvalidInput, Problem
 
 LEASE_MARGIN_SECONDS = 60
-QUEUE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"  # a broker queue (issue 4)
+QUEUE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"  # a broker queue
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -36,7 +36,7 @@ class IncoherentSettings(ValueError):
 
 
 class ObservabilitySettings(BaseSettings):
-    """How the process logs and traces (issue 8). Read on their own as every command starts
+    """How the process logs and traces. Read on their own as every command starts
     (``load_observability_settings``), so that a command needing no other setting is not
     stopped by them; ``Settings`` holds them too."""
 
@@ -88,7 +88,7 @@ class Settings(ObservabilitySettings):
     number_max_attempts: int = Field(default=3, ge=1, le=1000)
     number_window_seconds: int = Field(default=86400, ge=1, le=30 * 86400)
     conversation_cooldown_seconds: int = Field(default=86400, ge=0, le=365 * 86400)
-    # REST API (issue 5): backlog guard, request size limits, idempotency retention
+    # REST API: backlog guard, request size limits, idempotency retention
     api_max_pending_calls: int = Field(default=100_000, ge=1, le=100_000_000)
     api_max_json_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
     api_max_upload_bytes: int = Field(default=512 << 20, ge=1024, le=16 << 30)
@@ -102,7 +102,7 @@ class Settings(ObservabilitySettings):
     )
     twilio_api_base: str = "https://api.twilio.com"
 
-    # ---- providers and resilience (issue 7): Plivo, Telnyx, circuit breaker, adaptive pacing
+    # ---- providers and resilience: Plivo, Telnyx, circuit breaker, adaptive pacing
     plivo_auth_id: str | None = Field(default=None, validation_alias=AliasChoices("PLIVO_AUTH_ID"))
     plivo_auth_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("PLIVO_AUTH_TOKEN")
@@ -126,9 +126,8 @@ class Settings(ObservabilitySettings):
     provider_max_cps: float = Field(default=100.0, gt=0, le=100_000)  # pacing ceiling
     provider_min_cps: float = Field(default=1.0, gt=0, le=100_000)  # pacing floor
     provider_cps_step: float = Field(default=1.0, gt=0, le=100_000)  # added per second of success
-    # ---- end of issue 7 settings
 
-    # ---- distributed execution (issue 4): Celery dispatchers, workers and beat
+    # ---- distributed execution: Celery dispatchers, workers and beat
     default_queue: str = Field(default="dialer", pattern=QUEUE_NAME, max_length=100)
     queue_routes: str = ""  # "campaign:NAME=QUEUE,tenant:NAME=QUEUE": dedicated worker queues
     task_batch_size: int = Field(default=50, ge=1, le=1000)  # originations per Celery task
@@ -162,9 +161,7 @@ class Settings(ObservabilitySettings):
         """``campaign:NAME`` / ``tenant:NAME`` -> queue, from DIALER_QUEUE_ROUTES."""
         return parse_queue_routes(self.queue_routes)
 
-    # ---- end of issue 4 settings
-
-    # ---- metrics (issue 8): a dispatcher's or worker's own figures, and the scrape cache
+    # ---- metrics: a dispatcher's or worker's own figures, and the scrape cache
     metrics_port: int | None = Field(default=None, ge=1, le=65535)  # unset: no exporter
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 to let a Prometheus on another host scrape
     metrics_cache_seconds: float = Field(default=5.0, ge=0, le=300)  # store figures' max age
@@ -273,7 +270,7 @@ def variable_name(field: str) -> str:
     return field.upper() if vendor else f"DIALER_{field.upper()}"
 
 
-# ---- distributed execution (issue 4): queue routes
+# ---- distributed execution: queue routes
 
 
 def parse_queue_routes(text: str) -> dict[str, str]:

@@ -75,7 +75,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     for module in routers:
         app.include_router(module.router)
     problems.install(app)
-    dashboard.install(app, runtime)  # the operator dashboard, /dashboard (issue 8)
+    dashboard.install(app, runtime)  # the operator dashboard, /dashboard
     settings = runtime.settings
     app.add_middleware(WebhookTimer)
     app.add_middleware(
@@ -84,5 +84,5 @@ def create_app(runtime: Runtime) -> FastAPI:
         upload_limit=settings.api_max_upload_bytes,
     )
     app.add_middleware(ProblemGuard)
-    app.add_middleware(RequestContext)  # added last, the outermost: ids the 500s too (issue 8)
+    app.add_middleware(RequestContext)  # added last, the outermost: ids the 500s too
     return app

@@ -136,7 +136,7 @@ async def serve(
             app,
             host=settings.listen_host,
             port=settings.listen_port,
-            log_config=None,  # records go to the root logger: JSON lines (issue 8)
+            log_config=None,  # records go to the root logger: JSON lines
             log_level="warning",
             access_log=False,
             lifespan="off",

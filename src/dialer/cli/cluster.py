@@ -170,7 +170,7 @@ def dispatcher(
     """The pacing loop: claim, admit and record calls, then hand batches to the workers."""
     _logging(verbose)
     settings = _checked(distributed_settings)
-    with metrics.process_exporter(settings.metrics_host, settings.metrics_port):  # issue 8
+    with metrics.process_exporter(settings.metrics_host, settings.metrics_port):
         run_command(_run_dispatcher(settings, name, listen))
 
 
@@ -218,7 +218,7 @@ def webhooks(
     """Serve the provider webhooks on their own, until stopped (SIGTERM or Ctrl-C)."""
     _logging(verbose)
     settings = _checked(load_settings)
-    with metrics.process_exporter(settings.metrics_host, settings.metrics_port):  # issue 8
+    with metrics.process_exporter(settings.metrics_host, settings.metrics_port):
         run_command(_run_webhooks(settings, name, listen or settings.listen))
 
 
@@ -253,7 +253,7 @@ def worker(
     settings = _checked(distributed_settings)
     chosen = _checked(lambda: _queues(queues) if queues else worker_queues(settings))
     run_command(_require_current_schema(settings))
-    with metrics.worker_exporter(settings.metrics_host, settings.metrics_port):  # issue 8
+    with metrics.worker_exporter(settings.metrics_host, settings.metrics_port):
         code = run_worker(
             settings,
             name=name,

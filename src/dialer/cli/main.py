@@ -56,7 +56,7 @@ console = Console()
 
 @app.callback()
 def _observability(ctx: typer.Context) -> None:
-    # Every command starts here: structured logs (and traces) before anything else (issue 8).
+    # Every command starts here: structured logs (and traces) before anything else.
     try:
         start_observability(ctx.invoked_subcommand)
     except InvalidInput as exc:
@@ -264,10 +264,10 @@ def status(
         table.add_row(*(str(row[k]) for k in keys))
     console.print(table)
     _print_waiting(rows)
-    from dialer.cli.cluster import print_cluster_status  # issue 4: processes, capacity
+    from dialer.cli.cluster import print_cluster_status  # processes, capacity
 
     print_cluster_status(console)
-    print_provider_health(console)  # issue 7: circuit breaker and pacing per provider account
+    print_provider_health(console)  # circuit breaker and pacing per provider account
 
 
 def _print_waiting(rows: list[dict[str, Any]]) -> None:
@@ -322,11 +322,11 @@ def _register_more() -> None:
     app.command()(history)
     app.command()(policy)
     app.command()(limits)
-    from dialer.cli.api import keys, serve  # REST API (issue 5)
+    from dialer.cli.api import keys, serve  # REST API
 
     app.command()(serve)
     app.add_typer(keys, name="keys")
-    from dialer.cli import cluster  # distributed execution (issue 4)
+    from dialer.cli import cluster  # distributed execution
 
     app.command()(cluster.dispatcher)
     app.command()(cluster.worker)
@@ -335,7 +335,7 @@ def _register_more() -> None:
     app.command()(cluster.nodes)
     app.command()(cluster.up)
     app.add_typer(cluster.dlq, name="dlq")
-    from dialer.cli.plan import plan  # capacity planner (issue 9)
+    from dialer.cli.plan import plan  # capacity planner
 
     app.command()(plan)
 

@@ -1,4 +1,4 @@
-"""The provider lines of ``dialer status`` (issue 7): each provider account's circuit breaker
+"""The provider lines of ``dialer status``: each provider account's circuit breaker
 and pacing, as the dispatcher last stored them."""
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ class CampaignSettings:
     rate_per_hour: Rate | None = None
     ramp_up: int = 10  # seconds the cap fills over after a start, when no rate is set (0: at once)
     weight: int = 1  # share of free capacity against campaigns of the same priority
-    # issue 7: caller-ID pool, rotated per attempt; local_presence prefers the contact's area
+    # caller-ID pool, rotated per attempt; local_presence prefers the contact's area
     caller_ids: tuple[str, ...] = ()
     local_presence: bool = False
 

@@ -1,2 +1,2 @@
-"""Logs and traces (issue 8): structured JSON logs with request and attempt ids, and
+"""Logs and traces: structured JSON logs with request and attempt ids, and
 OpenTelemetry spans from an API request to the provider and back."""

@@ -1,5 +1,5 @@
 """One attempt's work, observed: its ids on every log record, and a span continuing the
-attempt's trace. Used around origination and around each provider event (issue 8)."""
+attempt's trace. Used around origination and around each provider event."""
 
 from __future__ import annotations
 

@@ -344,7 +344,7 @@ async def _queue_group(
     contact_ids = await uow.upsert_contacts(tenant_id, drafts, now)
     leads = await uow.queue_leads(campaign, list(zip(contact_ids, drafts, strict=True)), now)
     traceparent = tracing.current_traceparent()
-    if traceparent is not None:  # issue 8: the call's dispatch continues the request's trace
+    if traceparent is not None:  # the call's dispatch continues the request's trace
         await uow.trace_leads([lead.id for lead, queued in leads if queued], traceparent)
     return [
         QueuedCall(item.index, lead, campaign.id, queued, item.not_before)

@@ -121,7 +121,7 @@ async def originate(services: Services, job: Origination) -> None:
     The sent marker is committed before the request: a job delivered twice (a worker that
     died mid-request, a redelivered task) finds it set and sends nothing; callbacks, a
     provider lookup or the reaper settle that attempt instead."""
-    with _origination_scope(services, job) as span:  # issue 8: logs and traces
+    with _origination_scope(services, job) as span:  # logs and traces
         call_id = await _originate(services, job)
         span.set_attribute("dialer.call_sid", call_id)
         log.debug("originated: %s", f"call {call_id}" if call_id else "no call created")
@@ -294,7 +294,7 @@ async def apply_event(
     services: Services, attempt_id: int | None, event: ProviderEvent
 ) -> EventResult:
     """Record a provider event exactly once and move the attempt (and, at its end, the lead)."""
-    with LateScope("provider event") as scope:  # issue 8: started once the attempt is known
+    with LateScope("provider event") as scope:  # started once the attempt is known
         result = await _apply_event(services, attempt_id, event, scope)
         scope.span.set_attribute("dialer.effect", result.effect)
         log.debug("provider event %s: %s", event.progress.value, result.effect)

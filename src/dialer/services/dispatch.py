@@ -49,8 +49,8 @@ DO_NOT_CALL = "do_not_call"
 QUIET_HOURS = "quiet_hours"
 NUMBER_POLICY = "number_policy"
 NUMBER_LOCK = "number_lock"  # the number was in another call (a lead's waiting reason)
-PROVIDER_OPEN = "provider_breaker_open"  # issue 7
-PROVIDER_PACING = "provider_pacing"  # issue 7
+PROVIDER_OPEN = "provider_breaker_open"
+PROVIDER_PACING = "provider_pacing"
 SENDERS_BEHIND = "senders_behind"  # backpressure: as many calls unsent as allowed
 
 
@@ -107,14 +107,14 @@ class Dispatcher:
         self.batch_size = batch_size
         self.max_unsent = max_unsent  # None: no backpressure
         self._senders_behind = False  # this tick found the unsent calls at their limit
-        self.guard = guard  # issue 7: breaker and adaptive pacing of the provider
+        self.guard = guard  # breaker and adaptive pacing of the provider
         self._provider_room: int | None = None
         self._health = HealthPublisher(guard, services.store) if guard else None
         self._zones: dict[int, _Cached[set[str]]] = {}
         self._policies: dict[int, _Cached[NumberPolicy]] = {}
         self._tenants: dict[int, _Cached[ScopeLimits]] = {}
         self._ticks = 0
-        self._metrics = DispatchMetrics()  # issue 8: refusals and dispatch lag
+        self._metrics = DispatchMetrics()  # refusals and dispatch lag
 
     async def run_once(self) -> TickReport:
         report = TickReport()
@@ -149,7 +149,7 @@ class Dispatcher:
         start = self._ticks % len(active)
         for campaign in active[start:] + active[:start]:
             quantum = max(1, shared * campaign.settings.weight // total)
-            with logs.bound(campaign_id=campaign.id):  # on its records (issue 8)
+            with logs.bound(campaign_id=campaign.id):  # on its records
                 await self._dispatch(campaign, min(quantum, rooms[campaign.id]), report)
 
     async def _dispatch(self, campaign: Campaign, room: int, report: TickReport) -> None:
@@ -300,14 +300,14 @@ class Dispatcher:
         for lead, result in zip(batch.leads, batch.results, strict=True):
             if result.lease is not None:
                 expires = datetime.fromtimestamp(result.lease.expires_at, now.tzinfo)
-                caller_id = choose_caller_id(  # issue 7: the campaign's caller-ID pool
+                caller_id = choose_caller_id(  # the campaign's caller-ID pool
                     settings.caller_ids,
                     settings.caller_id,
                     lead.phone,
                     lead.id + lead.attempts,
                     local_presence=settings.local_presence,
                 )
-                span = _dispatch_span(batch.campaign, lead)  # issue 8
+                span = _dispatch_span(batch.campaign, lead)
                 spans.append(span)
                 admitted.append(
                     NewAttempt(lead, result.lease.id, expires, caller_id, span.traceparent)
@@ -349,7 +349,7 @@ class Dispatcher:
             scope,  # its send is spaced on the rates it was admitted under
         )
 
-    # ---- issue 7: the provider gate (circuit breaker, adaptive pacing)
+    # ---- the provider gate (circuit breaker, adaptive pacing)
 
     async def _open_provider_gate(self, report: TickReport) -> bool:
         """How many calls the provider may take this tick; False (nothing is claimed, no lead
@@ -367,8 +367,6 @@ class Dispatcher:
         if self.guard is not None and self._provider_room is not None:
             self._provider_room = max(0, self._provider_room - count)
             await self.guard.started(count)
-
-    # ---- end of issue 7
 
     async def _release(self, results: list[AdmissionResult]) -> None:
         for result in results:
@@ -448,7 +446,7 @@ class Dispatcher:
             log.info("campaign %s completed", campaign.id)
 
 
-# ---- issue 8: tracing
+# ---- tracing
 
 
 def _dispatch_span(campaign: Campaign, lead: Lead) -> tracing.Span:

@@ -172,7 +172,7 @@ class _PerProcess:
 def register_tasks(app: Celery, settings: Settings, node: str) -> None:
     """Define the tasks on ``app``; each worker process opens its runtime as it starts."""
     process = _PerProcess(settings, node)
-    instrument_celery()  # our logging stays; task ids on every record (issue 8)
+    instrument_celery()  # our logging stays; task ids on every record
 
     @app.task(name=ORIGINATE_TASK, bind=True, max_retries=TASK_RETRIES)  # type: ignore[untyped-decorator]
     def originate_batch(task: Any, jobs: list[dict[str, Any]]) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""Provider health (issue 7): each provider account's circuit breaker and pacing as the
+"""Provider health: each provider account's circuit breaker and pacing as the
 dispatcher last saw them, so ``dialer status`` (another process) can show them."""
 
 from __future__ import annotations

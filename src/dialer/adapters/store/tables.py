@@ -25,7 +25,7 @@ from sqlalchemy.types import TypeDecorator
 
 DUE_PREDICATE = "status IN ('PENDING', 'WAITING_RETRY')"
 UNSENT_PREDICATE = "status = 'QUEUED' AND sent_at IS NULL"  # admitted, not handed over yet
-TRACEPARENT_LENGTH = 55  # a W3C traceparent: version-trace id-span id-flags (issue 8)
+TRACEPARENT_LENGTH = 55  # a W3C traceparent: version-trace id-span id-flags
 
 metadata = MetaData(
     naming_convention={

@@ -1,4 +1,4 @@
-"""Which database errors are worth a retry of the whole transaction (issue 4).
+"""Which database errors are worth a retry of the whole transaction.
 
 PostgreSQL aborts one of two transactions that conflict — a serialization failure (40001)
 or a deadlock (40P01) — and expects the client to run it again; a connection lost mid-way

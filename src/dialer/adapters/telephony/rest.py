@@ -57,7 +57,7 @@ def pooled_client(
         limits=httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         ),
-        event_hooks={"request": [tracing.send_traceparent]},  # W3C trace context (issue 8)
+        event_hooks={"request": [tracing.send_traceparent]},  # W3C trace context
         **options,
     )
 

@@ -110,7 +110,7 @@ class TwilioTelephony:
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
             headers={"Accept": "application/json"},
-            event_hooks={"request": [tracing.send_traceparent]},  # W3C trace context (issue 8)
+            event_hooks={"request": [tracing.send_traceparent]},  # W3C trace context
         )
 
     async def create_call(self, request: CallRequest) -> str:

@@ -1,4 +1,4 @@
-"""provider health: each provider account's breaker state and pacing (issue 7)
+"""provider health: each provider account's breaker state and pacing
 
 Revision ID: 0003_providers
 Revises: 0002

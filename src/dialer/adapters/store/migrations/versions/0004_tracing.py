@@ -1,4 +1,4 @@
-"""trace context kept with leads and attempts (issue 8); merges the three 0003 branches
+"""trace context kept with leads and attempts; merges the three 0003 branches
 
 Revision ID: 0004_tracing
 Revises: 0003_api, 0003_jobs, 0003_providers
