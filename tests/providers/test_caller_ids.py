@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dialer.campaign_file import settings_from_mapping, settings_from_yaml, settings_to_mapping
+from dialer.campaign_document import settings_from_mapping, settings_from_yaml, settings_to_mapping
 from dialer.domain.caller_id import choose_caller_id
 from dialer.domain.model import CampaignSettings
 from dialer.domain.phone import zone_key

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from dialer.adapters.clock import ManualClock
 from dialer.bootstrap import Runtime, open_runtime
-from dialer.campaign_file import settings_from_mapping
+from dialer.campaign_document import settings_from_mapping
 from dialer.cli.main import app
 from dialer.errors import InvalidInput
 from dialer.services.campaigns import create_campaign
@@ -42,8 +42,8 @@ async def runtime(database_url: str, overrides: dict[str, Any]) -> AsyncIterator
 
 async def campaigns_stored(runtime: Runtime) -> int:
     async with runtime.store.unit() as uow:
-        tenant_id = await uow.tenant_id("default")
-        return len(await uow.tenant_campaigns(tenant_id, 0, 100))
+        tenant_id = await uow.tenants.id_for("default")
+        return len(await uow.campaigns.of_tenant(tenant_id, 0, 100))
 
 
 async def refusal(runtime: Runtime, document: dict[str, Any]) -> tuple[str, str]:

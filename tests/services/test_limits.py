@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dialer.campaign_file import settings_from_mapping, settings_from_yaml, settings_to_mapping
+from dialer.campaign_document import settings_from_mapping, settings_from_yaml, settings_to_mapping
 from dialer.domain.model import CampaignSettings, Rate
 from dialer.errors import InvalidInput
 from dialer.services.campaigns import start_campaign

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dialer.campaign_file import settings_from_yaml
+from dialer.campaign_document import settings_from_yaml
 from dialer.domain.model import CampaignSettings
 from dialer.domain.phone import zone_key
 from dialer.domain.retry import FixedDelays, Outcome, RetryPolicy
@@ -101,7 +101,7 @@ async def test_at_end_at_waiting_leads_are_skipped_and_the_campaign_completes(
         await e.runtime.dispatcher.run_once()
         rows = await lead_rows(e, created.id)
         async with e.store.unit() as uow:
-            status = (await uow.get_campaign(created.id)).status
+            status = (await uow.campaigns.get(created.id)).status
         stats = await e.stats()
     assert {r["status"] for r in rows} == {LeadStatus.SKIPPED.value}
     assert status is CampaignStatus.COMPLETED

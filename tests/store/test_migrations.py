@@ -13,7 +13,7 @@ from dialer.adapters.store import migrate
 from dialer.adapters.store.schema import metadata
 from dialer.adapters.store.sql import SqlStore
 from dialer.adapters.store.tables import campaigns, tenants
-from dialer.campaign_file import settings_to_mapping
+from dialer.campaign_document import settings_to_mapping
 from dialer.domain.model import CampaignSettings
 from dialer.domain.retry import ExponentialBackoff, FixedDelays, Outcome
 from tests.conftest import T0
@@ -65,7 +65,7 @@ async def test_retry_delays_stored_beyond_a_year_are_brought_within_it(store: Sq
     await migrate.upgrade(store.engine)
 
     async with store.unit() as uow:
-        campaign = await uow.get_campaign(1)
+        campaign = await uow.campaigns.get(1)
     rules = campaign.settings.retry.rules
     assert rules[Outcome.NO_ANSWER] == FixedDelays((600, 365 * 86400))
     busy = rules[Outcome.BUSY]

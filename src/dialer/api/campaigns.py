@@ -15,7 +15,7 @@ from dialer.api.auth import Operator, RuntimeDep, Viewer
 from dialer.api.common import Cursor, Id, IdempotencyKey, Limit, cursor_value, next_cursor, write
 from dialer.api.models import CampaignOut, CampaignPage, ProgressOut, Usage, WaitingOut
 from dialer.api.problems import PROBLEM_RESPONSES
-from dialer.campaign_file import settings_from_mapping
+from dialer.campaign_document import settings_from_mapping
 from dialer.domain.model import Campaign
 from dialer.domain.statuses import LeadStatus
 from dialer.errors import InvalidInput, Problem

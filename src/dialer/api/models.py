@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from dialer.campaign_file import WindowSpec, settings_to_mapping
+from dialer.campaign_document import WindowSpec, settings_to_mapping
 from dialer.domain.model import CallAttempt, Campaign, Lead
 from dialer.domain.stages import Stage, attempt_stage, lead_stage
 from dialer.domain.statuses import AttemptStatus, CampaignStatus, LeadStatus

@@ -21,7 +21,7 @@ from dialer.adapters.store import migrate as migrations
 from dialer.adapters.store.engine import make_engine
 from dialer.adapters.store.sql import SqlStore
 from dialer.bootstrap import Runtime, open_runtime
-from dialer.campaign_file import read_campaign_file
+from dialer.campaign_document import read_campaign_file
 from dialer.cli.common import CommandGroup, errors, print_problems, run_command
 from dialer.cli.display import print_outcomes, progress_view
 from dialer.cli.providers import print_provider_health

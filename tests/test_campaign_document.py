@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialer.campaign_file import settings_from_mapping, settings_from_yaml, settings_to_mapping
+from dialer.campaign_document import settings_from_mapping, settings_from_yaml, settings_to_mapping
 from dialer.domain.durations import MAX_DURATION_SECONDS
 from dialer.domain.model import CampaignSettings, Rate
 from dialer.domain.retry import ExponentialBackoff, FixedDelays, Outcome, RetryPolicy

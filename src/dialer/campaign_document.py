@@ -1,6 +1,7 @@
-"""The campaign file: YAML in, domain settings out, with errors that name the key.
+"""The campaign document: a campaign's settings as a YAML campaign file, the API's JSON and
+the store's column all give them; domain settings out, with errors that name the key.
 
-The same document form is what the store keeps, so a campaign read back is the campaign written.
+The store keeps the same form, so a campaign read back is the campaign written.
 """
 
 from __future__ import annotations
