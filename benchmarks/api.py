@@ -97,7 +97,7 @@ async def seed(database: str, attempts: int) -> tuple[str, list[int]]:
         while (await dispatcher.run_once()).originated:
             pass
         async with runtime.store.unit() as uow:
-            live = [a.id for a in await uow.live_attempt_list()]
+            live = [a.id for a in await uow.attempts.live()]
     return token, live
 
 

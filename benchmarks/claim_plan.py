@@ -18,7 +18,8 @@ from sqlalchemy.dialects import postgresql
 
 from dialer.adapters.store import migrate
 from dialer.adapters.store.engine import make_engine
-from dialer.adapters.store.sql import SqlStore, claim_statement
+from dialer.adapters.store.rows import claim_statement
+from dialer.adapters.store.sql import SqlStore
 from dialer.domain.model import CampaignSettings
 
 SERVER = os.environ.get("DIALER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
@@ -58,8 +59,8 @@ async def load(url: str) -> int:
     store = SqlStore(make_engine(url))
     await migrate.upgrade(store.engine)
     async with store.unit() as uow:
-        tenant = await uow.tenant_id("bench")
-        campaign = await uow.add_campaign(tenant, CampaignSettings("plan", "+14155550100"), NOW)
+        tenant = await uow.tenants.id_for("bench")
+        campaign = await uow.campaigns.add(tenant, CampaignSettings("plan", "+14155550100"), NOW)
         await uow.commit()
     await store.close()
     conn = await asyncpg.connect(url)

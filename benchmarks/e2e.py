@@ -195,9 +195,9 @@ async def set_rate(deploy: Deployment, campaign_id: int, rate: Rate) -> None:
     """A running campaign's dispatchers pick up new settings at their next tick."""
     store = deploy.runtime.services.store
     async with store.unit() as uow:
-        campaign = await uow.get_campaign(campaign_id)
+        campaign = await uow.campaigns.get(campaign_id)
         settings = replace(campaign.settings, rate=rate)
-        await uow.save_campaign_settings(campaign, settings, datetime.now(UTC))
+        await uow.campaigns.save_settings(campaign, settings, datetime.now(UTC))
         await uow.commit()
 
 

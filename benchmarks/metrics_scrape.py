@@ -73,14 +73,14 @@ async def create_campaigns(url: str) -> tuple[int, int]:
         open_runtime(settings(url), clock=ManualClock(NOW)) as runtime,
         runtime.store.unit() as uow,
     ):
-        tenant = await uow.tenant_id("bench")
+        tenant = await uow.tenants.id_for("bench")
         first = 0
         for n in range(CAMPAIGNS):
-            campaign = await uow.add_campaign(
+            campaign = await uow.campaigns.add(
                 tenant, CampaignSettings(f"c{n}", "+14155550100"), NOW
             )
             campaign.move_to(CampaignStatus.RUNNING)
-            await uow.save_campaign_status(campaign, NOW)
+            await uow.campaigns.save_status(campaign, NOW)
             first = first or campaign.id
         await uow.commit()
     return tenant, first

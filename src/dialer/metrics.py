@@ -173,14 +173,14 @@ async def snapshot(services: Services, tenant_id: int | None = None) -> Snapshot
     now = services.clock.now()
     everyone = tenant_id is None
     async with services.store.unit() as uow:
-        started, by_status = await uow.attempt_totals(tenant_id)
-        running = await uow.campaigns_in([CampaignStatus.RUNNING])
+        started, by_status = await uow.views.attempt_totals(tenant_id)
+        running = await uow.campaigns.in_status([CampaignStatus.RUNNING])
         mine = [c for c in running if everyone or c.tenant_id == tenant_id]
-        due = await uow.due_lead_counts([c.id for c in mine], now)
-        providers = tuple(await uow.provider_health()) if everyone else ()
-        letters = await uow.open_dead_letter_count() if everyone else 0
+        due = await uow.views.due_lead_counts([c.id for c in mine], now)
+        providers = tuple(await uow.providers.health()) if everyone else ()
+        letters = await uow.views.open_dead_letter_count() if everyone else 0
         tenant_ids = {c.tenant_id for c in running} | set(usage.by_tenant) if everyone else set()
-        caps = {t: limits_from(await uow.tenant_settings(t)).max_concurrency for t in tenant_ids}
+        caps = {t: limits_from(await uow.tenants.settings(t)).max_concurrency for t in tenant_ids}
     backlog = open_backlog(mine, due, now)
     tenant_cap = services.limits.tenant_max  # a tenant without its own cap
     return Snapshot(

@@ -137,7 +137,7 @@ async def run_to_end(
     """Start the campaign (if it is a draft) and run it until it completes or is cancelled.
     ``on_warning`` is told of a warning for the operator (None once it no longer holds)."""
     async with runtime.store.unit() as uow:
-        campaign = await uow.get_campaign(campaign_id)
+        campaign = await uow.campaigns.get(campaign_id)
     if campaign.status in {CampaignStatus.DRAFT, CampaignStatus.PAUSED}:
         await start_campaign(runtime.services, campaign_id)
     loops = _Loops(runtime, campaign_id, asyncio.Event())

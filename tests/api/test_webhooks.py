@@ -68,7 +68,7 @@ async def attempt_id(runtime: Runtime) -> int:
     await Dispatcher(services, held).run_once()
     assert len(held.batches) == 1  # admitted and recorded; the create is "in flight"
     async with runtime.store.unit() as uow:
-        lead = await uow.get_lead(1)
+        lead = await uow.leads.get(1)
     assert lead.last_attempt_id is not None
     return lead.last_attempt_id
 
@@ -113,8 +113,8 @@ async def test_signed_events_move_the_attempt_and_lead(
     done = callback("completed", 3, CallDuration="42")
     assert (await post(client, attempt_id, done)).status_code == 204
     async with runtime.store.unit() as uow:
-        attempt = await uow.get_attempt(attempt_id)
-        lead = await uow.get_lead(1)
+        attempt = await uow.attempts.get(attempt_id)
+        lead = await uow.leads.get(1)
     assert attempt is not None
     assert (attempt.status, attempt.duration) == (AttemptStatus.COMPLETED, 42)
     assert attempt.provider_call_id == "CA" + "f" * 32
@@ -130,7 +130,7 @@ async def test_forged_signature_is_refused_and_changes_nothing(
     assert response.headers["content-type"] == "application/problem+json"
     assert await event_count(runtime) == 0
     async with runtime.store.unit() as uow:
-        attempt = await uow.get_attempt(attempt_id)
+        attempt = await uow.attempts.get(attempt_id)
     assert attempt is not None
     assert attempt.status is AttemptStatus.QUEUED
 
@@ -158,7 +158,7 @@ async def test_out_of_order_event_is_kept_but_ignored(
     await post(client, attempt_id, callback("in-progress", 2))
     await post(client, attempt_id, callback("ringing", 1))  # arrives late
     async with runtime.store.unit() as uow:
-        attempt = await uow.get_attempt(attempt_id)
+        attempt = await uow.attempts.get(attempt_id)
     assert attempt is not None
     assert attempt.status is AttemptStatus.ANSWERED
     assert await event_count(runtime) == 2  # the record keeps both reports

@@ -295,8 +295,8 @@ async def _campaign(runtime: Runtime, plan: ChaosPlan) -> Campaign:
         campaign = await create_campaign(services, "chaos", settings)
     else:
         async with services.store.unit() as uow:
-            campaign = await uow.add_campaign(
-                await uow.tenant_id("chaos"), settings, services.clock.now()
+            campaign = await uow.campaigns.add(
+                await uow.tenants.id_for("chaos"), settings, services.clock.now()
             )
             await uow.commit()
     await import_drafts(services, campaign.id, _contacts(plan.leads, 1_000_000))
@@ -321,8 +321,8 @@ async def _dead_worker_leftovers(runtime: Runtime, plan: ChaosPlan) -> list[int]
     services = runtime.services
     settings = _campaign_settings("orphans", plan.orphans, plan.max_attempts)
     async with services.store.unit() as uow:
-        campaign = await uow.add_campaign(
-            await uow.tenant_id("chaos"), settings, services.clock.now()
+        campaign = await uow.campaigns.add(
+            await uow.tenants.id_for("chaos"), settings, services.clock.now()
         )
         await uow.commit()
     await import_drafts(services, campaign.id, _contacts(plan.orphans, 2_000_000))
@@ -335,7 +335,7 @@ async def _dead_worker_leftovers(runtime: Runtime, plan: ChaosPlan) -> list[int]
         await dispatcher.run_once()
     async with services.store.unit() as uow:
         for job in keeper.kept:
-            assert await uow.mark_sending(job.attempt_id, services.clock.now())
+            assert await uow.attempts.mark_sending(job.attempt_id, services.clock.now())
         await uow.commit()
     return [job.attempt_id for job in keeper.kept]
 
@@ -413,13 +413,13 @@ async def _unleash(
 
 async def _all_done(runtime: Runtime) -> bool:
     async with runtime.store.unit() as uow:
-        running = await uow.campaigns_in([CampaignStatus.RUNNING])
+        running = await uow.campaigns.in_status([CampaignStatus.RUNNING])
     return not running
 
 
 async def _progress_line(runtime: Runtime, started: float, report: ChaosReport) -> None:
     async with runtime.store.unit() as uow:
-        live = await uow.live_attempts()
+        live = await uow.views.live_attempts()
         conn = uow._conn  # type: ignore[attr-defined]
         finished = await conn.scalar(
             select(func.count()).where(leads.c.status.in_(sorted(_TERMINAL)))
@@ -446,7 +446,7 @@ async def _collect(
             report.leads[status] += n
         rows = (await conn.execute(select(call_attempts))).all()
         letters = (await conn.execute(select(dead_letters).order_by(dead_letters.c.id))).all()
-        report.campaign_status = (await uow.get_campaign(campaign.id)).status.value
+        report.campaign_status = (await uow.campaigns.get(campaign.id)).status.value
     for row in rows:
         report.attempts[row.status] += 1
         report.reaped += row.hangup_cause == REAPED

@@ -87,8 +87,8 @@ async def dispatch_until(
 
 async def campaign_done(store: Store, campaign_id: int) -> bool:
     async with store.unit() as uow:
-        campaign = await uow.get_campaign(campaign_id)
-        counts = await uow.lead_counts(campaign_id)
+        campaign = await uow.campaigns.get(campaign_id)
+        counts = await uow.views.lead_counts(campaign_id)
     finished = all(status in TERMINAL_LEAD for status, n in counts.items() if n)
     return finished and campaign.status is CampaignStatus.COMPLETED
 

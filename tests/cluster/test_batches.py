@@ -48,7 +48,7 @@ async def queued_jobs(e: Engine, count: int, **changes: Any) -> tuple[Campaign, 
 
 async def lead_rows(e: Engine, campaign_id: int) -> list[tuple[LeadStatus, int]]:
     async with e.store.unit() as uow:
-        counts = await uow.lead_counts(campaign_id)
+        counts = await uow.views.lead_counts(campaign_id)
     return sorted((status, n) for status, n in counts.items() if n)
 
 

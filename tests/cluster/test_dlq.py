@@ -49,7 +49,7 @@ async def test_replay_does_only_what_is_still_to_do(engine: EngineFactory) -> No
             await replay(services, replayed[0].id, None)
         attempts = {row["id"]: row for row in await attempts_of(e.store, campaign.id)}
         async with e.store.unit() as uow:
-            lead = await uow.get_lead(unsent.lead_id)
+            lead = await uow.leads.get(unsent.lead_id)
         stats = await e.stats()
         still_open = await list_dead_letters(e.store, None)
     assert all(letter.replayed_at is not None for letter in replayed)

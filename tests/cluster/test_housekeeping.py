@@ -33,7 +33,7 @@ async def test_attempts_never_handed_over_are_withdrawn(engine: EngineFactory) -
         late = await run_batch(services, [job_payload(j) for j in jobs], POLICY)
         attempts = await attempts_of(e.store, campaign.id)
         async with e.store.unit() as uow:
-            leads = await uow.lead_counts(campaign.id)
+            leads = await uow.views.lead_counts(campaign.id)
         usage = await services.admission.usage()
         stats = await e.stats()
     assert (too_young, withdrawn) == (0, 3)
@@ -61,7 +61,7 @@ async def test_calls_whose_callbacks_were_lost_are_settled_from_the_provider(
         again = await resolve_quiet_calls(services, quiet=60, limit=100)
         after = await attempts_of(e.store, campaign.id)
         async with e.store.unit() as uow:
-            leads = await uow.lead_counts(campaign.id)
+            leads = await uow.views.lead_counts(campaign.id)
         usage = await services.admission.usage()
         stats = await e.stats()
     assert stats["callbacks_lost"] > 0
@@ -89,8 +89,8 @@ async def test_heartbeats_show_who_is_alive_and_old_ones_are_pruned(engine: Engi
         await asyncio.sleep(0.2)
         second = await heartbeat.beat(e.store)
         async with e.store.unit() as uow:
-            await uow.save_heartbeat(_beat("silent", age=10, rate=5.0))
-            await uow.save_heartbeat(_beat("ancient", age=7200, rate=9.0))
+            await uow.cluster.save_heartbeat(_beat("silent", age=10, rate=5.0))
+            await uow.cluster.save_heartbeat(_beat("ancient", age=7200, rate=9.0))
             await uow.commit()
         before = await cluster_status(e.store, e.runtime.services.admission, 100, 0.5)
         pruned = await prune_heartbeats(e.store, retention=3600)

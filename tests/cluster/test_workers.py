@@ -46,7 +46,7 @@ async def test_workers_send_by_priority_and_route(cluster: Cluster) -> None:
 
             async def all_queued() -> bool:
                 async with runtime.store.unit() as uow:
-                    return await uow.live_attempts() == 16
+                    return await uow.views.live_attempts() == 16
 
             # Every call is handed out before any worker runs: the tasks wait in the queues.
             assert await dispatch_until(runtime, all_queued, 20, "16 calls queued") == 16

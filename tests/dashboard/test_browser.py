@@ -116,9 +116,9 @@ async def plant_dead_letter(database: str, campaign_id: int) -> int:
     """A failed origination job for one of the campaign's ended attempts, as a worker that
     gave up on it would leave it; returns the letter's id."""
     async with open_store(load_settings(database_url=database)) as store, store.unit() as uow:
-        tenant_id = await uow.tenant_id("acme")
+        tenant_id = await uow.tenants.id_for("acme")
         query = AttemptQuery(tenant_id=tenant_id, limit=100, campaign_id=campaign_id)
-        attempts = await uow.find_attempts(query)
+        attempts = await uow.attempts.find(query)
         ended = next(a for a in attempts if a.status in TERMINAL_ATTEMPT)
         request = CallRequest(ended.id, ended.phone, "+14155550100", "http://cb", 30, 60)
         job = Origination(
@@ -128,9 +128,9 @@ async def plant_dead_letter(database: str, campaign_id: int) -> int:
         letter = NewDeadLetter(
             ended.tenant_id, ORIGINATE, job_key(payload), "provider down (planted)", payload, 5
         )
-        await uow.add_dead_letter(letter, T0)
+        await uow.cluster.add_dead_letter(letter, T0)
         await uow.commit()
-        [stored] = await uow.dead_letters(ended.tenant_id, 0, 10, False)
+        [stored] = await uow.cluster.dead_letters(ended.tenant_id, 0, 10, False)
     return stored.id
 
 

@@ -25,7 +25,7 @@ async def _status(client: httpx.AsyncClient, token: str, campaign_id: int) -> st
 
 async def _leads(runtime: Runtime, campaign_id: int) -> dict[LeadStatus, int]:
     async with runtime.store.unit() as uow:
-        return await uow.lead_counts(campaign_id)
+        return await uow.views.lead_counts(campaign_id)
 
 
 # ------------------------------------------------------------------ sign in and out

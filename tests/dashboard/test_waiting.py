@@ -25,6 +25,6 @@ async def test_the_campaign_page_shows_why_leads_wait(
     page = await client.get(f"/dashboard/campaigns/{campaign['id']}")
     assert f'data-testid="waiting">\n        <li>{DRAFT_WAITS}</li>' in page.text
     async with runtime.store.unit() as uow:
-        tenant_id = (await uow.get_campaign(campaign["id"])).tenant_id
+        tenant_id = (await uow.campaigns.get(campaign["id"])).tenant_id
     snapshot = await Snapshots(runtime.services).build(tenant_id, campaign["id"])
     assert snapshot["campaign"]["waiting"] == [DRAFT_WAITS]

@@ -91,8 +91,8 @@ async def test_events_stored_while_redis_is_down_are_answered_2xx(
     assert answers == [204, 204, 204, 204]  # renewals and the release wait for Redis
     assert await event_count(runtime) == 4
     async with runtime.store.unit() as uow:
-        attempt = await uow.get_attempt(attempt_id)
-        lead = await uow.get_lead(attempt.lead_id if attempt else 0)
+        attempt = await uow.attempts.get(attempt_id)
+        lead = await uow.leads.get(attempt.lead_id if attempt else 0)
     assert attempt is not None
     assert attempt.status is AttemptStatus.COMPLETED
     assert lead.status is LeadStatus.DONE

@@ -61,7 +61,7 @@ async def wait_for(
 
 async def live_attempts(services: Services) -> int:
     async with services.store.unit() as uow:
-        return await uow.live_attempts()
+        return await uow.views.live_attempts()
 
 
 async def drained(services: Services, seconds: float) -> int:

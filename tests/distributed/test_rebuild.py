@@ -93,16 +93,16 @@ async def redis_loses_everything() -> None:
 
 async def live_attempts(store: SqlStore) -> list[CallAttempt]:
     async with store.unit() as uow:
-        return await uow.live_attempt_list()
+        return await uow.attempts.live()
 
 
 async def end_without_release(store: SqlStore, attempt_id: int) -> None:
     """The attempt ends in the store, and the process dies before releasing its lease."""
     async with store.unit() as uow:
-        attempt = await uow.get_attempt(attempt_id, lock=True)
+        attempt = await uow.attempts.get(attempt_id, lock=True)
         assert attempt is not None
         attempt.status, attempt.ended_at = AttemptStatus.FAILED, WallClock().now()
-        await uow.save_attempt(attempt)
+        await uow.attempts.save(attempt)
         await uow.commit()
 
 

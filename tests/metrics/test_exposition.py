@@ -46,13 +46,13 @@ async def add_letters(e: Engine, tenant_id: int) -> None:
     now = e.clock.now()
     async with e.store.unit() as uow:
         for n in range(3):
-            await uow.add_dead_letter(
+            await uow.cluster.add_dead_letter(
                 NewDeadLetter(tenant_id, "originate", f"job-{n}", "broker down", {}, 3), now
             )
         await uow.commit()
     first = (await list_dead_letters(e.store, None))[0]
     async with e.store.unit() as uow:
-        await uow.close_dead_letter(first.id, "discarded", now)
+        await uow.cluster.close_dead_letter(first.id, "discarded", now)
         await uow.commit()
 
 
@@ -70,7 +70,7 @@ async def test_a_campaigns_exposition_passes_promtool_and_agrees_with_the_store(
         first = await e.campaign(settings(name="a", max_concurrency=3, ramp_up=0), people)
         second = await e.campaign(settings(name="b", max_concurrency=3, ramp_up=0), people)
         async with e.store.unit() as uow:
-            await uow.set_tenant_settings(first.tenant_id, {"max_concurrency": 5})
+            await uow.tenants.save_settings(first.tenants.id_for, {"max_concurrency": 5})
             await uow.commit()
         for campaign in (first, second):
             await start_campaign(e.runtime.services, campaign.id)
@@ -79,7 +79,7 @@ async def test_a_campaigns_exposition_passes_promtool_and_agrees_with_the_store(
 
         await asyncio.wait_for(run_to_end(e.runtime, first.id), 60)
         await asyncio.wait_for(run_to_end(e.runtime, second.id), 60)
-        await add_letters(e, first.tenant_id)
+        await add_letters(e, first.tenants.id_for)
         text = await scrape(e)
         rows = [*await attempt_rows(e, first.id), *await attempt_rows(e, second.id)]
         letters = await list_dead_letters(e.store, None)
@@ -88,7 +88,7 @@ async def test_a_campaigns_exposition_passes_promtool_and_agrees_with_the_store(
     assert (checked.returncode, checked.stdout, checked.stderr) == (0, "", "")
 
     # Before any call: every lead is due and callable now, the caps sit beside live calls.
-    tenant = str(first.tenant_id)
+    tenant = str(first.tenants.id_for)
     assert [value(before, "dialer_due_leads", campaign=c) for c in ids] == [12, 12]
     assert [value(before, "dialer_campaign_max_concurrency", campaign=c) for c in ids] == [3, 3]
     assert value(before, "dialer_tenant_max_concurrency", tenant=tenant) == 5

@@ -61,8 +61,8 @@ async def test_status_shows_each_providers_breaker(tmp_path: Path) -> None:
         datetime(2026, 3, 3, 15, 0, 0, tzinfo=UTC),
     )
     async with store.unit() as uow:
-        await uow.save_provider_health(health)
-        await uow.save_provider_health(health)  # replaced, not added
+        await uow.providers.save_health(health)
+        await uow.providers.save_health(health)  # replaced, not added
         await uow.commit()
     await store.close()
 

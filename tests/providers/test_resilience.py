@@ -90,7 +90,7 @@ async def test_an_outage_opens_the_breaker_and_burns_no_attempt(
         stats = await e.stats()
         state = guard.state()
         async with e.store.unit() as uow:
-            published = await uow.provider_health()  # what `dialer status` shows
+            published = await uow.providers.health()  # what `dialer status` shows
 
     assert [(h.account, h.times_opened >= 1) for h in published] == [(guard.account, True)]
     assert during["rejected_5xx"] == refused_at_open  # nothing sent while open

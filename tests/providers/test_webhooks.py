@@ -69,7 +69,7 @@ async def attempt_id(runtime: Runtime) -> int:
     await start_campaign(services, campaign.id)
     await Dispatcher(services, HeldExecutor()).run_once()
     async with runtime.store.unit() as uow:
-        lead = await uow.get_lead(1)
+        lead = await uow.leads.get(1)
     assert lead.last_attempt_id is not None
     return lead.last_attempt_id
 
@@ -123,7 +123,7 @@ async def post(
 
 async def attempt_status(runtime: Runtime, attempt_id: int) -> AttemptStatus:
     async with runtime.store.unit() as uow:
-        attempt = await uow.get_attempt(attempt_id)
+        attempt = await uow.attempts.get(attempt_id)
     assert attempt is not None
     return attempt.status
 
@@ -144,8 +144,8 @@ async def test_signed_reports_move_the_attempt_and_are_kept_once(
         assert response.headers["content-type"].startswith("application/xml")
         assert "<Response>" in response.text
     async with runtime.store.unit() as uow:
-        attempt = await uow.get_attempt(attempt_id)
-        lead = await uow.get_lead(1)
+        attempt = await uow.attempts.get(attempt_id)
+        lead = await uow.leads.get(1)
     assert attempt is not None
     assert attempt.status is AttemptStatus.COMPLETED
     assert attempt.provider_call_id == CALL_ID[dialect]

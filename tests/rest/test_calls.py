@@ -230,7 +230,7 @@ async def test_a_completed_queue_is_reopened_by_the_next_call(
 ) -> None:
     first = (await place(client, keys.operator, "+12125550100")).json()
     async with runtime.store.unit() as uow:  # the lead finishes without a call ...
-        await uow.set_lead_status(first["campaign_id"], [LeadStatus.PENDING], LeadStatus.FAILED, T0)
+        await uow.leads.move_all(first["campaign_id"], [LeadStatus.PENDING], LeadStatus.FAILED, T0)
         await uow.commit()
     await dispatch_once(runtime)  # ... and the dispatcher completes the empty queue
     queue_url = f"/v1/campaigns/{first['campaign_id']}"

@@ -20,18 +20,18 @@ async def _letters(runtime: Runtime, client: httpx.AsyncClient, keys: Keys) -> d
     await Dispatcher(runtime.services, held).run_once()
     jobs = {job.tenant_id: job for batch in held.batches for job in batch}
     async with runtime.store.unit() as uow:
-        acme, globex = await uow.tenant_id("acme"), await uow.tenant_id("globex")
+        acme, globex = await uow.tenants.id_for("acme"), await uow.tenants.id_for("globex")
         for tenant, kind, key, payload in (
             (acme, ORIGINATE, "a", job_payload(jobs[acme])),
             (acme, "webhook", "b", {"raw": "x"}),
             (globex, ORIGINATE, "c", job_payload(jobs[globex])),
         ):
             letter = NewDeadLetter(tenant, kind, key, "provider down", payload, 5)
-            await uow.add_dead_letter(letter, T0)
+            await uow.cluster.add_dead_letter(letter, T0)
         await uow.commit()
         ids = {
             row.kind + str(row.tenant_id): row.id
-            for row in await uow.dead_letters(None, 0, 10, False)
+            for row in await uow.cluster.dead_letters(None, 0, 10, False)
         }
     return {
         "origination": ids[f"{ORIGINATE}{acme}"],

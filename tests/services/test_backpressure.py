@@ -51,7 +51,7 @@ class HoldingExecutor:
 
 async def unsent(e: Engine) -> int:
     async with e.store.unit() as uow:
-        return await uow.unsent_attempt_count()
+        return await uow.views.unsent_attempt_count()
 
 
 async def held_campaign(e: Engine, leads: int) -> tuple[int, HoldingExecutor]:

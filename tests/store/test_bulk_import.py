@@ -80,9 +80,9 @@ async def imported(
     )
     campaign = await create_campaign(services, tenant, CampaignSettings("bulk", "+14155550100"))
     async with store.unit() as uow:
-        await uow.upsert_contacts(campaign.tenant_id, [KNOWN], clock.now())
-        ids = await uow.upsert_contacts(campaign.tenant_id, [IN_CAMPAIGN], clock.now())
-        await uow.add_leads(campaign, [(ids[0], IN_CAMPAIGN)], clock.now())
+        await uow.contacts.upsert(campaign.tenant_id, [KNOWN], clock.now())
+        ids = await uow.contacts.upsert(campaign.tenant_id, [IN_CAMPAIGN], clock.now())
+        await uow.leads.add(campaign, [(ids[0], IN_CAMPAIGN)], clock.now())
         await uow.commit()
     clock.advance(60)  # the import's rows carry a later time than the ones stored before
     report = await import_contacts(services, campaign.id, lambda: CSV)

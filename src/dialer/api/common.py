@@ -86,6 +86,6 @@ async def write(
         status, model, headers = await work(uow)
         payload = model.model_dump(mode="json", by_alias=True)
         if key is not None:
-            await uow.save_idempotent_response(caller.tenant_id, key, status, payload)
+            await uow.access.save_idempotent_response(caller.tenant_id, key, status, payload)
         await uow.commit()
     return JSONResponse(payload, status, headers=headers)

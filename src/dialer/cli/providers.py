@@ -25,7 +25,7 @@ async def provider_health_lines(database_url: str) -> list[str]:
     store = SqlStore(make_engine(database_url))
     try:
         async with store.unit() as uow:
-            return [describe(health) for health in await uow.provider_health()]
+            return [describe(health) for health in await uow.providers.health()]
     finally:
         await store.close()
 

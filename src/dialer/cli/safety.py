@@ -121,8 +121,8 @@ def dnc_list(
     async def entries() -> list[DoNotCallEntry]:
         settings = load_settings()
         async with open_store(settings) as store, store.unit() as uow:
-            owner = GLOBAL_LIST if is_global else await uow.tenant_id(settings.tenant)
-            return await uow.list_do_not_call(owner, 0, limit)
+            owner = GLOBAL_LIST if is_global else await uow.tenants.id_for(settings.tenant)
+            return await uow.do_not_call.page(owner, 0, limit)
 
     table = Table(title="Global do-not-call list" if is_global else "Do-not-call list")
     for column in ("number", "reason", "listed by", "added (UTC)"):

@@ -104,8 +104,8 @@ class BacklogCounts:
         counted_at, count = self._seen.get(tenant_id, (-math.inf, 0))
         if now - counted_at < self.ttl and count + adding <= limit * self.near:
             return count
-        campaigns = await uow.api_queue_campaigns(tenant_id)
-        count = await uow.open_leads_in(campaigns, limit + 1)
+        campaigns = await uow.campaigns.queues(tenant_id)
+        count = await uow.views.open_leads_in(campaigns, limit + 1)
         self._seen[tenant_id] = (now, count)
         return count
 
@@ -251,8 +251,8 @@ async def _recently_started(uow: UnitOfWork, tenant_id: int, now: datetime) -> i
     """Calls of the tenant's API queues started (attempts created) in the last minute."""
     since = now - timedelta(seconds=DRAIN_WINDOW)
     started = 0
-    for campaign_id in await uow.api_queue_campaigns(tenant_id):
-        started += await uow.attempts_since(campaign_id, since)
+    for campaign_id in await uow.campaigns.queues(tenant_id):
+        started += await uow.views.attempts_since(campaign_id, since)
     return started
 
 
@@ -275,24 +275,24 @@ async def queue_campaign(
     """The tenant's queue for this caller ID, answer URL and window, created or reopened as
     needed."""
     now, key = services.clock.now(), answer_key(answer_url, window)
-    current = await uow.api_queue(tenant_id, caller_id, key)
+    current = await uow.campaigns.queue_for(tenant_id, caller_id, key)
     if current is not None:
-        campaign = await uow.get_campaign(current)
-        if campaign.status is CampaignStatus.COMPLETED and await uow.reopen_campaign(current, now):
+        campaign = await uow.campaigns.get(current)
+        if campaign.status is CampaignStatus.COMPLETED and await uow.campaigns.reopen(current, now):
             campaign.status, campaign.version = CampaignStatus.RUNNING, campaign.version + 1
         if campaign.status is not CampaignStatus.CANCELLED:
             return campaign
     # No queue yet, or its operator cancelled it: start a new one.
     settings = queue_settings(caller_id, answer_url, window, cap)
-    fresh = await uow.add_campaign(tenant_id, settings, now)
+    fresh = await uow.campaigns.add(tenant_id, settings, now)
     fresh.move_to(CampaignStatus.RUNNING)
-    await uow.save_campaign_status(fresh, now)
-    winner = await uow.set_api_queue(tenant_id, caller_id, key, fresh.id, current)
+    await uow.campaigns.save_status(fresh, now)
+    winner = await uow.campaigns.set_queue(tenant_id, caller_id, key, fresh.id, current)
     if winner == fresh.id:
         return fresh
     fresh.move_to(CampaignStatus.CANCELLED)  # another request created the queue first
-    await uow.save_campaign_status(fresh, now)
-    return await uow.get_campaign(winner)
+    await uow.campaigns.save_status(fresh, now)
+    return await uow.campaigns.get(winner)
 
 
 async def queue_calls(
@@ -311,7 +311,7 @@ async def queue_calls(
     if not valid:
         return result
     await _check_backlog(uow, tenant_id, len(valid), limits, services.clock.now())
-    listed = await uow.do_not_call_listed(tenant_id, [v.draft.phone for v in valid])
+    listed = await uow.do_not_call.listed(tenant_id, [v.draft.phone for v in valid])
     for item in valid:
         if item.draft.phone in listed:
             where = f"{prefix}[{item.index}].to" if prefix else "body.to"
@@ -341,11 +341,11 @@ async def _queue_group(
 ) -> list[QueuedCall]:
     now = services.clock.now()
     drafts = [item.draft for item in items]
-    contact_ids = await uow.upsert_contacts(tenant_id, drafts, now)
-    leads = await uow.queue_leads(campaign, list(zip(contact_ids, drafts, strict=True)), now)
+    contact_ids = await uow.contacts.upsert(tenant_id, drafts, now)
+    leads = await uow.leads.queue(campaign, list(zip(contact_ids, drafts, strict=True)), now)
     traceparent = tracing.current_traceparent()
     if traceparent is not None:  # the call's dispatch continues the request's trace
-        await uow.trace_leads([lead.id for lead, queued in leads if queued], traceparent)
+        await uow.leads.trace([lead.id for lead, queued in leads if queued], traceparent)
     return [
         QueuedCall(item.index, lead, campaign.id, queued, item.not_before)
         for item, (lead, queued) in zip(items, leads, strict=True)
@@ -356,9 +356,9 @@ async def reopen_stranded(services: Services, campaign_ids: Sequence[int] | None
     """Reopen queues the dispatcher completed while a call was being added to them."""
     now = services.clock.now()
     async with services.store.unit() as uow:
-        ids = await uow.api_queue_campaigns(None) if campaign_ids is None else list(campaign_ids)
-        stranded = await uow.stranded_campaigns(ids)
+        ids = await uow.campaigns.queues(None) if campaign_ids is None else list(campaign_ids)
+        stranded = await uow.campaigns.stranded(ids)
         for campaign_id in stranded:
-            await uow.reopen_campaign(campaign_id, now)
+            await uow.campaigns.reopen(campaign_id, now)
         await uow.commit()
     return len(stranded)

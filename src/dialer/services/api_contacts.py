@@ -22,7 +22,7 @@ BASE_COLUMNS = ("phone", "name", "timezone", "tags", "quiet_hours")
 
 async def skip_listed(services: Services, campaign: Campaign) -> int:
     async with services.store.unit() as uow:
-        skipped = await uow.skip_listed_leads(campaign, DO_NOT_CALL, services.clock.now())
+        skipped = await uow.leads.skip_listed(campaign, DO_NOT_CALL, services.clock.now())
         await uow.commit()
     return skipped
 

@@ -91,9 +91,9 @@ async def create_key(
     name = check_name(name)
     key_id, secret = secrets.token_hex(KEY_ID_BYTES), secrets.token_urlsafe(SECRET_BYTES)
     async with store.unit() as uow:
-        tenant_id = await uow.tenant_id(tenant)
+        tenant_id = await uow.tenants.id_for(tenant)
         new = NewApiKey(tenant_id, key_id, hash_secret(secret), scope.value, name)
-        stored = await uow.add_api_key(new, now)
+        stored = await uow.access.add_key(new, now)
         await uow.commit()
     return stored, f"{PREFIX}_{key_id}_{secret}"
 
@@ -104,7 +104,7 @@ async def authenticate(store: Store, token: str) -> Principal:
         raise Unauthenticated("malformed API key")
     key_id, secret = parsed
     async with store.unit() as uow:
-        key = await uow.api_key(key_id)
+        key = await uow.access.key(key_id)
     digest = hash_secret(secret)
     # Compared even when the key is unknown, so timing tells nothing about which ids exist.
     matches = hmac.compare_digest(key.secret_hash if key else _DUMMY_HASH, digest)
@@ -117,7 +117,7 @@ async def key_principal(store: Store, key_id: str) -> Principal:
     """The live key's tenant and scope by its public id, for a holder that keeps only the id
     (a dashboard session); Unauthenticated when the key is unknown or revoked."""
     async with store.unit() as uow:
-        key = await uow.api_key(key_id)
+        key = await uow.access.key(key_id)
     if key is None or key.revoked_at is not None:
         raise Unauthenticated("unknown or revoked API key")
     return Principal(key.tenant_id, key.tenant, KeyScope(key.scope), key.key_id)
@@ -125,12 +125,12 @@ async def key_principal(store: Store, key_id: str) -> Principal:
 
 async def list_keys(store: Store, tenant_id: int | None) -> list[StoredApiKey]:
     async with store.unit() as uow:
-        return await uow.api_keys(tenant_id)
+        return await uow.access.keys(tenant_id)
 
 
 async def revoke_key(store: Store, key_id: str, tenant_id: int | None, now: datetime) -> None:
     """Revoke a live key (of this tenant, unless None); NotFound when there is none."""
     async with store.unit() as uow:
-        if not await uow.revoke_api_key(key_id, tenant_id, now):
+        if not await uow.access.revoke_key(key_id, tenant_id, now):
             raise NotFound(f"no live API key {key_id!r}")
         await uow.commit()

@@ -190,7 +190,7 @@ async def originate_now(services: Services, job: Origination) -> JobOutcome:
 
 async def _run_once(services: Services, job: Origination) -> JobOutcome:
     async with services.store.unit() as uow:
-        attempt = await uow.get_attempt(job.attempt_id)
+        attempt = await uow.attempts.get(job.attempt_id)
     if attempt is None:
         raise NotFound(f"attempt {job.attempt_id} does not exist")
     if attempt.status is not AttemptStatus.QUEUED:
@@ -271,7 +271,7 @@ async def record_failures(services: Services, failures: Sequence[JobFailure]) ->
     now = services.clock.now()
     async with services.store.unit() as uow:
         for failure in failures:
-            await uow.add_dead_letter(failure.letter(), now)
+            await uow.cluster.add_dead_letter(failure.letter(), now)
         await uow.commit()
 
 

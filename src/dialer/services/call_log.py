@@ -12,12 +12,12 @@ from dialer.services.tenant_campaigns import owned_campaign
 
 async def page(store: Store, query: AttemptQuery) -> list[CallAttempt]:
     async with store.unit() as uow:
-        return await uow.find_attempts(query)
+        return await uow.attempts.find(query)
 
 
 async def attempt(store: Store, tenant_id: int, attempt_id: int) -> CallAttempt:
     async with store.unit() as uow:
-        found = await uow.get_attempt(attempt_id)
+        found = await uow.attempts.get(attempt_id)
     if found is None or found.tenant_id != tenant_id:
         raise NotFound(f"call {attempt_id} does not exist")
     return found
@@ -32,8 +32,8 @@ class LeadRecord:
 async def lead(store: Store, tenant_id: int, lead_id: int) -> LeadRecord:
     async with store.unit() as uow:
         try:
-            found = await uow.get_lead(lead_id)
+            found = await uow.leads.get(lead_id)
             await owned_campaign(uow, tenant_id, found.campaign_id)
         except NotFound:
             raise NotFound(f"lead {lead_id} does not exist") from None
-        return LeadRecord(found, await uow.lead_attempts(lead_id))
+        return LeadRecord(found, await uow.attempts.of_lead(lead_id))

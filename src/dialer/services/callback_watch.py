@@ -69,7 +69,7 @@ class CallbackWatch:
         # belongs to a call without news for ``silence`` seconds (housekeeping's query).
         horizon = now + timedelta(seconds=self.services.limits.lease_ttl - self.silence)
         async with self.services.store.unit() as uow:
-            quiet = await uow.expired_attempts(horizon, self.batch)
+            quiet = await uow.attempts.expired(horizon, self.batch)
         return [attempt for attempt in quiet if self._unheard(attempt, now)]
 
     def _unheard(self, attempt: CallAttempt, now: datetime) -> bool:

@@ -63,19 +63,19 @@ def lease_of(attempt: CallAttempt, expires_at: float = 0.0) -> Lease:
 
 async def finish_attempt(services: Services, uow: UnitOfWork, attempt: CallAttempt) -> None:
     """Decide the lead's next state now that ``attempt`` has ended."""
-    lead = await uow.get_lead(attempt.lead_id, lock=True)
+    lead = await uow.leads.get(attempt.lead_id, lock=True)
     if lead.last_attempt_id != attempt.id or lead.status not in {
         LeadStatus.DIALING,
         LeadStatus.WAITING_RETRY,
     }:
         return
-    campaign = await uow.get_campaign(attempt.campaign_id)
+    campaign = await uow.campaigns.get(attempt.campaign_id)
     now = services.clock.now()
     if campaign.status is CampaignStatus.CANCELLED:
         lead.status, lead.next_attempt_at = LeadStatus.CANCELLED, None
     else:
         decide_lead(services, lead, attempt, campaign.settings)
-    await uow.save_lead(lead, attempt.status.value, now)
+    await uow.leads.save(lead, attempt.status.value, now)
 
 
 def decide_lead(
@@ -100,12 +100,12 @@ async def end_attempt(
     """End a live attempt on our own word (provider refusal, unknown outcome). False when it
     had already ended."""
     async with services.store.unit() as uow:
-        attempt = await uow.get_attempt(attempt_id, lock=True)
+        attempt = await uow.attempts.get(attempt_id, lock=True)
         if attempt is None or attempt.is_terminal:
             return False
         attempt.status, attempt.hangup_cause = status, cause
         attempt.ended_at = services.clock.now()
-        await uow.save_attempt(attempt)
+        await uow.attempts.save(attempt)
         await finish_attempt(services, uow, attempt)
         await uow.commit()
     await release_quietly(services, attempt)
@@ -144,7 +144,7 @@ async def _originate(services: Services, job: Origination) -> str | None:
     if not await _wait_for_send_slot(services, job):
         return None
     async with services.store.unit() as uow:
-        first_time = await uow.mark_sending(job.attempt_id, services.clock.now())
+        first_time = await uow.attempts.mark_sending(job.attempt_id, services.clock.now())
         await uow.commit()
     if not first_time:
         log.warning("attempt %s was sent before; not sending it again", job.attempt_id)
@@ -197,7 +197,7 @@ async def withdraw(
     worker holding the same job later finds it set and sends nothing. False (nothing done)
     when the job had been sent, or its attempt had ended."""
     async with services.store.unit() as uow:
-        claimed = await uow.mark_sending(job.attempt_id, services.clock.now())
+        claimed = await uow.attempts.mark_sending(job.attempt_id, services.clock.now())
         await uow.commit()
     if claimed:
         await put_back_unsent(services, job, cause, retry_after)
@@ -206,14 +206,14 @@ async def withdraw(
 
 async def mark_accepted(services: Services, attempt_id: int, call_id: str) -> None:
     async with services.store.unit() as uow:
-        attempt = await uow.get_attempt(attempt_id, lock=True)
+        attempt = await uow.attempts.get(attempt_id, lock=True)
         if attempt is None:
             raise NotFound(f"attempt {attempt_id} does not exist")
         attempt.provider_call_id = attempt.provider_call_id or call_id
         attempt.initiated_at = attempt.initiated_at or services.clock.now()
         if attempt.status is AttemptStatus.QUEUED:
             attempt.status = AttemptStatus.INITIATED
-        await uow.save_attempt(attempt)
+        await uow.attempts.save(attempt)
         await uow.commit()
 
 
@@ -225,7 +225,7 @@ async def put_back_unsent(
     now = services.clock.now()
     delay = timedelta(seconds=retry_after) if retry_after else NOT_SENT_BACKOFF
     async with services.store.unit() as uow:
-        attempt = await uow.get_attempt(job.attempt_id, lock=True)
+        attempt = await uow.attempts.get(job.attempt_id, lock=True)
         if attempt is None or attempt.status is not AttemptStatus.QUEUED:
             return  # a callback got there first: the call exists after all
         attempt.status, attempt.hangup_cause, attempt.ended_at = (
@@ -233,13 +233,13 @@ async def put_back_unsent(
             cause,
             now,
         )
-        await uow.save_attempt(attempt)
-        lead = await uow.get_lead(job.lead_id, lock=True)
+        await uow.attempts.save(attempt)
+        lead = await uow.leads.get(job.lead_id, lock=True)
         if lead.last_attempt_id == attempt.id and lead.status is LeadStatus.DIALING:
             lead.attempts -= 1
             lead.status = LeadStatus.PENDING if lead.attempts == 0 else LeadStatus.WAITING_RETRY
             lead.next_attempt_at = now + delay
-            await uow.save_lead(lead, None, now)
+            await uow.leads.save(lead, None, now)
         await uow.commit()
     await release_quietly(services, attempt)
     log.info("attempt %s to %s not sent (%s)", job.attempt_id, mask(job.request.to), cause)
@@ -324,7 +324,7 @@ async def _apply_event(
             attempt.status, event.progress, was_answered=attempt.was_answered
         )
         effect = target.value if target else "ignored"
-        if not await uow.record_event(attempt.id, event, effect, now):
+        if not await uow.attempts.record_event(attempt.id, event, effect, now):
             return EventResult(attempt.id, "duplicate")
         if target is None:
             await uow.commit()
@@ -335,7 +335,7 @@ async def _apply_event(
             # Progress renews the lease: the store's expiry is what the reaper and a rebuild
             # read, so it moves first; admission follows after the commit.
             attempt.lease_expires_at = now + timedelta(seconds=services.limits.lease_ttl)
-        await uow.save_attempt(attempt)
+        await uow.attempts.save(attempt)
         if attempt.is_terminal:
             await finish_attempt(services, uow, attempt)
         await uow.commit()
@@ -372,9 +372,9 @@ async def _attempt_for(
     uow: UnitOfWork, attempt_id: int | None, event: ProviderEvent
 ) -> CallAttempt:
     if attempt_id is None:
-        found = await uow.attempt_by_call_id(event.provider_call_id)
+        found = await uow.attempts.by_call_id(event.provider_call_id)
         attempt_id = found.id if found else None
-    attempt = await uow.get_attempt(attempt_id, lock=True) if attempt_id is not None else None
+    attempt = await uow.attempts.get(attempt_id, lock=True) if attempt_id is not None else None
     if attempt is None:
         raise NotFound(f"no attempt for call {event.provider_call_id}")
     return attempt

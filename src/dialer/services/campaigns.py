@@ -81,12 +81,12 @@ async def add_campaign(
 ) -> Campaign:
     """Check every limit, then add the campaign (a DRAFT) in the caller's transaction."""
     check_against_limits(settings, services)
-    return await uow.add_campaign(tenant_id, settings, services.clock.now())
+    return await uow.campaigns.add(tenant_id, settings, services.clock.now())
 
 
 async def create_campaign(services: Services, tenant: str, settings: CampaignSettings) -> Campaign:
     async with services.store.unit() as uow:
-        tenant_id = await uow.tenant_id(tenant)
+        tenant_id = await uow.tenants.id_for(tenant)
         campaign = await add_campaign(uow, services, tenant_id, settings)
         await uow.commit()
     return campaign
@@ -96,12 +96,12 @@ async def move_campaign(services: Services, campaign_id: int, target: CampaignSt
     """An atomic state change: a concurrent change makes it fail with Conflict, not overwrite."""
     now = services.clock.now()
     async with services.store.unit() as uow:
-        campaign = await uow.get_campaign(campaign_id)
+        campaign = await uow.campaigns.get(campaign_id)
         campaign.move_to(target)
-        await uow.save_campaign_status(campaign, now)
+        await uow.campaigns.save_status(campaign, now)
         if target is CampaignStatus.CANCELLED:
             # Leads with a call in flight are cancelled when that call ends.
-            cancelled = await uow.set_lead_status(
+            cancelled = await uow.leads.move_all(
                 campaign_id, list(DUE_LEAD), LeadStatus.CANCELLED, now
             )
             log.info("campaign %s cancelled; %d waiting leads cancelled", campaign_id, cancelled)

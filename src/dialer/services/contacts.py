@@ -288,13 +288,13 @@ async def _store_chunk(
     Returns (leads added, contacts outside the segment)."""
     now = services.clock.now()
     async with services.store.unit() as uow:
-        ids = await uow.upsert_contacts(campaign.tenant_id, drafts, now)
+        ids = await uow.contacts.upsert(campaign.tenant_id, drafts, now)
         items = [
             (cid, d)
             for cid, d in zip(ids, drafts, strict=True)
             if campaign.settings.in_segment(d.tags)
         ]
-        added = await uow.add_leads(campaign, items, now)
+        added = await uow.leads.add(campaign, items, now)
         await uow.commit()
     return added, len(drafts) - len(items)
 
@@ -335,7 +335,7 @@ async def import_contacts(
     Strict mode checks every row first and stores nothing if one is bad (it reads the source
     twice); lenient mode stores the good rows and reports the others."""
     async with services.store.unit() as uow:
-        campaign = await uow.get_campaign(campaign_id)
+        campaign = await uow.campaigns.get(campaign_id)
     zone = campaign.settings.default_timezone
     vanity = services.allow_vanity_numbers
     if strict:
@@ -354,7 +354,7 @@ async def import_drafts(
 ) -> int:
     """Store already-validated contacts (the demo uses this)."""
     async with services.store.unit() as uow:
-        campaign = await uow.get_campaign(campaign_id)
+        campaign = await uow.campaigns.get(campaign_id)
     added = 0
     for start in range(0, len(drafts), CHUNK_ROWS):
         added += (await _store_chunk(services, campaign, drafts[start : start + CHUNK_ROWS]))[0]

@@ -119,7 +119,7 @@ class Dispatcher:
     async def run_once(self) -> TickReport:
         report = TickReport()
         async with self.services.store.unit() as uow:
-            running = await uow.campaigns_in([CampaignStatus.RUNNING])  # priority first
+            running = await uow.campaigns.in_status([CampaignStatus.RUNNING])  # priority first
         self._ticks += 1
         self._senders_behind = False
         self._metrics.saw_running(running, self.services.clock.now())
@@ -200,7 +200,7 @@ class Dispatcher:
             return wanted
         if self._senders_behind:
             return 0  # read at the limit earlier this tick
-        unsent = await uow.unsent_attempt_count()
+        unsent = await uow.views.unsent_attempt_count()
         self._metrics.unsent(unsent)
         room = max(0, self.max_unsent - unsent)
         if room == 0:
@@ -219,7 +219,7 @@ class Dispatcher:
         for key in sorted(keys, key=lambda k: (closing[k], k)):
             if len(leads) >= limit:
                 break
-            leads += await uow.claim_due_leads(campaign.id, [key], now, limit - len(leads))
+            leads += await uow.leads.claim_due(campaign.id, [key], now, limit - len(leads))
         return leads
 
     async def _drop_do_not_call(
@@ -231,11 +231,11 @@ class Dispatcher:
         report: TickReport,
     ) -> list[Lead]:
         """Checked at dial time: a number listed after the import is still never dialled."""
-        listed = await uow.do_not_call_listed(campaign.tenant_id, [lead.phone for lead in leads])
+        listed = await uow.do_not_call.listed(campaign.tenant_id, [lead.phone for lead in leads])
         if not listed:
             return leads
         skipped = [lead.id for lead in leads if lead.phone in listed]
-        await uow.skip_leads(skipped, DO_NOT_CALL, now)
+        await uow.leads.skip(skipped, DO_NOT_CALL, now)
         report.count(DO_NOT_CALL, len(skipped))
         return [lead for lead in leads if lead.phone not in listed]
 
@@ -258,8 +258,8 @@ class Dispatcher:
                 deferred.append(Deferral(lead.id, lead.status, opens, QUIET_HOURS))
             else:
                 never.append(lead.id)
-        await uow.defer_leads(deferred, now)
-        await uow.skip_leads(never, "no calling window", now)
+        await uow.leads.defer(deferred, now)
+        await uow.leads.skip(never, "no calling window", now)
         report.count(QUIET_HOURS, len(deferred) + len(never))
         return ready
 
@@ -275,7 +275,7 @@ class Dispatcher:
         tenant = batch.campaign.tenant_id
         policy = await self._policy(uow, tenant)
         phones = [lead.phone for lead, r in zip(batch.leads, batch.results, strict=True) if r.lease]
-        history = await uow.number_history(tenant, phones, now - policy.lookback)
+        history = await uow.contacts.number_history(tenant, phones, now - policy.lookback)
         window = batch.campaign.settings.window
         for index, (lead, result) in enumerate(zip(batch.leads, batch.results, strict=True)):
             if result.lease is None:
@@ -318,9 +318,9 @@ class Dispatcher:
                 if result.refused_by is Limit.NUMBER_BUSY:
                     later = now + NUMBER_BUSY_DELAY
                     batch.deferred.append(Deferral(lead.id, lead.status, later, NUMBER_LOCK))
-        attempts = await uow.start_attempts(admitted, now)
+        attempts = await uow.attempts.start(admitted, now)
         _end_dispatch_spans(spans, attempts)
-        await uow.defer_leads(batch.deferred, now)
+        await uow.leads.defer(batch.deferred, now)
         return attempts
 
     def _origination(self, campaign: Campaign, attempt: CallAttempt, scope: Scope) -> Origination:
@@ -378,7 +378,7 @@ class Dispatcher:
         cached = self._tenants.get(campaign.tenant_id)
         if cached is None or cached.stale:
             async with self.services.store.unit() as uow:
-                values = await uow.tenant_settings(campaign.tenant_id)
+                values = await uow.tenants.settings(campaign.tenant_id)
             limits = limits_from(values)
             if limits.max_concurrency is None:
                 limits = ScopeLimits(self.services.limits.tenant_max, limits.rates)
@@ -402,10 +402,10 @@ class Dispatcher:
     async def _read_zones(self, campaign: Campaign, now: datetime) -> _Cached[set[str]]:
         window = campaign.settings.window
         async with self.services.store.unit() as uow:
-            keys = await uow.due_zone_keys(campaign.id)
+            keys = await uow.leads.due_zone_keys(campaign.id)
             never = sorted(k for k in keys if window.next_open(now, zones_of_key(k)) is None)
             if never:
-                skipped = await uow.skip_due_leads(campaign.id, never, "no calling window", now)
+                skipped = await uow.leads.skip_due(campaign.id, never, "no calling window", now)
                 await uow.commit()
                 log.warning(
                     "campaign %s: %d leads skipped, the window never opens in %s",
@@ -422,9 +422,7 @@ class Dispatcher:
         if end is None or now < end:
             return
         async with self.services.store.unit() as uow:
-            skipped = await uow.set_lead_status(
-                campaign.id, list(DUE_LEAD), LeadStatus.SKIPPED, now
-            )
+            skipped = await uow.leads.move_all(campaign.id, list(DUE_LEAD), LeadStatus.SKIPPED, now)
             if skipped:
                 log.info("campaign %s ended: %d waiting leads skipped", campaign.id, skipped)
                 await uow.commit()
@@ -434,12 +432,12 @@ class Dispatcher:
     async def _complete_if_done(
         self, uow: UnitOfWork, campaign: Campaign, now: datetime, report: TickReport
     ) -> None:
-        if await uow.has_open_leads(campaign.id):
+        if await uow.leads.has_open(campaign.id):
             return
-        fresh = await uow.get_campaign(campaign.id)
+        fresh = await uow.campaigns.get(campaign.id)
         if fresh.status is CampaignStatus.RUNNING:
             fresh.move_to(CampaignStatus.COMPLETED)
-            await uow.save_campaign_status(fresh, now)
+            await uow.campaigns.save_status(fresh, now)
             await uow.commit()
             report.completed_campaigns.append(campaign.id)
             self._zones.pop(campaign.id, None)

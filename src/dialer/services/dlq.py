@@ -52,7 +52,7 @@ async def list_dead_letters(
     if problems:
         raise InvalidInput(problems)
     async with store.unit() as uow:
-        return await uow.dead_letters(tenant_id, after_id, limit, include_closed)
+        return await uow.cluster.dead_letters(tenant_id, after_id, limit, include_closed)
 
 
 async def replay(services: Services, letter_id: int, tenant_id: int | None) -> DeadLetter:
@@ -68,7 +68,7 @@ async def replay(services: Services, letter_id: int, tenant_id: int | None) -> D
             f"dead letter {letter_id} holds no job to replay ({exc}); discard it"
         ) from exc
     async with services.store.unit() as uow:
-        attempt = await uow.get_attempt(job.attempt_id)
+        attempt = await uow.attempts.get(job.attempt_id)
     if attempt is None:
         raise Conflict(
             f"dead letter {letter_id}: attempt {job.attempt_id} does not exist; discard it"
@@ -92,7 +92,7 @@ async def discard(store: Store, letter_id: int, tenant_id: int | None) -> DeadLe
 
 async def _open_letter(store: Store, letter_id: int, tenant_id: int | None) -> DeadLetter:
     async with store.unit() as uow:
-        letter = await uow.get_dead_letter(letter_id)
+        letter = await uow.cluster.get_dead_letter(letter_id)
     if letter is None or (tenant_id is not None and letter.tenant_id != tenant_id):
         raise NotFound(f"dead letter {letter_id} does not exist")
     if not letter.is_open:
@@ -102,9 +102,9 @@ async def _open_letter(store: Store, letter_id: int, tenant_id: int | None) -> D
 
 async def _close(store: Store, letter_id: int, how: str, now: datetime) -> DeadLetter:
     async with store.unit() as uow:
-        if not await uow.close_dead_letter(letter_id, how, now):
+        if not await uow.cluster.close_dead_letter(letter_id, how, now):
             raise Conflict(f"dead letter {letter_id} was closed by someone else meanwhile")
-        letter = await uow.get_dead_letter(letter_id)
+        letter = await uow.cluster.get_dead_letter(letter_id)
         await uow.commit()
     assert letter is not None
     return letter

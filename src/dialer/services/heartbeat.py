@@ -79,7 +79,7 @@ class Heartbeat:
             info=dict(self.info),
         )
         async with store.unit() as uow:
-            await uow.save_heartbeat(beat)
+            await uow.cluster.save_heartbeat(beat)
             await uow.commit()
         self._last = (now, self.processed)
         return beat
@@ -131,8 +131,8 @@ async def cluster_status(
 ) -> ClusterStatus:
     now = wall_now()
     async with store.unit() as uow:
-        beats = await uow.heartbeats()
-        live = await uow.live_attempts()
+        beats = await uow.cluster.heartbeats()
+        live = await uow.views.live_attempts()
     silent_after = SILENT_AFTER_BEATS * interval
     nodes = []
     for beat in beats:
@@ -154,6 +154,6 @@ def _reported_in_use(nodes: list[NodeStatus]) -> int | None:
 
 async def prune_heartbeats(store: Store, retention: float) -> int:
     async with store.unit() as uow:
-        pruned = await uow.prune_heartbeats(wall_now() - timedelta(seconds=retention))
+        pruned = await uow.cluster.prune_heartbeats(wall_now() - timedelta(seconds=retention))
         await uow.commit()
     return pruned

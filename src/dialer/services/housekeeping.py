@@ -21,12 +21,11 @@ from datetime import timedelta
 
 from dialer.domain.model import CallAttempt
 from dialer.errors import DialerError
-from dialer.ports import CallRequest, ProviderEvent
 from dialer.services.batches import job_of
 from dialer.services.calls import apply_event, withdraw
 from dialer.services.context import Services
 from dialer.services.heartbeat import prune_heartbeats
-from dialer.services.reaper import ENDING_PROGRESS
+from dialer.services.provider_lookup import ENDING_PROGRESS, ask_provider
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,7 @@ async def housekeeping(services: Services, policy: HousekeepingPolicy) -> Housek
 async def withdraw_unsent(services: Services, grace: float, limit: int) -> int:
     cutoff = services.clock.now() - timedelta(seconds=grace)
     async with services.store.unit() as uow:
-        stranded = await uow.unsent_attempts(cutoff, limit)
+        stranded = await uow.attempts.unsent(cutoff, limit)
     withdrawn = 0
     for attempt in stranded:
         withdrawn += await withdraw(services, job_of(attempt), UNSENT_CAUSE)
@@ -76,7 +75,7 @@ async def resolve_quiet_calls(services: Services, quiet: float, limit: int) -> i
     now = services.clock.now()
     horizon = now + timedelta(seconds=services.limits.lease_ttl - quiet)
     async with services.store.unit() as uow:
-        quiet_ones = await uow.expired_attempts(horizon, limit)
+        quiet_ones = await uow.attempts.expired(horizon, limit)
     resolved = 0
     for attempt in quiet_ones:
         if attempt.lease_expires_at is None or attempt.lease_expires_at < now:
@@ -91,7 +90,7 @@ async def settle_from_provider(services: Services, attempt: CallAttempt) -> int:
     """1 when the provider reports the call ended (or names a call we had no id for) and the
     attempt was moved by it; a call still live, or unknown to the provider, is left alone."""
     try:
-        event = await _ask_provider(services, attempt)
+        event = await ask_provider(services, attempt)
         adopt = event is not None and attempt.provider_call_id is None
         if event is None or not (adopt or event.progress in ENDING_PROGRESS):
             return 0
@@ -100,13 +99,3 @@ async def settle_from_provider(services: Services, attempt: CallAttempt) -> int:
         log.info("attempt %s: could not be settled from the provider (%s)", attempt.id, exc)
         return 0
     return int(result.effect not in {"ignored", "duplicate"})
-
-
-async def _ask_provider(services: Services, attempt: CallAttempt) -> ProviderEvent | None:
-    telephony = services.telephony
-    call_id = attempt.provider_call_id
-    if call_id is None:
-        request = CallRequest(attempt.id, attempt.phone, attempt.caller_id, "", 0, 0)
-        since = (attempt.created_at or services.clock.now()) - timedelta(minutes=1)
-        call_id = await telephony.find_call(request, since)
-    return None if call_id is None else await telephony.fetch_call(call_id)

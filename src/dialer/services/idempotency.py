@@ -33,7 +33,9 @@ async def claim(
 ) -> StoredResponse | None:
     """None: the key is new and now reserved by this transaction. Otherwise the stored
     answer to replay; a key reused for a different request is refused."""
-    stored = await uow.claim_idempotency_key(tenant_id, check_key(key), request_fingerprint, now)
+    stored = await uow.access.claim_idempotency_key(
+        tenant_id, check_key(key), request_fingerprint, now
+    )
     if stored is not None and stored.fingerprint != request_fingerprint:
         raise InvalidInput(Problem(HEADER, "this key was used for a different request"))
     return stored
@@ -41,6 +43,6 @@ async def claim(
 
 async def prune(store: Store, now: datetime, keep_hours: int) -> int:
     async with store.unit() as uow:
-        removed = await uow.prune_idempotency_keys(now - timedelta(hours=keep_hours))
+        removed = await uow.access.prune_idempotency_keys(now - timedelta(hours=keep_hours))
         await uow.commit()
     return removed

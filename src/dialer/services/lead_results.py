@@ -16,7 +16,7 @@ async def page(store: Store, tenant_id: int, query: LeadQuery) -> list[LeadResul
     """One page; another tenant's campaign is NotFound, like one that does not exist."""
     async with store.unit() as uow:
         await owned_campaign(uow, tenant_id, query.campaign_id)
-        return await uow.find_leads(query)
+        return await uow.leads.find(query)
 
 
 async def check_owned(store: Store, tenant_id: int, campaign_id: int) -> None:
@@ -32,7 +32,7 @@ async def every_lead(store: Store, query: LeadQuery) -> AsyncIterator[list[LeadR
     query = dataclasses.replace(query, limit=EXPORT_PAGE)
     while True:
         async with store.unit() as uow:
-            found = await uow.find_leads(query)
+            found = await uow.leads.find(query)
         if found:
             yield found
         if len(found) < EXPORT_PAGE:

@@ -51,15 +51,17 @@ async def campaign_progress(
     reasons name a full global cap; without it only the campaign's cap is checked."""
     since = now - PACE_WINDOW
     async with store.unit() as uow:
-        campaign = await uow.get_campaign(campaign_id)
-        leads = await uow.lead_counts(campaign_id)
-        attempts = await uow.attempt_counts(campaign_id)
-        live = await uow.live_attempts(campaign_id)
-        recent = await uow.attempts_since(campaign_id, since)
-        groups = await uow.waiting_groups(campaign_id, now)
-        everywhere = await uow.live_attempts() if limits is not None else 0
-        tenant_cap = (await uow.tenant_settings(campaign.tenant_id)).get("max_concurrency")
-        tenant_live = await uow.live_attempts(tenant_id=campaign.tenant_id) if tenant_cap else 0
+        campaign = await uow.campaigns.get(campaign_id)
+        leads = await uow.views.lead_counts(campaign_id)
+        attempts = await uow.views.attempt_counts(campaign_id)
+        live = await uow.views.live_attempts(campaign_id)
+        recent = await uow.views.attempts_since(campaign_id, since)
+        groups = await uow.views.waiting_groups(campaign_id, now)
+        everywhere = await uow.views.live_attempts() if limits is not None else 0
+        tenant_cap = (await uow.tenants.settings(campaign.tenant_id)).get("max_concurrency")
+        tenant_live = (
+            await uow.views.live_attempts(tenant_id=campaign.tenant_id) if tenant_cap else 0
+        )
     cap = campaign.settings.max_concurrency
     global_cap = limits.global_max if limits else None
     lines = Lines(live, cap, everywhere, global_cap, tenant_live, tenant_cap)
@@ -79,5 +81,5 @@ async def campaign_progress(
 
 async def all_progress(store: Store, now: datetime, limits: Limits | None = None) -> list[Progress]:
     async with store.unit() as uow:
-        campaigns = await uow.campaigns_in(list(CampaignStatus))
+        campaigns = await uow.campaigns.in_status(list(CampaignStatus))
     return [await campaign_progress(store, c.id, now, limits) for c in campaigns]

@@ -182,7 +182,7 @@ class HealthPublisher:
         if not state_changed and time.monotonic() - self._last_at < self._every:
             return False
         async with self._store.unit() as uow:
-            await uow.save_provider_health(health)
+            await uow.providers.save_health(health)
             await uow.commit()
         self._last, self._last_at = key, time.monotonic()
         return True

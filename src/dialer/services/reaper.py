@@ -14,26 +14,17 @@ backpressure limit all that time.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from dialer.domain.model import CallAttempt
-from dialer.domain.statuses import AttemptStatus, CallProgress
+from dialer.domain.statuses import AttemptStatus
 from dialer.errors import ProviderError
-from dialer.ports import CallRequest, ProviderEvent
+from dialer.ports import ProviderEvent
 from dialer.services.calls import apply_event, end_attempt
 from dialer.services.context import Services
+from dialer.services.housekeeping import withdraw_unsent
+from dialer.services.provider_lookup import ENDING_PROGRESS, ask_provider
 
 log = logging.getLogger(__name__)
-
-ENDING_PROGRESS = frozenset(
-    {
-        CallProgress.COMPLETED,
-        CallProgress.BUSY,
-        CallProgress.NO_ANSWER,
-        CallProgress.FAILED,
-        CallProgress.CANCELED,
-    }
-)
 
 
 class Reaper:
@@ -48,7 +39,7 @@ class Reaper:
         """Resolve one batch of expired attempts; return how many were settled."""
         await self._withdraw_unsent()
         async with self.services.store.unit() as uow:
-            expired = await uow.expired_attempts(self.services.clock.now(), self.batch_size)
+            expired = await uow.attempts.expired(self.services.clock.now(), self.batch_size)
         settled = 0
         for attempt in expired:
             try:
@@ -62,9 +53,6 @@ class Reaper:
     async def _withdraw_unsent(self) -> None:
         if self.unsent_grace is None:
             return
-        # Imported here: housekeeping builds on this module (ENDING_PROGRESS).
-        from dialer.services.housekeeping import withdraw_unsent
-
         await withdraw_unsent(self.services, self.unsent_grace, self.batch_size)
 
     async def _resolve(self, attempt: CallAttempt) -> int:
@@ -83,13 +71,8 @@ class Reaper:
         return int(ended)
 
     async def _ask_provider(self, attempt: CallAttempt) -> ProviderEvent | None:
-        telephony = self.services.telephony
         try:
-            call_id = attempt.provider_call_id or await telephony.find_call(
-                _request_of(attempt),
-                (attempt.created_at or self.services.clock.now()) - timedelta(minutes=1),
-            )
-            return None if call_id is None else await telephony.fetch_call(call_id)
+            return await ask_provider(self.services, attempt)
         except ProviderError as exc:
             log.info("attempt %s: provider lookup failed (%s)", attempt.id, exc)
             return None
@@ -99,7 +82,3 @@ class Reaper:
             await self.services.telephony.hang_up(call_id)
         except ProviderError as exc:
             log.warning("could not hang up overdue call %s: %s", call_id, exc)
-
-
-def _request_of(attempt: CallAttempt) -> CallRequest:
-    return CallRequest(attempt.id, attempt.phone, attempt.caller_id, "", 0, 0)

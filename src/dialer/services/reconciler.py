@@ -73,7 +73,7 @@ class Reconciler:
 
     async def _live_leases(self) -> list[Lease]:
         async with self.services.store.unit() as uow:
-            attempts = await uow.live_attempt_list()
+            attempts = await uow.attempts.live()
         return [lease for lease in map(_lease_of, attempts) if lease is not None]
 
 

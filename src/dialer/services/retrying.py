@@ -186,7 +186,7 @@ class OwnCallsOnly:
         if call_id is None:
             return None
         async with self.store.unit() as uow:
-            owner = await uow.attempt_by_call_id(call_id)
+            owner = await uow.attempts.by_call_id(call_id)
         if owner is not None and owner.id != request.attempt_id:
             log.info("call %s belongs to attempt %s, not %s", call_id, owner.id, request.attempt_id)
             return None

@@ -33,7 +33,7 @@ POLICY_BOUNDS = {
 
 async def policy_for(uow: UnitOfWork, tenant_id: int, default: NumberPolicy) -> NumberPolicy:
     """The tenant's number policy: its own settings over the deployment's defaults."""
-    return policy_from(await uow.tenant_settings(tenant_id), default)
+    return policy_from(await uow.tenants.settings(tenant_id), default)
 
 
 async def current_policy(store: Store, tenant_id: int, default: NumberPolicy) -> NumberPolicy:
@@ -51,10 +51,10 @@ async def set_policy(
     if problems:
         raise InvalidInput(problems)
     async with store.unit() as uow:
-        tenant_id = await uow.tenant_id(tenant)
-        merged = {**await uow.tenant_settings(tenant_id), **values}
+        tenant_id = await uow.tenants.id_for(tenant)
+        merged = {**await uow.tenants.settings(tenant_id), **values}
         merged = {k: v for k, v in merged.items() if v is not None}
-        await uow.set_tenant_settings(tenant_id, merged)
+        await uow.tenants.save_settings(tenant_id, merged)
         await uow.commit()
     return policy_from(merged, default)
 
@@ -92,9 +92,9 @@ async def add_to_do_not_call(
     the command line)."""
     entries = _numbers(rows)
     async with store.unit() as uow:
-        owner = GLOBAL_LIST if is_global else await uow.tenant_id(tenant)
-        author = await uow.tenant_id(listed_by) if listed_by is not None else None
-        added = await uow.add_do_not_call(owner, entries, datetime.now(UTC), author)
+        owner = GLOBAL_LIST if is_global else await uow.tenants.id_for(tenant)
+        author = await uow.tenants.id_for(listed_by) if listed_by is not None else None
+        added = await uow.do_not_call.add(owner, entries, datetime.now(UTC), author)
         await uow.commit()
     return added
 
@@ -111,8 +111,8 @@ async def do_not_call_page(
     may see it."""
     async with store.unit() as uow:
         if not is_global:
-            return await uow.list_do_not_call(caller.tenant_id, after_id, limit)
-        entries = await uow.list_do_not_call(GLOBAL_LIST, after_id, limit)
+            return await uow.do_not_call.page(caller.tenant_id, after_id, limit)
+        entries = await uow.do_not_call.page(GLOBAL_LIST, after_id, limit)
     return [as_seen_by(caller, entry) for entry in entries]
 
 
@@ -132,8 +132,8 @@ async def remove_from_do_not_call(
 ) -> int:
     entries = _numbers((f"number {i}", n, None) for i, n in enumerate(numbers, 1))
     async with store.unit() as uow:
-        owner = GLOBAL_LIST if is_global else await uow.tenant_id(tenant)
-        removed = await uow.remove_do_not_call(owner, [phone for phone, _ in entries])
+        owner = GLOBAL_LIST if is_global else await uow.tenants.id_for(tenant)
+        removed = await uow.do_not_call.remove(owner, [phone for phone, _ in entries])
         await uow.commit()
     return removed
 
@@ -141,7 +141,7 @@ async def remove_from_do_not_call(
 async def is_listed(store: Store, tenant: str, number: str) -> bool:
     [(phone, _)] = _numbers([("number", number, None)])
     async with store.unit() as uow:
-        return phone in await uow.do_not_call_listed(await uow.tenant_id(tenant), [phone])
+        return phone in await uow.do_not_call.listed(await uow.tenants.id_for(tenant), [phone])
 
 
 @dataclass(frozen=True)
@@ -159,5 +159,5 @@ async def contact_history(
 ) -> list[HistoryEntry]:
     [(phone, _)] = _numbers([("number", number, None)])
     async with store.unit() as uow:
-        rows = await uow.contact_history(await uow.tenant_id(tenant), phone, limit)
+        rows = await uow.contacts.history(await uow.tenants.id_for(tenant), phone, limit)
     return [HistoryEntry(name, attempt) for attempt, name in rows]

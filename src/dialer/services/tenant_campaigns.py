@@ -22,7 +22,7 @@ ACTIONS: dict[str, tuple[frozenset[CampaignStatus] | None, CampaignStatus]] = {
 
 async def owned_campaign(uow: UnitOfWork, tenant_id: int, campaign_id: int) -> Campaign:
     try:
-        campaign = await uow.get_campaign(campaign_id)
+        campaign = await uow.campaigns.get(campaign_id)
     except NotFound:
         campaign = None
     if campaign is None or campaign.tenant_id != tenant_id:
@@ -43,7 +43,7 @@ async def get(services: Services, tenant_id: int, campaign_id: int) -> Campaign:
 
 async def page(services: Services, tenant_id: int, after_id: int, limit: int) -> list[Campaign]:
     async with services.store.unit() as uow:
-        return await uow.tenant_campaigns(tenant_id, after_id, limit)
+        return await uow.campaigns.of_tenant(tenant_id, after_id, limit)
 
 
 async def update_settings(
@@ -65,7 +65,7 @@ async def update_settings(
             )
         if campaign.status in TERMINAL_CAMPAIGN:
             raise Conflict(f"campaign {campaign_id} is {campaign.status}; it cannot be changed")
-        await uow.save_campaign_settings(campaign, settings, services.clock.now())
+        await uow.campaigns.save_settings(campaign, settings, services.clock.now())
         await uow.commit()
     return campaign
 

@@ -54,7 +54,7 @@ def limit_values(values: Mapping[str, Any]) -> dict[str, int | None]:
 
 async def current_limits(store: Store, tenant_id: int) -> dict[str, int | None]:
     async with store.unit() as uow:
-        return limit_values(await uow.tenant_settings(tenant_id))
+        return limit_values(await uow.tenants.settings(tenant_id))
 
 
 async def save_limits(
@@ -66,10 +66,10 @@ async def save_limits(
     if problems:
         raise InvalidInput(problems)
     async with store.unit() as uow:
-        tenant_id = await uow.tenant_id(tenant)
-        values = {**await uow.tenant_settings(tenant_id), **changes}
+        tenant_id = await uow.tenants.id_for(tenant)
+        values = {**await uow.tenants.settings(tenant_id), **changes}
         values = {k: v for k, v in values.items() if v is not None}
-        await uow.set_tenant_settings(tenant_id, values)
+        await uow.tenants.save_settings(tenant_id, values)
         await uow.commit()
     return limit_values(values)
 

@@ -103,7 +103,7 @@ class CeleryExecutor:
         cached = self._routes.get(campaign_id)
         if cached is None or time.monotonic() - cached[0] > ROUTE_REFRESH_SECONDS:
             async with self._store.unit() as uow:
-                route = await uow.campaign_route(campaign_id)
+                route = await uow.campaigns.route(campaign_id)
             priority = message_priority(route.priority, self._settings.broker_url or "")
             cached = (time.monotonic(), queue_for(route, self._settings), priority)
             self._routes[campaign_id] = cached

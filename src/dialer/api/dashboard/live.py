@@ -163,7 +163,7 @@ class Snapshots:
 
     async def tenant_cap(self, tenant_id: int) -> int | None:
         async with self.services.store.unit() as uow:
-            values = await uow.tenant_settings(tenant_id)
+            values = await uow.tenants.settings(tenant_id)
         cap = limits_from(values).max_concurrency
         return cap if cap is not None else self.services.limits.tenant_max
 
@@ -172,9 +172,9 @@ class Snapshots:
         usage = await services.admission.usage()
         rows = []
         async with services.store.unit() as uow:
-            campaigns = await uow.tenant_campaigns(tenant_id, 0, MAX_LISTED)
+            campaigns = await uow.campaigns.of_tenant(tenant_id, 0, MAX_LISTED)
             for campaign in campaigns:
-                rows.append(_row(campaign, await uow.lead_counts(campaign.id), usage))
+                rows.append(_row(campaign, await uow.views.lead_counts(campaign.id), usage))
         now = self._now()
         for row in rows:
             self.rates.record(row["id"], now, row["done"])

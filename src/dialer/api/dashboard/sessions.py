@@ -91,7 +91,7 @@ class Sessions:
             now,
         )
         async with self.store.unit() as uow:
-            await uow.add_dashboard_session(session, self.per_key)
+            await uow.access.add_session(session, self.per_key)
             await uow.commit()
         return session_id, session
 
@@ -102,39 +102,39 @@ class Sessions:
             return None
         digest, now = _digest(session_id), self.clock.now()
         async with self.store.unit() as uow:
-            session = await uow.dashboard_session(digest)
+            session = await uow.access.session(digest)
             if session is None:
                 return None
             idle = now - session.last_seen_at > IDLE
             if idle:
-                await uow.close_dashboard_session(digest)
+                await uow.access.close_session(digest)
             elif now - session.last_seen_at >= TOUCH_AFTER:
-                await uow.touch_dashboard_session(digest, now)
+                await uow.access.touch_session(digest, now)
             await uow.commit()
         return None if idle else session
 
     async def close(self, session: DashboardSession) -> None:
         async with self.store.unit() as uow:
-            await uow.close_dashboard_session(session.digest)
+            await uow.access.close_session(session.digest)
             await uow.commit()
 
     async def notify(self, session: DashboardSession, notice: Notice) -> None:
         """Keep a notice for the next page this session shows, on whichever process."""
         async with self.store.unit() as uow:
-            pending = await uow.dashboard_notices(session.digest)
+            pending = await uow.access.notices(session.digest)
             if pending is None:
                 return
             pending = [*pending, cut_to_size(notice).to_json()][-PENDING_NOTICES:]
-            await uow.save_dashboard_notices(session.digest, pending)
+            await uow.access.save_notices(session.digest, pending)
             await uow.commit()
 
     async def take_notices(self, session: DashboardSession) -> list[Notice]:
         """The waiting notices, taken once: a second page (another process's too) sees none."""
         async with self.store.unit() as uow:
-            pending = await uow.dashboard_notices(session.digest)
+            pending = await uow.access.notices(session.digest)
             if not pending:
                 return []
-            await uow.save_dashboard_notices(session.digest, [])
+            await uow.access.save_notices(session.digest, [])
             await uow.commit()
         return [Notice.from_json(value) for value in pending]
 
@@ -142,7 +142,7 @@ class Sessions:
 async def prune_sessions(store: Store, now: datetime) -> int:
     """Delete idle sessions and those of revoked keys (the API's housekeeping, hourly)."""
     async with store.unit() as uow:
-        pruned = await uow.prune_dashboard_sessions(now - IDLE)
+        pruned = await uow.access.prune_sessions(now - IDLE)
         await uow.commit()
     return pruned
 
