@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from dialer.domain.capacity import (
+from dialer.domain.capacity.attempts import expected_attempts, lead_endings, mean_delay
+from dialer.domain.capacity.inputs import (
     RATES_TOGETHER,
     CallTimes,
     Ending,
@@ -17,14 +18,10 @@ from dialer.domain.capacity import (
     PlanInput,
     ZoneShare,
     cap,
-    expected_attempts,
-    hold_times,
-    lead_endings,
-    make_plan,
-    mean_delay,
-    mean_talk,
     rate,
 )
+from dialer.domain.capacity.plan import make_plan
+from dialer.domain.capacity.steady_state import hold_times, mean_talk
 from dialer.domain.model import CampaignSettings, Rate
 from dialer.domain.retry import ExponentialBackoff, FixedDelays, Outcome, RetryPolicy
 from dialer.domain.window import CallingWindow, parse_clock

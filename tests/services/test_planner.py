@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from dialer.campaign_file import settings_from_yaml
+from dialer.campaign_document import settings_from_yaml
 from dialer.cli.main import app
-from dialer.domain.capacity import CallTimes, OutcomeMix, PlanInput, ZoneShare, cap, make_plan
+from dialer.domain.capacity.inputs import CallTimes, OutcomeMix, PlanInput, ZoneShare, cap
+from dialer.domain.capacity.plan import make_plan
 from dialer.services.planner import (
     Simulation,
     contact_mix,

@@ -15,17 +15,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dialer.campaign_file import read_campaign_file
+from dialer.campaign_document import read_campaign_file
 from dialer.cli.common import errors, run_command
-from dialer.domain.capacity import (
-    RATE_FIELD,
-    CallTimes,
-    OutcomeMix,
-    Plan,
-    PlanInput,
-    ZoneShare,
-    make_plan,
-)
+from dialer.domain.capacity.inputs import RATE_FIELD, CallTimes, OutcomeMix, PlanInput, ZoneShare
+from dialer.domain.capacity.plan import Plan, make_plan
 from dialer.domain.durations import parse_duration
 from dialer.domain.model import CampaignSettings
 from dialer.errors import InvalidInput, Problem

@@ -26,7 +26,8 @@ from typing import Any
 
 from dialer.adapters.clock import ScaledClock
 from dialer.bootstrap import open_runtime
-from dialer.domain.capacity import Limit, Plan, PlanInput, ZoneShare, cap, make_plan, rate
+from dialer.domain.capacity.inputs import Limit, PlanInput, ZoneShare, cap, rate
+from dialer.domain.capacity.plan import Plan, make_plan
 from dialer.domain.phone import zone_key, zones_of_key
 from dialer.ports import ContactDraft
 from dialer.runner import run_to_end, webhook_listener
