@@ -20,7 +20,7 @@ class Origination:
     tenant_id: int
     lease_id: str
     request: CallRequest
-    traceparent: str | None = None  # the attempt's trace context, across processes (issue 8)
+    traceparent: str | None = None  # the attempt's trace context, across processes
     # The limits it was admitted under: its send is spaced on the same rates. None (a job
     # queued before sends were spaced): sent without waiting.
     scope: Scope | None = None

@@ -108,7 +108,7 @@ class Leads(Protocol):
     """Leads: a contact in a campaign, from import through claims and deferrals to an end."""
 
     async def trace(self, lead_ids: Sequence[int], traceparent: str) -> None:
-        """Keep the W3C traceparent of the request that queued these leads (issue 8)."""
+        """Keep the W3C traceparent of the request that queued these leads."""
         ...
 
     async def add(
