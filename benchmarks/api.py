@@ -41,7 +41,7 @@ from dialer.adapters.telephony.twilio_signature import sign
 from dialer.bootstrap import open_runtime
 from dialer.domain.model import CampaignSettings
 from dialer.ports import ContactDraft, Origination
-from dialer.services.api_keys import KeyScope, create_key
+from dialer.services.access import KeyScope, create_key
 from dialer.services.campaigns import create_campaign, start_campaign
 from dialer.services.contacts import import_drafts
 from dialer.services.dispatch import Dispatcher

@@ -12,7 +12,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from dialer.bootstrap import Runtime
-from dialer.services.api_keys import KeyScope, Principal, Unauthenticated, authenticate
+from dialer.services.access import KeyScope, Principal, Unauthenticated, authenticate
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer dk_...`")
 token_header = APIKeyHeader(

@@ -39,8 +39,8 @@ from dialer.domain.statuses import AttemptStatus
 from dialer.errors import InvalidInput
 from dialer.ports import AttemptQuery, UnitOfWork
 from dialer.services import adhoc_calls, call_log
+from dialer.services.access import Principal
 from dialer.services.adhoc_calls import BacklogCounts, CallOrder, QueuedCall, QueueLimits
-from dialer.services.api_keys import Principal
 
 router = APIRouter(tags=["calls"], responses=PROBLEM_RESPONSES)
 

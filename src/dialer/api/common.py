@@ -16,7 +16,7 @@ from dialer.domain.phone import InvalidNumber, normalize
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import UnitOfWork
 from dialer.services import idempotency
-from dialer.services.api_keys import Principal
+from dialer.services.access import Principal
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 QueryId = Annotated[int, Query(ge=1, le=MAX_ID)]

@@ -22,8 +22,8 @@ from dialer.domain.phone import normalize
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import DoNotCallEntry
 from dialer.services import api_contacts, safety, tenant_campaigns
+from dialer.services.access import KeyScope, Principal
 from dialer.services.api_contacts import ContactRecord
-from dialer.services.api_keys import KeyScope, Principal
 from dialer.services.contacts import ImportReport, file_lines, import_contacts
 
 router = APIRouter(tags=["contacts"], responses=PROBLEM_RESPONSES)

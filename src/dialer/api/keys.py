@@ -14,8 +14,8 @@ from dialer.api.auth import Admin, KeyCache, RuntimeDep
 from dialer.api.models import Text, _In
 from dialer.api.problems import PROBLEM_RESPONSES
 from dialer.ports import StoredApiKey
-from dialer.services import api_keys
-from dialer.services.api_keys import API_SCOPES, Forbidden, KeyScope
+from dialer.services import access
+from dialer.services.access import API_SCOPES, Forbidden, KeyScope
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=PROBLEM_RESPONSES)
 
@@ -52,7 +52,7 @@ class NewKeyOut(KeyOut):
 @router.get("", response_model=list[KeyOut])
 async def list_keys(caller: Admin, runtime: RuntimeDep) -> list[KeyOut]:
     """The tenant's keys (never their secrets)."""
-    return [KeyOut.of(k) for k in await api_keys.list_keys(runtime.store, caller.tenant_id)]
+    return [KeyOut.of(k) for k in await access.list_keys(runtime.store, caller.tenant_id)]
 
 
 @router.post("", status_code=201, response_model=NewKeyOut)
@@ -65,7 +65,7 @@ async def create_key(caller: Admin, runtime: RuntimeDep, body: KeyIn) -> NewKeyO
             f"(dialer keys create --scope {body.scope})"
         )
     now = runtime.services.clock.now()
-    key, token = await api_keys.create_key(runtime.store, caller.tenant, body.scope, body.name, now)
+    key, token = await access.create_key(runtime.store, caller.tenant, body.scope, body.name, now)
     return NewKeyOut(**KeyOut.of(key).model_dump(), token=token)
 
 
@@ -74,6 +74,6 @@ async def revoke_key(caller: Admin, runtime: RuntimeDep, request: Request, key_i
     """Revoke a key of this tenant: it is refused from the next request on (by other
     processes of the deployment within two seconds)."""
     now = runtime.services.clock.now()
-    await api_keys.revoke_key(runtime.store, key_id, caller.tenant_id, now)
+    await access.revoke_key(runtime.store, key_id, caller.tenant_id, now)
     cache: KeyCache = request.app.state.key_cache
     cache.forget(key_id)

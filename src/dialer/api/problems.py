@@ -1,8 +1,8 @@
 """One error shape for every 4xx and 5xx: RFC 9457 problem details (application/problem+json).
 
 ``install`` maps every error the app can meet to that shape: request validation, Dialer's own
-errors, HTTP errors raised by the framework, an unreachable database (503), and anything else
-(500, logged, with nothing of the internals in the answer)."""
+errors (a dependency of ours unavailable: 503), HTTP errors raised by the framework, and
+anything else (500, logged, with nothing of the internals in the answer)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,8 +28,8 @@ from dialer.errors import (
     ProviderError,
     Unavailable,
 )
+from dialer.services.access import Forbidden, Unauthenticated
 from dialer.services.adhoc_calls import Backlogged
-from dialer.services.api_keys import Forbidden, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +153,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(InvalidInput, _invalid)
     app.add_exception_handler(DialerError, _dialer_error)
     app.add_exception_handler(HTTPException, _http)
-    for error in (DBAPIError, PoolTimeout, OSError):
-        app.add_exception_handler(error, _unavailable)
+    # The store translates its driver's errors into Unavailable (above); a socket error
+    # raised where no adapter translated it is still our trouble, not the caller's.
+    app.add_exception_handler(OSError, _unavailable)
 
 
 class ProblemGuard:

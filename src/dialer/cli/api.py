@@ -15,8 +15,8 @@ from dialer.bootstrap import open_store
 from dialer.cli.common import run_command
 from dialer.observability.logs import set_verbose
 from dialer.ports import StoredApiKey
-from dialer.services import api_keys
-from dialer.services.api_keys import KeyScope
+from dialer.services import access
+from dialer.services.access import KeyScope
 from dialer.settings import load_settings
 
 keys = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
@@ -64,7 +64,7 @@ def keys_create(
 
     async def create() -> tuple[StoredApiKey, str]:
         async with open_store(load_settings()) as store:
-            return await api_keys.create_key(store, owner, scope, name, datetime.now(UTC))
+            return await access.create_key(store, owner, scope, name, datetime.now(UTC))
 
     key, token = run_command(create())
     console.print(f"key {key.key_id} ({key.scope}) for tenant {key.tenant}:", highlight=False)
@@ -90,7 +90,7 @@ def keys_list(
 
     async def load() -> list[StoredApiKey]:
         async with open_store(load_settings()) as store:
-            return await api_keys.list_keys(store, None)
+            return await access.list_keys(store, None)
 
     found = [k for k in run_command(load()) if tenant is None or k.tenant == tenant]
     rows = [
@@ -124,7 +124,7 @@ def keys_revoke(
 
     async def revoke() -> None:
         async with open_store(load_settings()) as store:
-            await api_keys.revoke_key(store, key_id, None, datetime.now(UTC))
+            await access.revoke_key(store, key_id, None, datetime.now(UTC))
 
     run_command(revoke())
     console.print(f"key {key_id} revoked", highlight=False)

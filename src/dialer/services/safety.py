@@ -13,7 +13,7 @@ from dialer.domain.phone import InvalidNumber, normalize
 from dialer.domain.safety import NumberPolicy
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import DoNotCallEntry, Store, UnitOfWork
-from dialer.services.api_keys import KeyScope, Principal
+from dialer.services.access import KeyScope, Principal
 from dialer.services.tenants import bounded_problems
 
 GLOBAL_LIST = 0  # the tenant id of the global do-not-call list

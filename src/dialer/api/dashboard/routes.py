@@ -48,7 +48,7 @@ from dialer.api.models import MAX_ID
 from dialer.domain.model import Campaign
 from dialer.errors import Conflict, DialerError, InvalidInput, NotFound, Unavailable
 from dialer.services import dlq, tenant_campaigns
-from dialer.services.api_keys import Forbidden, KeyScope, Unauthenticated
+from dialer.services.access import Forbidden, KeyScope, Unauthenticated
 from dialer.services.context import Services
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)

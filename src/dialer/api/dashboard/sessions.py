@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dialer.ports import Clock, DashboardSession, Store
-from dialer.services.api_keys import Principal
+from dialer.services.access import Principal
 
 SESSION_COOKIE = "dialer_session"
 LOGIN_COOKIE = "dialer_login_csrf"

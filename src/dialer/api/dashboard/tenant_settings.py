@@ -27,7 +27,7 @@ from dialer.api.dashboard.web import (
 )
 from dialer.errors import InvalidInput, Problem
 from dialer.services import safety, tenants
-from dialer.services.api_keys import KeyScope
+from dialer.services.access import KeyScope
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 

@@ -27,8 +27,8 @@ from dialer.api.dashboard.sessions import (
 )
 from dialer.bootstrap import Runtime
 from dialer.ports import DashboardSession
-from dialer.services import api_keys
-from dialer.services.api_keys import KeyScope, Principal, Unauthenticated
+from dialer.services import access
+from dialer.services.access import KeyScope, Principal, Unauthenticated
 
 PREFIX = "/dashboard"
 HERE = Path(__file__).parent
@@ -101,7 +101,7 @@ async def key_principal(request: Request, token: str) -> Principal:
     cache = _key_cache(request)
     caller = cache.get(token)
     if caller is None:
-        caller = await api_keys.authenticate(dashboard_of(request).runtime.store, token)
+        caller = await access.authenticate(dashboard_of(request).runtime.store, token)
         cache.put(token, caller)
     return caller
 
@@ -113,7 +113,7 @@ async def session_principal(request: Request, session: DashboardSession) -> Prin
     caller = cache.get_by_id(session.key_id)
     if caller is None:
         store = dashboard_of(request).runtime.store
-        caller = await api_keys.key_principal(store, session.key_id)
+        caller = await access.key_principal(store, session.key_id)
         cache.put_by_id(caller)
     if caller.tenant_id != session.tenant_id:  # never expected: a key keeps its tenant
         raise Unauthenticated("the key no longer belongs to the session's tenant")

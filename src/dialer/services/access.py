@@ -1,4 +1,5 @@
-"""API keys: a tenant's credentials for the REST API.
+"""Access to the REST API: a tenant's keys, what each key's scope allows, and who a key
+says is calling.
 
 A key reads ``dk_<key id>_<secret>``. The key id is public (it names the key in listings and
 logs); only a SHA-256 digest of the secret is stored, compared in constant time. The secret
