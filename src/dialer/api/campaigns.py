@@ -20,7 +20,7 @@ from dialer.domain.model import Campaign
 from dialer.domain.statuses import LeadStatus
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import UnitOfWork
-from dialer.services import tenant_campaigns
+from dialer.services import owned_campaigns
 from dialer.services.progress import campaign_progress
 from dialer.services.waiting import Waiting
 
@@ -58,7 +58,7 @@ async def create_campaign(
     settings = settings_from_mapping(document)
 
     async def work(uow: UnitOfWork) -> tuple[int, CampaignOut, dict[str, str]]:
-        campaign = await tenant_campaigns.create(uow, runtime.services, caller.tenant_id, settings)
+        campaign = await owned_campaigns.create(uow, runtime.services, caller.tenant_id, settings)
         headers = {"Location": f"/v1/campaigns/{campaign.id}", **_etag(campaign)}
         return 201, CampaignOut.of(campaign), headers
 
@@ -70,7 +70,7 @@ async def list_campaigns(
     caller: Viewer, runtime: RuntimeDep, cursor: Cursor = None, limit: Limit = 100
 ) -> CampaignPage:
     """The tenant's campaigns, oldest first."""
-    found = await tenant_campaigns.page(
+    found = await owned_campaigns.page(
         runtime.services, caller.tenant_id, cursor_value(cursor) or 0, limit
     )
     return CampaignPage(
@@ -82,7 +82,7 @@ async def list_campaigns(
 @router.get("/{campaign_id}", response_model=CampaignOut)
 async def get_campaign(caller: Viewer, runtime: RuntimeDep, campaign_id: Id) -> JSONResponse:
     """One campaign; its ETag is its version, for If-Match on updates."""
-    return _answer(await tenant_campaigns.get(runtime.services, caller.tenant_id, campaign_id))
+    return _answer(await owned_campaigns.get(runtime.services, caller.tenant_id, campaign_id))
 
 
 def _version(if_match: str | None) -> int:
@@ -108,7 +108,7 @@ async def update_campaign(
     """Replace a campaign's settings. A change based on an old version answers 409."""
     version = _version(if_match)
     settings = settings_from_mapping(document)
-    campaign = await tenant_campaigns.update_settings(
+    campaign = await owned_campaigns.update_settings(
         runtime.services, caller.tenant_id, campaign_id, version, settings
     )
     return _answer(campaign)
@@ -116,7 +116,7 @@ async def update_campaign(
 
 def _action_route(action: str, summary: str) -> None:
     async def endpoint(caller: Operator, runtime: RuntimeDep, campaign_id: Id) -> JSONResponse:
-        campaign = await tenant_campaigns.act(
+        campaign = await owned_campaigns.act(
             runtime.services, caller.tenant_id, campaign_id, action
         )
         return _answer(campaign)
@@ -145,7 +145,7 @@ for _action, _summary in (
 async def get_progress(caller: Viewer, runtime: RuntimeDep, campaign_id: Id) -> ProgressOut:
     """Leads by state, live calls against the caps, the start rate, and an ETA."""
     services = runtime.services
-    await tenant_campaigns.get(services, caller.tenant_id, campaign_id)
+    await owned_campaigns.get(services, caller.tenant_id, campaign_id)
     now = services.clock.now()
     progress = await campaign_progress(services.store, campaign_id, now, services.limits)
     usage = await services.admission.usage()

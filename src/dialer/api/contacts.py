@@ -21,10 +21,10 @@ from dialer.bootstrap import Runtime
 from dialer.domain.phone import normalize
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import DoNotCallEntry
-from dialer.services import api_contacts, safety, tenant_campaigns
+from dialer.services import contact_records, owned_campaigns, safety
 from dialer.services.access import KeyScope, Principal
-from dialer.services.api_contacts import ContactRecord
-from dialer.services.contacts import ImportReport, file_lines, import_contacts
+from dialer.services.contact_records import ContactRecord
+from dialer.services.contacts import ImportReport, file_lines, import_contacts, skip_listed
 
 router = APIRouter(tags=["contacts"], responses=PROBLEM_RESPONSES)
 
@@ -195,7 +195,7 @@ async def import_campaign_contacts(
     Numbers are normalised to E.164 and de-duplicated; each rejected row is reported with its
     line (CSV) or index (JSON) and reason. Numbers on a do-not-call list are imported and
     their leads marked SKIPPED at once."""
-    campaign = await tenant_campaigns.get(runtime.services, caller.tenant_id, campaign_id)
+    campaign = await owned_campaigns.get(runtime.services, caller.tenant_id, campaign_id)
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     settings = runtime.settings
     if media in CSV_TYPES:
@@ -206,14 +206,14 @@ async def import_campaign_contacts(
         locate = _line
     elif media == "application/json":
         records = await _json_contacts(request, settings.api_max_json_bytes)
-        lines = api_contacts.csv_lines(records)
-        locate = api_contacts.record_location
+        lines = contact_records.csv_lines(records)
+        locate = contact_records.record_location
         report = await _run_import(
             runtime, campaign.id, lambda: iter(lines), mode == "strict", locate
         )
     else:
         raise HTTPException(415, "send text/csv or application/json")
-    skipped = await api_contacts.skip_listed(runtime.services, campaign)
+    skipped = await skip_listed(runtime.services, campaign)
     return _report(report, locate, skipped)
 
 

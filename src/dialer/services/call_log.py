@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from dialer.domain.model import CallAttempt, Lead
 from dialer.errors import NotFound
 from dialer.ports import AttemptQuery, Store
-from dialer.services.tenant_campaigns import owned_campaign
+from dialer.services.owned_campaigns import owned_campaign
 
 
 async def page(store: Store, query: AttemptQuery) -> list[CallAttempt]:

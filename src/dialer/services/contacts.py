@@ -28,6 +28,7 @@ from dialer.domain.window import parse_ranges
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import ContactDraft
 from dialer.services.context import Services
+from dialer.services.dispatch import DO_NOT_CALL
 
 KNOWN_COLUMNS = frozenset({"phone", "name", "timezone", "tags", "quiet_hours"})
 CHUNK_ROWS = 1000
@@ -347,6 +348,17 @@ async def import_contacts(
         report.added += added
         report.outside_segment += outside
     return report
+
+
+async def skip_listed(services: Services, campaign: Campaign) -> int:
+    """Mark SKIPPED (outcome ``do_not_call``) the campaign's leads whose numbers are on a
+    do-not-call list; returns how many. The dispatcher checks the lists at dial time anyway (a
+    number listed later is still never dialled); doing it at import lets the operator see them
+    before the campaign starts, and keeps progress counts right from the beginning."""
+    async with services.store.unit() as uow:
+        skipped = await uow.leads.skip_listed(campaign, DO_NOT_CALL, services.clock.now())
+        await uow.commit()
+    return skipped
 
 
 async def import_drafts(

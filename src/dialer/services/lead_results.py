@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 
 from dialer.ports import LeadQuery, LeadResult, Store
-from dialer.services.tenant_campaigns import owned_campaign
+from dialer.services.owned_campaigns import owned_campaign
 
 EXPORT_PAGE = 1000  # leads read per transaction while exporting
 

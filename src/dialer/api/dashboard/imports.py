@@ -11,8 +11,13 @@ from typing import IO
 from dialer.api.dashboard.sessions import Notice
 from dialer.domain.model import Campaign
 from dialer.errors import InvalidInput, Problem
-from dialer.services import api_contacts
-from dialer.services.contacts import KNOWN_COLUMNS, ImportReport, file_lines, import_contacts
+from dialer.services.contacts import (
+    KNOWN_COLUMNS,
+    ImportReport,
+    file_lines,
+    import_contacts,
+    skip_listed,
+)
 from dialer.services.context import Services
 
 CHUNK = 1 << 16
@@ -80,7 +85,7 @@ async def import_upload(
         refused = [(p.location, p.message) for p in exc.problems]
         text = "Nothing was imported: the file was refused."
         return Notice("error", text, _rows(refused))
-    skipped = await api_contacts.skip_listed(services, campaign)
+    skipped = await skip_listed(services, campaign)
     rejected = [(f"line {r.line}", r.reason) for r in report.rejected]
     kind = "error" if report.rejected_count else "ok"
     return Notice(kind, _summary(report, skipped), _rows(rejected))

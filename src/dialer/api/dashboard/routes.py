@@ -47,13 +47,13 @@ from dialer.api.dashboard.web import (
 from dialer.api.models import MAX_ID
 from dialer.domain.model import Campaign
 from dialer.errors import Conflict, DialerError, InvalidInput, NotFound, Unavailable
-from dialer.services import dlq, tenant_campaigns
+from dialer.services import dlq, owned_campaigns
 from dialer.services.access import Forbidden, KeyScope, Unauthenticated
 from dialer.services.context import Services
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
-ACTIONS = tuple(tenant_campaigns.ACTIONS)
+ACTIONS = tuple(owned_campaigns.ACTIONS)
 # Which buttons a campaign in each state shows (the transition rules decide in the end).
 ACTIONS_WHEN = {
     "start": ("DRAFT",),
@@ -85,7 +85,7 @@ async def _campaign(request: Request, visitor: Visitor, campaign_id: int) -> Cam
         raise PageError(404, f"campaign {campaign_id} does not exist", visitor)
     try:
         tenant_id = visitor.principal.tenant_id
-        return await tenant_campaigns.get(_services(request), tenant_id, campaign_id)
+        return await owned_campaigns.get(_services(request), tenant_id, campaign_id)
     except NotFound as exc:
         raise PageError(404, str(exc), visitor) from exc
 
@@ -209,7 +209,7 @@ async def campaign_action(
         raise PageError(404, f"no action {action!r}", visitor)
     campaign = await _campaign(request, visitor, campaign_id)
     try:
-        moved = await tenant_campaigns.act(
+        moved = await owned_campaigns.act(
             _services(request), visitor.principal.tenant_id, campaign.id, action
         )
     except DialerError as exc:

@@ -1,9 +1,5 @@
-"""Contact use cases the REST API adds: do-not-call at import, list pages, JSON contacts.
-
-Import and do-not-call: the dispatcher checks the lists at dial time (a number listed later is
-still never dialled). On top of that, an import marks the leads of listed numbers SKIPPED at
-once (outcome ``do_not_call``) and reports how many, so the operator sees them before the
-campaign starts and progress counts are right from the beginning."""
+"""Contacts given as JSON records: written as the lines of a contacts CSV, so they go through
+the very parser and checks a file does."""
 
 from __future__ import annotations
 
@@ -12,19 +8,9 @@ import io
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from dialer.domain.model import Campaign
 from dialer.errors import InvalidInput, Problem
-from dialer.services.context import Services
-from dialer.services.dispatch import DO_NOT_CALL
 
 BASE_COLUMNS = ("phone", "name", "timezone", "tags", "quiet_hours")
-
-
-async def skip_listed(services: Services, campaign: Campaign) -> int:
-    async with services.store.unit() as uow:
-        skipped = await uow.leads.skip_listed(campaign, DO_NOT_CALL, services.clock.now())
-        await uow.commit()
-    return skipped
 
 
 @dataclass(frozen=True)
