@@ -44,6 +44,23 @@ class Unavailable(DialerError):
     retry_after: float = 5.0
 
 
+class StoreUnavailable(Unavailable):
+    """The database did not answer: refused, lost mid-transaction, or no pooled connection
+    came free in time. Nothing of the unit of work was committed."""
+
+
+class TransientStoreError(Unavailable):
+    """The database aborted the transaction to resolve a conflict with another one
+    (serialization failure, deadlock, a busy SQLite file): run the whole unit again."""
+
+    retry_after = 1.0
+
+
+class AdmissionUnavailable(Unavailable):
+    """Admission (Redis) did not answer (down, unreachable, timed out): nothing was admitted
+    for sure; anything an unanswered script took is given back by lease expiry."""
+
+
 class ProviderError(DialerError):
     """The telephony provider did not accept a request."""
 

@@ -8,10 +8,8 @@ import logging
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import text
 
 from dialer import metrics
-from dialer.adapters.admission.redis import RedisAdmission
 from dialer.api.auth import RuntimeDep, Viewer
 from dialer.api.problems import PROBLEM_RESPONSES, problem
 from dialer.bootstrap import Runtime
@@ -40,14 +38,11 @@ async def healthz() -> Health:
 
 
 async def _database(runtime: Runtime) -> None:
-    async with runtime.store.engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
+    await runtime.store.ping()
 
 
 async def _redis(runtime: Runtime) -> None:
-    admission = runtime.services.admission
-    if isinstance(admission, RedisAdmission):
-        await admission.server_time()
+    await runtime.services.admission.ping()
 
 
 def _broker_sync(url: str) -> None:

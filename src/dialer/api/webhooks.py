@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from dialer.adapters.telephony import plivo, telnyx
 from dialer.adapters.telephony.inbound import Inbound, RequestVerifier
@@ -133,7 +131,7 @@ def webhook_router(runtime: Runtime) -> APIRouter:
         except NotFound as exc:
             answer = problem(404, "Not Found", str(exc))
             return refusals.refuse("unknown attempt", answer, str(exc))
-        except (DBAPIError, PoolTimeout, OSError, Unavailable) as exc:
+        except (OSError, Unavailable) as exc:
             answer = problem(
                 503,
                 "Service Unavailable",

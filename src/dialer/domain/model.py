@@ -14,6 +14,7 @@ from dialer.domain.statuses import (
     CampaignStatus,
     LeadStatus,
     can_move_campaign,
+    can_move_lead,
 )
 from dialer.domain.window import CallingWindow, TimeRange
 from dialer.errors import Conflict
@@ -170,6 +171,13 @@ class Lead:
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_LEAD
+
+    def move_to(self, target: LeadStatus) -> None:
+        """Change status by the transition table (``LEAD_TRANSITIONS``): an ended lead never
+        moves again, and a lead is dialled only from PENDING or WAITING_RETRY."""
+        if not can_move_lead(self.status, target):
+            raise Conflict(f"lead {self.id} is {self.status}; it cannot become {target}")
+        self.status = target
 
 
 @dataclass

@@ -6,6 +6,7 @@ events arrive duplicated and out of order, and a stale event must not move a rec
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -143,6 +144,15 @@ def can_move_campaign(current: CampaignStatus, target: CampaignStatus) -> bool:
 
 def can_move_lead(current: LeadStatus, target: LeadStatus) -> bool:
     return target in LEAD_TRANSITIONS[current]
+
+
+def lead_moves(sources: Iterable[LeadStatus], target: LeadStatus) -> list[LeadStatus]:
+    """The statuses a set-based move (every waiting lead of a campaign at once) takes leads
+    from, each checked against the table; raises ``ValueError`` on an illegal one."""
+    illegal = [s for s in sources if not can_move_lead(s, target)]
+    if illegal:
+        raise ValueError(f"leads cannot move from {illegal} to {target}")
+    return list(sources)
 
 
 def attempt_status_after(

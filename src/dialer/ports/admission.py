@@ -122,6 +122,10 @@ class Admission(Protocol):
 
     async def usage(self) -> Usage: ...
 
+    async def ping(self) -> None:
+        """Raise ``AdmissionUnavailable`` unless the backend answers (readiness checks)."""
+        ...
+
     async def needs_rebuild(self) -> bool:
         """True while the state is not known-good (Redis lost its data, a process started
         with state unknown): nothing is admitted until ``rebuild()`` has run."""

@@ -72,7 +72,8 @@ async def finish_attempt(services: Services, uow: UnitOfWork, attempt: CallAttem
     campaign = await uow.campaigns.get(attempt.campaign_id)
     now = services.clock.now()
     if campaign.status is CampaignStatus.CANCELLED:
-        lead.status, lead.next_attempt_at = LeadStatus.CANCELLED, None
+        lead.move_to(LeadStatus.CANCELLED)
+        lead.next_attempt_at = None
     else:
         decide_lead(services, lead, attempt, campaign.settings)
     await uow.leads.save(lead, attempt.status.value, now)
@@ -86,12 +87,14 @@ def decide_lead(
     decision = decide_after_attempt(
         settings.retry, attempt.status, lead.attempts, ended, services.rng
     )
-    lead.status, lead.next_attempt_at = decision.status, None
+    status, next_at = decision.status, None
     if decision.not_before is not None:
         zones = zones_of_key(lead.zone_key)
-        lead.next_attempt_at = lead.window(settings.window).next_open(decision.not_before, zones)
-        if lead.next_attempt_at is None:
-            lead.status = LeadStatus.EXHAUSTED
+        next_at = lead.window(settings.window).next_open(decision.not_before, zones)
+        if next_at is None:  # the window never opens again: no retry can be made
+            status = LeadStatus.EXHAUSTED
+    lead.move_to(status)
+    lead.next_attempt_at = next_at
 
 
 async def end_attempt(
@@ -237,7 +240,7 @@ async def put_back_unsent(
         lead = await uow.leads.get(job.lead_id, lock=True)
         if lead.last_attempt_id == attempt.id and lead.status is LeadStatus.DIALING:
             lead.attempts -= 1
-            lead.status = LeadStatus.PENDING if lead.attempts == 0 else LeadStatus.WAITING_RETRY
+            lead.move_to(LeadStatus.PENDING if lead.attempts == 0 else LeadStatus.WAITING_RETRY)
             lead.next_attempt_at = now + delay
             await uow.leads.save(lead, None, now)
         await uow.commit()

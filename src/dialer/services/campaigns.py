@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from dialer.domain.model import Campaign, CampaignSettings
-from dialer.domain.statuses import DUE_LEAD, CampaignStatus, LeadStatus
+from dialer.domain.statuses import DUE_LEAD, CampaignStatus, LeadStatus, lead_moves
 from dialer.domain.urls import internal_host_reason
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import UnitOfWork
@@ -101,9 +101,8 @@ async def move_campaign(services: Services, campaign_id: int, target: CampaignSt
         await uow.campaigns.save_status(campaign, now)
         if target is CampaignStatus.CANCELLED:
             # Leads with a call in flight are cancelled when that call ends.
-            cancelled = await uow.leads.move_all(
-                campaign_id, list(DUE_LEAD), LeadStatus.CANCELLED, now
-            )
+            waiting = lead_moves(DUE_LEAD, LeadStatus.CANCELLED)
+            cancelled = await uow.leads.move_all(campaign_id, waiting, LeadStatus.CANCELLED, now)
             log.info("campaign %s cancelled; %d waiting leads cancelled", campaign_id, cancelled)
         await uow.commit()
     return campaign

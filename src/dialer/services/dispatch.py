@@ -22,7 +22,7 @@ from dialer.domain.caller_id import choose_caller_id
 from dialer.domain.model import CallAttempt, Campaign, Lead, ScopeLimits
 from dialer.domain.phone import zones_of_key
 from dialer.domain.safety import NumberHistory, NumberPolicy, blocked_until
-from dialer.domain.statuses import DUE_LEAD, CampaignStatus, LeadStatus
+from dialer.domain.statuses import DUE_LEAD, CampaignStatus, LeadStatus, lead_moves
 from dialer.observability import logs, tracing
 from dialer.ports import (
     AdmissionResult,
@@ -307,6 +307,7 @@ class Dispatcher:
                     lead.id + lead.attempts,
                     local_presence=settings.local_presence,
                 )
+                lead.move_to(LeadStatus.DIALING)  # the store writes it with the attempt
                 span = _dispatch_span(batch.campaign, lead)
                 spans.append(span)
                 admitted.append(
@@ -422,7 +423,8 @@ class Dispatcher:
         if end is None or now < end:
             return
         async with self.services.store.unit() as uow:
-            skipped = await uow.leads.move_all(campaign.id, list(DUE_LEAD), LeadStatus.SKIPPED, now)
+            waiting = lead_moves(DUE_LEAD, LeadStatus.SKIPPED)
+            skipped = await uow.leads.move_all(campaign.id, waiting, LeadStatus.SKIPPED, now)
             if skipped:
                 log.info("campaign %s ended: %d waiting leads skipped", campaign.id, skipped)
                 await uow.commit()

@@ -157,6 +157,9 @@ class RetryingAdmission:
     async def needs_rebuild(self) -> bool:
         return await self.inner.needs_rebuild()
 
+    async def ping(self) -> None:
+        await self.inner.ping()
+
     async def rebuild(self, leases: Sequence[Lease]) -> bool:
         return await self.inner.rebuild(leases)
 

@@ -272,6 +272,9 @@ class MemoryAdmission:
             free.append(limiter.gcra.capacity(self._rates.get(limiter.key, now), now))
         return max(0, min(free))
 
+    async def ping(self) -> None:
+        """In-process: always answers."""
+
     async def usage(self) -> Usage:
         self._sweep_all(self._clock())
         return Usage(

@@ -41,7 +41,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dialer.adapters.admission.memory import GONE_SECONDS, RateLimiter, rate_limiters
-from dialer.errors import Unavailable
+from dialer.errors import AdmissionUnavailable
 from dialer.ports import AdmissionResult, Lease, Limit, Scope, SendSlot, Usage
 
 US = 1_000_000  # the scripts count time in microseconds
@@ -56,11 +56,6 @@ RETRY_BACKOFF_BASE = 0.05  # seconds before the first retry, doubling ...
 RETRY_BACKOFF_CAP = 0.5  # ... up to this
 
 Arg = str | int | float
-
-
-class AdmissionUnavailable(Unavailable):
-    """Redis did not answer (down, unreachable, timed out): nothing was admitted for sure;
-    anything an unanswered script took is given back by lease expiry."""
 
 
 @dataclass(frozen=True)
@@ -333,6 +328,9 @@ class RedisAdmission:
         async with _answering("time"):
             seconds, micros = await self._client.time()
         return seconds + micros / US
+
+    async def ping(self) -> None:
+        await self.server_time()
 
     # ------------------------------------------------------------ reconciling
 

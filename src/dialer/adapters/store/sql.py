@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.adapters.store.access import SqlAccess
@@ -22,6 +23,7 @@ from dialer.adapters.store.do_not_call import SqlDoNotCall
 from dialer.adapters.store.leads import SqlLeads
 from dialer.adapters.store.providers import SqlProviders
 from dialer.adapters.store.tenants import SqlTenants
+from dialer.adapters.store.transient import translated
 from dialer.adapters.store.views import SqlViews
 
 
@@ -55,12 +57,20 @@ class SqlStore:
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[SqlUnitOfWork]:
-        async with self.engine.connect() as conn:
-            try:
-                yield SqlUnitOfWork(conn, bulk_statements=self.bulk_statements)
-            finally:
-                if conn.in_transaction():
-                    await conn.rollback()
+        """One transaction; the driver's errors leave it as the project's own
+        (``StoreUnavailable``, ``TransientStoreError``: see transient.py)."""
+        with translated():
+            async with self.engine.connect() as conn:
+                try:
+                    yield SqlUnitOfWork(conn, bulk_statements=self.bulk_statements)
+                finally:
+                    if conn.in_transaction():
+                        await conn.rollback()
+
+    async def ping(self) -> None:
+        with translated():
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -1,4 +1,6 @@
-"""Which database errors are worth a retry of the whole transaction.
+"""The database's errors, translated into the project's own at the store's boundary.
+
+Which are worth a retry of the whole transaction:
 
 PostgreSQL aborts one of two transactions that conflict — a serialization failure (40001)
 or a deadlock (40P01) — and expects the client to run it again; a connection lost mid-way
@@ -8,8 +10,13 @@ or a deadlock (40P01) — and expects the client to run it again; a connection l
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DBAPIError
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from dialer.errors import StoreUnavailable, TransientStoreError
 
 RETRY_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
 
@@ -25,3 +32,31 @@ def is_transient_database_error(exc: BaseException) -> bool:
     if sqlstate in RETRY_SQLSTATES:
         return True
     return "database is locked" in str(exc.orig)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth running the unit of work again: translated, or still the driver's own (raised
+    where no unit translated it, e.g. while a job sends its call)."""
+    return isinstance(exc, TransientStoreError) or is_transient_database_error(exc)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return True
+    return isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Conflicts become ``TransientStoreError``; a database that cannot be reached
+    ``StoreUnavailable``. Anything else (a constraint, a bug) goes up as it is."""
+    try:
+        yield
+    except (DBAPIError, PoolTimeout, OSError) as exc:
+        if is_transient_database_error(exc):
+            raise TransientStoreError(f"the database asked for a retry: {exc}") from exc
+        if _unreachable(exc):
+            raise StoreUnavailable(f"the database is unavailable: {exc}") from exc
+        raise
