@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dialer.simulator.calls import Outbox
 from dialer.simulator.clock import SimClock
 from dialer.simulator.config import SimulatorConfig
-from dialer.simulator.dialects import Delivery, Dialect
+from dialer.simulator.delivery import Delivery
+from dialer.simulator.dialects import Dialect
 from dialer.simulator.observer import Observer
 from dialer.simulator.tasks import TaskSet
 from dialer.simulator.webhooks import WebhookClient, WebhookError

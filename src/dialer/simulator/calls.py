@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from dialer.simulator import wire
-
-if TYPE_CHECKING:
-    from dialer.simulator.dialects import Delivery
+from dialer.simulator.delivery import Delivery
 
 # Twilio's REST resource has no "initiated" status: the call stays "queued" until it rings.
 REST_STATUS = {wire.INITIATED: wire.QUEUED}

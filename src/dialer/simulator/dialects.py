@@ -19,8 +19,6 @@ import base64
 import hashlib
 import json
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -28,20 +26,10 @@ from urllib.parse import urlencode
 from dialer.adapters.telephony import plivo_signature, telnyx_signature, twilio_signature
 from dialer.simulator import wire
 from dialer.simulator.calls import Call
+from dialer.simulator.delivery import Delivery
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One callback to send: signed afresh at each delivery (a timestamp or nonce may change)."""
-
-    url: str
-    body: bytes
-    content_type: str
-    call_id: str
-    form: Mapping[str, str] | None = None  # the decoded form, for form dialects
 
 
 class Dialect(Protocol):
