@@ -2,7 +2,8 @@
 
 The code asks this module for spans; with DIALER_TRACING off, or without the ``tracing`` extra
 (``pip install 'dialer[tracing]'``), every span is a no-op that costs a function call and
-carries no context. With it on, spans go to OpenTelemetry (``dialer.observability.otel``).
+carries no context. With it on, spans go to OpenTelemetry (``dialer.observability.otel``,
+installed by ``dialer.observability.setup``).
 
 A call's story spans moments and processes: the API request that queued it, the dispatcher
 tick that admitted it, the worker that sent it, the webhooks that report on it. The context
@@ -13,20 +14,12 @@ a child of the stored one.
 
 from __future__ import annotations
 
-import atexit
-import logging
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import httpx
-
-if TYPE_CHECKING:
-    from dialer.settings import ObservabilitySettings
-
-log = logging.getLogger(__name__)
 
 AttributeValue = str | int | float | bool
 Attributes = Mapping[str, AttributeValue | None]
@@ -191,22 +184,3 @@ async def send_traceparent(request: httpx.Request) -> None:
     traceparent = _backend.current_traceparent()
     if traceparent is not None:
         request.headers["traceparent"] = traceparent
-
-
-def configure_tracing(settings: ObservabilitySettings, service: str = "dialer") -> bool:
-    """Turn tracing on when DIALER_TRACING says so and the extra is installed. The exporter:
-    DIALER_TRACING_EXPORTER, else OTEL_TRACES_EXPORTER, else otlp (its endpoint and headers
-    from the standard OTEL_EXPORTER_OTLP_* variables)."""
-    if not settings.tracing or os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
-        install(None)
-        return False
-    try:
-        from dialer.observability import otel
-    except ImportError:
-        log.warning("DIALER_TRACING is on, but the tracing extra is not installed: no spans")
-        return False
-    exporter = settings.tracing_exporter or os.environ.get("OTEL_TRACES_EXPORTER", "otlp")
-    provider = otel.make_provider(exporter.split(",")[0].strip(), service)
-    atexit.register(provider.shutdown)  # flush what is batched
-    install(otel.OtelBackend(provider))
-    return True
