@@ -18,6 +18,7 @@ from dialer.api.app import create_app
 from dialer.domain.phone import mask
 from dialer.observability import tracing
 from dialer.observability.otel import OtelBackend
+from dialer.observability.setup import configure_tracing
 from dialer.services.api_keys import KeyScope, create_key
 from dialer.settings import load_observability_settings
 from tests.conftest import T0
@@ -138,10 +139,10 @@ def test_without_tracing_spans_are_no_ops_and_carry_nothing() -> None:
 def test_tracing_is_turned_on_by_its_setting_only() -> None:
     try:
         off = load_observability_settings(tracing=False)
-        assert not tracing.configure_tracing(off)
+        assert not configure_tracing(off)
         assert not tracing.enabled()
         on = load_observability_settings(tracing=True, tracing_exporter="none")
-        assert tracing.configure_tracing(on)
+        assert configure_tracing(on)
         with tracing.span("checked") as span:
             assert span.traceparent is not None
             assert tracing.current_traceparent() == span.traceparent
