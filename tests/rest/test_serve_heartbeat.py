@@ -9,7 +9,7 @@ import signal
 from typing import Any
 
 from dialer.api.server import serve
-from dialer.cli.cluster import read_cluster_status, status_json
+from dialer.cli.cluster_status import read_cluster_status, status_json
 from dialer.services.heartbeat import Heartbeat, cluster_status
 from dialer.settings import Settings, load_settings
 from tests.services.conftest import EngineFactory

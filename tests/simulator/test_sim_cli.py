@@ -11,7 +11,7 @@ import httpx
 import typer
 from typer.testing import CliRunner
 
-from dialer.cli.simulator import simulator
+from dialer.simulator.command import simulator
 
 SID = "AC" + "12" * 16
 TOKEN = "from-the-environment"

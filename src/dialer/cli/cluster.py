@@ -5,10 +5,9 @@
     dialer beat         the periodic reaper, reconciler and housekeeping (exactly one)
     dialer webhooks     a webhook listener of its own (any number, behind one public URL)
     dialer dlq          list, replay or discard dead letters
-    dialer nodes        the processes' heartbeats, throughput and the capacity in use
-    dialer up           all of the above on this machine, with the simulator (cluster_up.py)
 
-and the cluster part of ``dialer status``.
+``dialer nodes`` (and the cluster part of ``dialer status``) is in cluster_status.py, ``dialer
+up`` (all of the above on this machine, with the simulator) in cluster_up.py.
 """
 
 from __future__ import annotations
@@ -27,22 +26,20 @@ from rich.console import Console
 from rich.table import Table
 
 from dialer import metrics
-from dialer.adapters.admission.redis import RedisAdmission
 from dialer.adapters.store import migrate
 from dialer.adapters.store.engine import make_engine
 from dialer.adapters.store.sql import SqlStore
 from dialer.bootstrap import Runtime, open_runtime, open_store
-from dialer.cli.cluster_up import up
 from dialer.cli.common import errors, run_command
 from dialer.errors import DialerError, InvalidInput, Problem
 from dialer.observability.logs import set_verbose
 from dialer.ports import DeadLetter
 from dialer.runner import webhook_listener
 from dialer.services import dlq as dead_letters
-from dialer.services.heartbeat import ClusterStatus, Heartbeat, cluster_status
+from dialer.services.heartbeat import Heartbeat
 from dialer.settings import QUEUE_NAME, Settings, load_settings
 
-__all__ = ["beat", "dispatcher", "dlq", "nodes", "print_cluster_status", "up", "webhooks", "worker"]
+__all__ = ["beat", "dispatcher", "dlq", "webhooks", "worker"]
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -377,92 +374,3 @@ def dlq_discard(
 
     letter = run_command(go())
     console.print(f"Dead letter {letter.id} discarded.")
-
-
-# ---------------------------------------------------------------- nodes and status
-
-
-def nodes(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Dispatchers, workers and listeners: last heartbeat, throughput, capacity in use."""
-    status = run_command(read_cluster_status(load_settings()))
-    if as_json:
-        console.print_json(json.dumps(status_json(status)))
-        return
-    print_nodes(console, status)
-
-
-async def read_cluster_status(settings: Settings) -> ClusterStatus:
-    """Read-only: the schema must be current already (``dialer migrate``)."""
-    async with AsyncExitStack() as stack:
-        store = SqlStore(make_engine(settings.database_url))
-        stack.push_async_callback(store.close)
-        if not await migrate.is_current(store.engine):
-            raise DialerError("the database is not at the newest schema: run `dialer migrate`")
-        admission = None
-        if settings.redis_url:
-            admission = RedisAdmission.from_url(
-                settings.redis_url, namespace=settings.redis_namespace, timeout=2.0
-            )
-            stack.push_async_callback(admission.aclose)
-        return await cluster_status(
-            store, admission, settings.global_max_concurrency, settings.heartbeat_seconds
-        )
-
-
-def status_json(status: ClusterStatus) -> dict[str, Any]:
-    return {
-        "live_calls": status.live_calls,
-        "capacity_in_use": status.capacity_in_use,
-        "global_cap": status.global_cap,
-        "nodes": [
-            {
-                "name": n.beat.name,
-                "kind": n.beat.kind,
-                "node": n.beat.node,
-                "pid": n.beat.pid,
-                "alive": n.alive,
-                "last_beat_seconds_ago": n.age,
-                "per_second": n.beat.rate,
-                "processed": n.beat.processed,
-                "failed": n.beat.failed,
-            }
-            for n in status.nodes
-        ],
-    }
-
-
-def print_nodes(out: Console, status: ClusterStatus) -> None:
-    table = Table(title="Processes")
-    for column in ("kind", "node", "processes", "last beat", "per second", "total", "failed"):
-        table.add_column(column)
-    for node, members in status.by_node().items():
-        alive = [m for m in members if m.alive]
-        age = min(m.age for m in members)
-        table.add_row(
-            members[0].beat.kind,
-            node,
-            f"{len(alive)} alive"
-            + (f", {len(members) - len(alive)} silent" if len(alive) < len(members) else ""),
-            f"{age:.1f} s ago",
-            f"{sum(m.beat.rate for m in alive):.1f}",
-            str(sum(m.beat.processed for m in members)),
-            str(sum(m.beat.failed for m in members)),
-        )
-    out.print(table)
-    in_use = "unknown" if status.capacity_in_use is None else str(status.capacity_in_use)
-    out.print(
-        f"Calls live: {status.live_calls}; capacity in use: {in_use} of {status.global_cap}; "
-        f"calls handed out {status.throughput('dispatcher'):.1f}/s, "
-        f"sent {status.throughput('worker'):.1f}/s."
-    )
-
-
-def _alive_count(alive: int, total: int) -> str:
-    return f"{alive} alive" + (f", {total - alive} silent" if alive < total else "")
-
-
-def print_cluster_status(out: Console) -> None:
-    """The cluster part of ``dialer status``: shown once any process has beaten."""
-    status = run_command(read_cluster_status(load_settings()))
-    if status.nodes:
-        print_nodes(out, status)

@@ -9,7 +9,6 @@ RabbitMQ, all on loopback. Processes that die are restarted; Ctrl-C (or SIGTERM,
 from __future__ import annotations
 
 import asyncio
-import inspect
 import signal
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from dialer.adapters.store.engine import async_url
 from dialer.bootstrap import open_runtime, open_store
+from dialer.cli.cluster_status import read_cluster_status
 from dialer.cli.common import errors, run_command
 from dialer.cli.supervise import Spec, Supervisor, free_port, wait_for_port
 from dialer.demo import demo_contacts, demo_settings
@@ -134,16 +134,9 @@ def _dialer(*args: str) -> list[str]:
     return [sys.executable, "-m", "dialer.cli", *args]
 
 
-def _api_command(api_port: int) -> list[str]:
-    """``dialer serve --api-only`` (the REST API and the webhooks) when it exists; else the
-    webhook listener alone."""
-    from dialer.cli.main import app
-
-    for command in app.registered_commands:
-        if command.callback is not None and command.callback.__name__ == "serve":
-            accepts = inspect.signature(command.callback).parameters
-            return _dialer("serve", *(["--api-only"] if "api_only" in accepts else []))
-    return _dialer("webhooks", "--name", "api", "--listen", f"{LOOPBACK}:{api_port}")
+def _api_command() -> list[str]:
+    """``dialer serve --api-only``: the REST API and the webhooks, no dispatcher."""
+    return _dialer("serve", "--api-only")
 
 
 def _start(
@@ -160,7 +153,7 @@ def _start(
     supervisor.start(Spec("simulator", simulator, env, stop_rank=9))
     if not wait_for_port(LOOPBACK, sim_port, 20):
         raise DialerError(f"the simulator did not start (see {supervisor.log_dir})")
-    supervisor.start(Spec("api", _api_command(api_port), env, stop_rank=7))
+    supervisor.start(Spec("api", _api_command(), env, stop_rank=7))
     supervisor.start(Spec("beat", _dialer("beat"), env, stop_rank=2))
     for n in range(1, workers + 1):
         supervisor.start(Spec(f"worker-{n}", _dialer("worker", "--name", f"worker-{n}"), env, 3))
@@ -237,8 +230,6 @@ def _watch(supervisor: Supervisor, settings: Settings, stop: list[bool], seconds
 
 
 def _print_progress(settings: Settings) -> None:
-    from dialer.cli.cluster import read_cluster_status
-
     try:
         status = asyncio.run(read_cluster_status(settings))
     except Exception as exc:  # a status line is not worth stopping the deployment for

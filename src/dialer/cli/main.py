@@ -22,6 +22,7 @@ from dialer.adapters.store.engine import make_engine
 from dialer.adapters.store.sql import SqlStore
 from dialer.bootstrap import Runtime, open_runtime
 from dialer.campaign_document import read_campaign_file
+from dialer.cli.cluster_status import print_cluster_status
 from dialer.cli.common import CommandGroup, errors, print_problems, run_command
 from dialer.cli.display import print_outcomes, progress_view
 from dialer.cli.providers import print_provider_health
@@ -264,9 +265,7 @@ def status(
         table.add_row(*(str(row[k]) for k in keys))
     console.print(table)
     _print_waiting(rows)
-    from dialer.cli.cluster import print_cluster_status  # processes, capacity
-
-    print_cluster_status(console)
+    print_cluster_status(console)  # processes, capacity
     print_provider_health(console)  # circuit breaker and pacing per provider account
 
 
@@ -315,7 +314,7 @@ def _waiting_row(wait: Waiting, now: datetime | None) -> dict[str, Any]:
 
 
 def _register_more() -> None:
-    from dialer.cli.simulator import simulator
+    from dialer.simulator.command import simulator
 
     app.command(help="Run the telephony provider simulator (Twilio, Plivo or Telnyx).")(simulator)
     app.add_typer(dnc, name="dnc")
@@ -327,13 +326,15 @@ def _register_more() -> None:
     app.command()(serve)
     app.add_typer(keys, name="keys")
     from dialer.cli import cluster  # distributed execution
+    from dialer.cli.cluster_status import nodes
+    from dialer.cli.cluster_up import up
 
     app.command()(cluster.dispatcher)
     app.command()(cluster.worker)
     app.command()(cluster.beat)
     app.command()(cluster.webhooks)
-    app.command()(cluster.nodes)
-    app.command()(cluster.up)
+    app.command()(nodes)
+    app.command()(up)
     app.add_typer(cluster.dlq, name="dlq")
     from dialer.cli.plan import plan  # capacity planner
 

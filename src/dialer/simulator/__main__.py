@@ -2,7 +2,7 @@
 
 import typer
 
-from dialer.cli.simulator import simulator
+from dialer.simulator.command import simulator
 
 if __name__ == "__main__":
     typer.run(simulator)

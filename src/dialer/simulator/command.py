@@ -1,4 +1,5 @@
-"""``dialer simulator``: run the telephony provider simulator (Twilio wire format).
+"""``dialer simulator`` and ``python -m dialer.simulator``: run the telephony provider simulator
+(Twilio wire format).
 
 Credentials come from TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN when set, else the fixed test
 values ``AC00000000000000000000000000000000`` / ``simulator-token``: point the dialer at the
