@@ -15,15 +15,15 @@ from typer.testing import CliRunner
 
 from dialer.campaign_document import settings_from_yaml
 from dialer.cli.main import app
-from dialer.domain.capacity.inputs import CallTimes, OutcomeMix, PlanInput, ZoneShare, cap
-from dialer.domain.capacity.plan import make_plan
-from dialer.services.planner import (
+from dialer.cli.plan_simulation import (
     Simulation,
-    contact_mix,
     measured_starts,
     saturated_rate,
     synthetic_contacts,
 )
+from dialer.domain.capacity.inputs import CallTimes, OutcomeMix, PlanInput, ZoneShare, cap
+from dialer.domain.capacity.plan import make_plan
+from dialer.services.planner import contact_mix
 from tests.domain.test_capacity import plan_input
 
 # Cap 20; 30% answered (talk 20 s), 60% ring out at 30 s: calls of ~26 s on average, so the

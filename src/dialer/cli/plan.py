@@ -17,20 +17,13 @@ from rich.table import Table
 
 from dialer.campaign_document import read_campaign_file
 from dialer.cli.common import errors, run_command
+from dialer.cli.plan_simulation import Simulation, relative_difference, simulate
 from dialer.domain.capacity.inputs import RATE_FIELD, CallTimes, OutcomeMix, PlanInput, ZoneShare
 from dialer.domain.capacity.plan import Plan, make_plan
 from dialer.domain.durations import parse_duration
 from dialer.domain.model import CampaignSettings
 from dialer.errors import InvalidInput, Problem
-from dialer.services.planner import (
-    ContactMix,
-    ScopeOptions,
-    Simulation,
-    contact_mix,
-    deployment_limits,
-    relative_difference,
-    simulate,
-)
+from dialer.services.planner import ContactMix, ScopeOptions, contact_mix, deployment_limits
 from dialer.settings import Settings, load_settings
 
 console = Console()
