@@ -29,7 +29,7 @@ from dialer import metrics
 from dialer.adapters.store import migrate
 from dialer.adapters.store.engine import make_engine
 from dialer.adapters.store.sql import SqlStore
-from dialer.bootstrap import Runtime, open_runtime, open_store
+from dialer.bootstrap import Runtime, open_runtime, open_store, serve_worker
 from dialer.cli.common import errors, run_command
 from dialer.errors import DialerError, InvalidInput, Problem
 from dialer.observability.logs import set_verbose
@@ -244,14 +244,13 @@ def worker(
 ) -> None:
     """A Celery worker: sends origination batches, and runs beat's periodic tasks."""
     from dialer.adapters.executor.celery_app import worker_queues
-    from dialer.adapters.executor.celery_worker import run_worker
 
     _logging(verbose)
     settings = _checked(distributed_settings)
     chosen = _checked(lambda: _queues(queues) if queues else worker_queues(settings))
     run_command(_require_current_schema(settings))
     with metrics.worker_exporter(settings.metrics_host, settings.metrics_port):
-        code = run_worker(
+        code = serve_worker(
             settings,
             name=name,
             queues=chosen,

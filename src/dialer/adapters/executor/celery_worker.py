@@ -2,13 +2,14 @@
 process keeps between tasks.
 
 Each worker process (Celery's prefork pool: one task at a time per process) runs an event
-loop on a thread of its own, where the runtime — store, telephony, admission — is opened once
-and reused by every task, and where the process's heartbeat runs even while it is idle. A
-task hands its coroutine to that loop and waits for it.
+loop on a thread of its own, where the process's ``WorkerTasks`` — built by the composition
+root (``dialer.bootstrap.WorkerRuntime``): the runtime, opened once and reused by every task,
+and the process's heartbeat, which runs even while it is idle — live. A task hands its
+coroutine to that loop and waits for it.
 
 Tasks:
 
-* ``dialer.originate_batch(jobs)``: ``services.batches.run_batch``. If the batch cannot
+* ``dialer.originate_batch(jobs)``: the jobs run as one batch. If the batch cannot
   finish (its dead letters cannot be stored), the task is retried by Celery with back-off:
   every job is idempotent, so running the batch again only does what is left.
 * ``dialer.reap``, ``dialer.reconcile``, ``dialer.housekeeping``: beat's periodic tasks, on
@@ -22,14 +23,12 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
-from dialer.adapters.admission.redis import AdmissionUnavailable
 from dialer.adapters.executor.celery_app import (
     HOUSEKEEPING_TASK,
     ORIGINATE_TASK,
@@ -37,13 +36,7 @@ from dialer.adapters.executor.celery_app import (
     RECONCILE_TASK,
     make_celery_app,
 )
-from dialer.bootstrap import Runtime, job_policy, open_runtime
 from dialer.observability.celery import instrument_celery
-from dialer.services.batches import BatchReport, run_batch
-from dialer.services.heartbeat import Heartbeat
-from dialer.services.housekeeping import HousekeepingPolicy, HousekeepingReport, housekeeping
-from dialer.services.reconciler import ReconcileReport
-from dialer.services.retrying import OwnCallsOnly, RetryingAdmission, RetryingTelephony
 from dialer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,96 +46,50 @@ TASK_RETRIES = 5  # Celery-level retries of a batch that could not finish
 CLOSE_SECONDS = 30.0
 
 
-def admission_unavailable(exc: BaseException) -> bool:
-    return isinstance(exc, AdmissionUnavailable)
+class WorkerTasks(Protocol):
+    """What one worker process's tasks run: each result is plain data for Celery."""
+
+    async def open(self) -> object: ...
+
+    async def originate(self, jobs: Sequence[Mapping[str, Any]]) -> Mapping[str, int]: ...
+
+    async def reap(self) -> int: ...
+
+    async def reconcile(self) -> Mapping[str, Any]: ...
+
+    async def housekeeping(self) -> Mapping[str, int]: ...
+
+    async def close(self) -> None: ...
 
 
-@asynccontextmanager
-async def open_worker_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    """The usual runtime, with this layer's retries in place — creates the provider certainly
-    did not perform, releases Redis did not answer — and provider lookups that never adopt
-    another attempt's call (see ``services.retrying``)."""
-    async with open_runtime(settings) as runtime:
-        services = runtime.services
-        retries, backoff = settings.job_retries, settings.job_retry_backoff_seconds
-        lookup_safe = OwnCallsOnly(services.telephony, services.store)
-        services.telephony = RetryingTelephony(lookup_safe, retries, backoff)
-        services.admission = RetryingAdmission(
-            services.admission, admission_unavailable, retries, backoff
-        )
-        yield runtime
+MakeTasks = Callable[[], WorkerTasks]
 
 
-class ProcessRuntime:
-    """What one worker process keeps between tasks: its loop thread, runtime and heartbeat."""
+class ProcessLoop:
+    """One worker process's event loop, on a thread of its own, where its tasks run."""
 
-    def __init__(self, settings: Settings, node: str) -> None:
-        self.settings = settings
-        self.policy = job_policy(settings)
-        self.heartbeat = Heartbeat("worker", node, settings.heartbeat_seconds)
+    def __init__(self, tasks: WorkerTasks) -> None:
+        self.tasks = tasks
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="dialer-loop")
         self._thread.daemon = True  # a process told to die must not wait on it
         self._thread.start()
-        self._stack = AsyncExitStack()
-        self._runtime: Runtime | None = None
-        self._opening = asyncio.Lock()
-        self._stop = asyncio.Event()
-        self._beats: asyncio.Task[None] | None = None
 
     def call(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
     def open_soon(self) -> None:
-        """Open the runtime in the background, so an idle process beats too; a failure is
-        logged, and the first task opens it again."""
-        future = asyncio.run_coroutine_threadsafe(self.runtime(), self.loop)
+        """Open the tasks' runtime in the background, so an idle process beats too; a failure
+        is logged, and the first task opens it again."""
+        future = asyncio.run_coroutine_threadsafe(self.tasks.open(), self.loop)
         future.add_done_callback(_log_failure)
-
-    async def runtime(self) -> Runtime:
-        async with self._opening:
-            if self._runtime is None:
-                self._runtime = await self._stack.enter_async_context(
-                    open_worker_runtime(self.settings)
-                )
-                self._beats = asyncio.create_task(
-                    self.heartbeat.run(self._runtime.store, self._stop)
-                )
-        return self._runtime
-
-    async def originate(self, jobs: Sequence[Mapping[str, Any]]) -> BatchReport:
-        runtime = await self.runtime()
-        report = await run_batch(runtime.services, jobs, self.policy)
-        self.heartbeat.count(processed=report.processed, failed=report.failed)
-        return report
-
-    async def reap(self) -> int:
-        return await (await self.runtime()).reaper.run_once()
-
-    async def reconcile(self) -> ReconcileReport:
-        return await (await self.runtime()).reconciler.run_once()
-
-    async def housekeeping(self) -> HousekeepingReport:
-        settings = self.settings
-        policy = HousekeepingPolicy(
-            unsent_grace=settings.unsent_grace_seconds,
-            quiet=settings.quiet_call_seconds,
-            heartbeat_retention=settings.heartbeat_retention_seconds,
-        )
-        return await housekeeping((await self.runtime()).services, policy)
 
     def close(self) -> None:
         try:
-            self.call(self._close(), CLOSE_SECONDS)
+            self.call(self.tasks.close(), CLOSE_SECONDS)
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(CLOSE_SECONDS)
-
-    async def _close(self) -> None:
-        self._stop.set()
-        if self._beats is not None:
-            await self._beats
-        await self._stack.aclose()
 
 
 def _log_failure(future: Any) -> None:
@@ -151,16 +98,15 @@ def _log_failure(future: Any) -> None:
 
 
 class _PerProcess:
-    """The current process's ``ProcessRuntime``, made on first use (after the fork)."""
+    """The current process's ``ProcessLoop``, made on first use (after the fork)."""
 
-    def __init__(self, settings: Settings, node: str) -> None:
-        self.settings = settings
-        self.node = node
-        self._made: tuple[int, ProcessRuntime] | None = None
+    def __init__(self, make_tasks: MakeTasks) -> None:
+        self.make_tasks = make_tasks
+        self._made: tuple[int, ProcessLoop] | None = None
 
-    def get(self) -> ProcessRuntime:
+    def get(self) -> ProcessLoop:
         if self._made is None or self._made[0] != os.getpid():
-            self._made = (os.getpid(), ProcessRuntime(self.settings, self.node))
+            self._made = (os.getpid(), ProcessLoop(self.make_tasks()))
         return self._made[1]
 
     def close(self) -> None:
@@ -169,35 +115,36 @@ class _PerProcess:
             self._made = None
 
 
-def register_tasks(app: Celery, settings: Settings, node: str) -> None:
-    """Define the tasks on ``app``; each worker process opens its runtime as it starts."""
-    process = _PerProcess(settings, node)
+def register_tasks(app: Celery, make_tasks: MakeTasks) -> None:
+    """Define the tasks on ``app``; each worker process makes its tasks' runtime and opens it
+    as it starts."""
+    process = _PerProcess(make_tasks)
     instrument_celery()  # our logging stays; task ids on every record
 
     @app.task(name=ORIGINATE_TASK, bind=True, max_retries=TASK_RETRIES)  # type: ignore[untyped-decorator]
     def originate_batch(task: Any, jobs: list[dict[str, Any]]) -> dict[str, int]:
-        runtime = process.get()
+        running = process.get()
         try:
-            report = runtime.call(runtime.originate(jobs))
+            outcomes = running.call(running.tasks.originate(jobs))
         except Exception as exc:  # the batch could not finish: run it again, idempotently
             log.error("origination batch failed, retrying it: %r", exc)
             raise task.retry(exc=exc, countdown=min(60, 2**task.request.retries)) from exc
-        return dict(report.outcomes)
+        return dict(outcomes)
 
     @app.task(name=REAP_TASK)  # type: ignore[untyped-decorator]
     def reap() -> int:
-        runtime = process.get()
-        return runtime.call(runtime.reap())
+        running = process.get()
+        return running.call(running.tasks.reap())
 
     @app.task(name=RECONCILE_TASK)  # type: ignore[untyped-decorator]
     def reconcile() -> dict[str, Any]:
-        runtime = process.get()
-        return vars(runtime.call(runtime.reconcile()))
+        running = process.get()
+        return dict(running.call(running.tasks.reconcile()))
 
     @app.task(name=HOUSEKEEPING_TASK)  # type: ignore[untyped-decorator]
     def tidy() -> dict[str, int]:
-        runtime = process.get()
-        return vars(runtime.call(runtime.housekeeping()))
+        running = process.get()
+        return dict(running.call(running.tasks.housekeeping()))
 
     def started(**_: Any) -> None:
         process.get().open_soon()
@@ -214,12 +161,18 @@ def node_name(name: str) -> str:
 
 
 def run_worker(
-    settings: Settings, *, name: str, queues: Sequence[str], concurrency: int, loglevel: str
+    settings: Settings,
+    make_tasks: MakeTasks,
+    *,
+    node: str,
+    queues: Sequence[str],
+    concurrency: int,
+    loglevel: str,
 ) -> int:
-    """Run a Celery worker (prefork pool) until told to stop; its exit code."""
-    node = node_name(name)
+    """Run a Celery worker (prefork pool) until told to stop; its exit code. Each of its
+    processes runs the tasks ``make_tasks`` makes."""
     app = make_celery_app(settings)
-    register_tasks(app, settings, node)
+    register_tasks(app, make_tasks)
     worker = app.Worker(
         hostname=node,
         queues=list(queues),
