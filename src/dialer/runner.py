@@ -19,8 +19,10 @@ import uvicorn
 from dialer.api.app import create_app
 from dialer.bootstrap import Runtime
 from dialer.domain.statuses import TERMINAL_CAMPAIGN, CampaignStatus
+from dialer.errors import Unavailable
 from dialer.services.callback_watch import CallbackWatch
 from dialer.services.campaigns import start_campaign
+from dialer.services.loops import Sleep, Tick, run_forever
 from dialer.services.progress import Progress, campaign_progress
 
 log = logging.getLogger(__name__)
@@ -57,30 +59,46 @@ async def webhook_listener(runtime: Runtime, host: str, port: int) -> AsyncItera
 
 @dataclass
 class _Loops:
+    """The campaign's loops, each under ``run_forever`` until ``done`` is set. A dependency
+    that does not answer (``Unavailable``) is waited out like anywhere else; any other error
+    is a bug the operator should see, so it ends the run."""
+
     runtime: Runtime
     campaign_id: int
     done: asyncio.Event
 
+    async def _forever(
+        self, name: str, tick: Tick, sleep: Sleep = asyncio.sleep, first: float = 0.0
+    ) -> None:
+        """``first``: the pause before the first tick."""
+        await run_forever(name, tick, _stop_on_bugs, sleep=sleep, stop=self.done, start_after=first)
+
     async def dispatch(self) -> None:
+        await self._forever("dispatcher", self._dispatch)
+
+    async def _dispatch(self) -> float:
         settings = self.runtime.settings
-        while not self.done.is_set():
-            report = await self.runtime.dispatcher.run_once()
-            if self.campaign_id in report.completed_campaigns:
-                self.done.set()
-            full = report.originated >= settings.dispatch_batch_size
-            await asyncio.sleep(0 if full else settings.tick_seconds)
+        report = await self.runtime.dispatcher.run_once()
+        if self.campaign_id in report.completed_campaigns:
+            self.done.set()
+        return 0.0 if report.originated >= settings.dispatch_batch_size else settings.tick_seconds
 
     async def reap(self) -> None:
-        services = self.runtime.services
-        while not self.done.is_set():
-            await services.clock.sleep(self.runtime.settings.reaper_seconds)
-            await self.runtime.reaper.run_once()
+        seconds = self.runtime.settings.reaper_seconds
+        await self._forever("reaper", self._reap, self.runtime.services.clock.sleep, seconds)
+
+    async def _reap(self) -> float:
+        await self.runtime.reaper.run_once()
+        return self.runtime.settings.reaper_seconds
 
     async def reconcile(self) -> None:
         """Drop leases whose call has ended, restore those missing, rebuild after a loss."""
-        while not self.done.is_set():
-            await asyncio.sleep(self.runtime.settings.reconcile_seconds)
-            await self.runtime.reconciler.run_once()
+        seconds = self.runtime.settings.reconcile_seconds
+        await self._forever("reconciler", self._reconcile, first=seconds)
+
+    async def _reconcile(self) -> float:
+        await self.runtime.reconciler.run_once()
+        return self.runtime.settings.reconcile_seconds
 
     async def watch_callbacks(self, on_warning: Callable[[str | None], None] | None) -> None:
         """Warn when accepted calls go unheard, and settle them by lookup meanwhile."""
@@ -90,20 +108,33 @@ class _Loops:
             self.campaign_id,
             self.runtime.settings.callback_silence_seconds,
         )
-        while not self.done.is_set():
-            await self.runtime.services.clock.sleep(watch.silence / WATCH_PASSES_PER_SILENCE)
+        seconds = watch.silence / WATCH_PASSES_PER_SILENCE
+
+        async def watch_once() -> float:
             await watch.run_once()
             if on_warning is not None:
                 on_warning(watch.warning)
+            return seconds
+
+        sleep = self.runtime.services.clock.sleep
+        await self._forever("callback watch", watch_once, sleep, seconds)
 
     async def watch(self, on_progress: Callable[[Progress], None] | None) -> None:
-        while not self.done.is_set():
+        async def watch_once() -> float:
             progress = await _progress(self.runtime, self.campaign_id)
             if on_progress is not None:
                 on_progress(progress)
             if progress.status in TERMINAL_CAMPAIGN:
                 self.done.set()
-            await asyncio.sleep(PROGRESS_SECONDS)
+            return PROGRESS_SECONDS
+
+        await self._forever("progress", watch_once)
+
+
+def _stop_on_bugs(exc: Exception) -> None:
+    """A dependency that does not answer is waited out; anything else ends the run."""
+    if not isinstance(exc, Unavailable):
+        raise exc
 
 
 async def _progress(runtime: Runtime, campaign_id: int) -> Progress:

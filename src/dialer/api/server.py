@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +25,7 @@ from dialer.api.dashboard.sessions import prune_sessions
 from dialer.bootstrap import Runtime, open_runtime
 from dialer.services import adhoc_calls, idempotency
 from dialer.services.heartbeat import CAPACITY_IN_USE, Heartbeat
+from dialer.services.loops import run_forever
 from dialer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,21 +37,13 @@ NEVER = datetime.min.replace(tzinfo=UTC)
 
 @dataclass
 class Loops:
-    """The engine's periodic work. A failing tick is logged and the loop goes on: one bad
-    moment (a database restart) must not take the API down with it."""
+    """The engine's periodic work, each loop under ``run_forever``: a failing tick is logged
+    and backed off, and the loop goes on; one bad moment (a database restart) must not take
+    the API down with it."""
 
     runtime: Runtime
     heartbeat: Heartbeat
     _pruned_at: datetime = NEVER
-
-    async def _forever(self, name: str, tick: Callable[[], Awaitable[float]]) -> None:
-        while True:
-            try:
-                pause = await tick()
-            except Exception:
-                log.exception("%s tick failed; going on", name)
-                pause = 1.0
-            await asyncio.sleep(pause)
 
     async def _dispatch(self) -> float:
         settings = self.runtime.settings
@@ -92,7 +85,7 @@ class Loops:
         if not api_only:
             work |= {"dispatcher": self._dispatch, "reaper": self._reap}
             work |= {"reconciler": self._reconcile}
-        return [asyncio.create_task(self._forever(n, t), name=n) for n, t in work.items()]
+        return [asyncio.create_task(run_forever(n, t), name=n) for n, t in work.items()]
 
 
 class _Server(uvicorn.Server):

@@ -15,7 +15,6 @@ processes, not about the calls.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import socket
 from collections.abc import Mapping
@@ -24,8 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dialer.ports import Admission, NodeBeat, Store
-
-log = logging.getLogger(__name__)
+from dialer.services.loops import run_forever
 
 SILENT_AFTER_BEATS = 3  # a process that missed this many beats is reported silent
 # In a beat's info: leases held by the process's own in-process admission (``dialer serve``
@@ -86,16 +84,14 @@ class Heartbeat:
 
     async def run(self, store: Store, stop: asyncio.Event) -> None:
         """Beat every ``interval`` seconds until ``stop`` is set; a failed beat (database
-        unreachable) is logged and the next one tried: a pulse never stops the process."""
-        while not stop.is_set():
-            try:
-                await self.beat(store)
-            except Exception as exc:  # the store's errors vary by driver; none may stop us
-                log.warning("heartbeat of %s not written: %r", self.name, exc)
-            try:
-                await asyncio.wait_for(stop.wait(), self.interval)
-            except TimeoutError:
-                continue
+        unreachable) is logged and tried again after a back-off: a pulse never stops the
+        process."""
+
+        async def beat_once() -> float:
+            await self.beat(store)
+            return self.interval
+
+        await run_forever(f"heartbeat of {self.name}", beat_once, stop=stop)
 
 
 # ------------------------------------------------------------------ the cluster's view
