@@ -37,6 +37,7 @@ from dialer.ports import DeadLetter
 from dialer.runner import webhook_listener
 from dialer.services import dlq as dead_letters
 from dialer.services.heartbeat import Heartbeat
+from dialer.services.loops import run_forever
 from dialer.settings import QUEUE_NAME, Settings, load_settings
 
 __all__ = ["beat", "dispatcher", "dlq", "webhooks", "worker"]
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 console = Console()
 T = TypeVar("T")
 
-MAX_BACKOFF_SECONDS = 5.0  # a dispatcher that keeps failing (database, Redis down) waits this
 REBUILD_CHECK_SECONDS = 1.0  # how often a dispatcher checks that admission state is intact
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")]
@@ -101,16 +101,6 @@ def _stop_event() -> asyncio.Event:
     return stop
 
 
-async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    if seconds <= 0:
-        await asyncio.sleep(0)
-        return
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        return
-
-
 # ---------------------------------------------------------------- dispatcher
 
 
@@ -121,39 +111,34 @@ class DispatcherLoops:
         self.runtime = runtime
         self.heartbeat = heartbeat
         self.stop = stop
+        self._reconciled_at = time.monotonic()
 
     async def dispatch(self) -> None:
+        await run_forever("dispatcher", self._dispatch, self._failed, stop=self.stop)
+
+    async def _dispatch(self) -> float:
         settings = self.runtime.settings
-        failures = 0
-        while not self.stop.is_set():
-            try:
-                report = await self.runtime.dispatcher.run_once()
-            except Exception as exc:  # database, Redis or broker down: back off, never die
-                failures += 1
-                self.heartbeat.count(failed=1)
-                delay = min(MAX_BACKOFF_SECONDS, 0.25 * 2**failures)
-                log.warning("dispatch tick failed (%r); next in %.1f s", exc, delay)
-                await _pause(self.stop, delay)
-                continue
-            failures = 0
-            self.heartbeat.count(processed=report.originated)
-            full = report.originated >= settings.dispatch_batch_size
-            await _pause(self.stop, 0 if full else settings.tick_seconds)
+        report = await self.runtime.dispatcher.run_once()
+        self.heartbeat.count(processed=report.originated)
+        return 0.0 if report.originated >= settings.dispatch_batch_size else settings.tick_seconds
+
+    def _failed(self, _exc: Exception) -> None:
+        """Database, Redis or broker down: counted in the heartbeat; the loop backs off."""
+        self.heartbeat.count(failed=1)
 
     async def reconcile(self) -> None:
         """Rebuild admission at once when Redis lost its state (nothing is admitted until
         then); otherwise reconcile every DIALER_RECONCILE_SECONDS."""
-        admission = self.runtime.services.admission
-        last = time.monotonic()
-        while not self.stop.is_set():
-            await _pause(self.stop, REBUILD_CHECK_SECONDS)
-            try:
-                due = time.monotonic() - last >= self.runtime.settings.reconcile_seconds
-                if due or await admission.needs_rebuild():
-                    await self.runtime.reconciler.run_once()
-                    last = time.monotonic()
-            except Exception as exc:  # Redis or the database down: the next pass retries
-                log.warning("reconcile pass failed: %r", exc)
+        first = REBUILD_CHECK_SECONDS
+        await run_forever("reconciler", self._reconcile, stop=self.stop, start_after=first)
+
+    async def _reconcile(self) -> float:
+        since = time.monotonic() - self._reconciled_at
+        due = since >= self.runtime.settings.reconcile_seconds
+        if due or await self.runtime.services.admission.needs_rebuild():
+            await self.runtime.reconciler.run_once()
+            self._reconciled_at = time.monotonic()
+        return REBUILD_CHECK_SECONDS
 
 
 def dispatcher(
