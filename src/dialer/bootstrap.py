@@ -20,6 +20,7 @@ from dialer.adapters.guard.memory import LocalGuardState
 from dialer.adapters.guard.redis import RedisGuardState
 from dialer.adapters.store import migrate
 from dialer.adapters.store.engine import make_engine
+from dialer.adapters.store.memory import MemoryStore
 from dialer.adapters.store.sql import SqlStore
 from dialer.adapters.store.transient import is_transient_database_error
 from dialer.adapters.telephony.inbound import RequestVerifier
@@ -33,7 +34,15 @@ from dialer.domain.aimd import AimdPolicy
 from dialer.domain.breaker import BreakerPolicy
 from dialer.domain.safety import NumberPolicy
 from dialer.errors import AdmissionUnavailable, DialerError, InvalidInput, Problem, Unavailable
-from dialer.ports import Admission, Clock, Executor, GuardBackend, Telephony, WebhookVerifier
+from dialer.ports import (
+    Admission,
+    Clock,
+    Executor,
+    GuardBackend,
+    Store,
+    Telephony,
+    WebhookVerifier,
+)
 from dialer.services.batches import (
     JobPolicy,
     originate_now,
@@ -63,7 +72,7 @@ STARTUP_MAX_DELAY = 8.0
 class Runtime:
     settings: Settings
     services: Services
-    store: SqlStore
+    store: Store
     executor: Executor  # inline, or Celery when DIALER_BROKER_URL is set
     dispatcher: Dispatcher
     reaper: Reaper
@@ -268,12 +277,41 @@ def number_policy(settings: Settings) -> NumberPolicy:
     )
 
 
-@asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[SqlStore]:
-    """The store alone, migrated: for commands that manage data and place no calls."""
-    store = SqlStore(make_engine(settings.database_url))
-    try:
+MEMORY_URL = "memory://"
+
+
+def build_store(database_url: str) -> SqlStore | MemoryStore:
+    """The store DIALER_DATABASE_URL names: ``memory://`` keeps every table in this process
+    (nothing outlives it: a demo, a trial run); else a SQLite file or PostgreSQL."""
+    if database_url == MEMORY_URL:
+        return MemoryStore()
+    return SqlStore(make_engine(database_url))
+
+
+def refuse_shared_memory(settings: Settings) -> None:
+    """The memory store is one process's: workers behind a broker would each see their own."""
+    if settings.database_url == MEMORY_URL and settings.broker_url:
+        raise InvalidInput(
+            Problem(
+                "DIALER_DATABASE_URL",
+                "memory:// keeps the data in this one process; with DIALER_BROKER_URL the "
+                "workers need a database they share (PostgreSQL)",
+            )
+        )
+
+
+async def prepare_store(store: SqlStore | MemoryStore) -> None:
+    """Bring the database's schema to the head migration; memory has no schema to migrate."""
+    if isinstance(store, SqlStore):
         await migrate.upgrade(store.engine)
+
+
+@asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[SqlStore | MemoryStore]:
+    """The store alone, migrated: for commands that manage data and place no calls."""
+    store = build_store(settings.database_url)
+    try:
+        await prepare_store(store)
         yield store
     finally:
         await store.close()
@@ -288,14 +326,15 @@ async def open_runtime(
 ) -> AsyncIterator[Runtime]:
     """Migrate the database, build every adapter, and close them all on the way out."""
     clock = clock or WallClock()
-    store = SqlStore(make_engine(settings.database_url))
+    refuse_shared_memory(settings)
+    store = build_store(settings.database_url)
     telephony, verifier = build_telephony(settings)
     guard = build_guard(settings, clock)
     telephony = GuardedTelephony(telephony, guard)
     admission: Admission | None = None
     executor: Executor | None = None
     try:
-        await when_available(settings, "the database", partial(migrate.upgrade, store.engine))
+        await when_available(settings, "the database", partial(prepare_store, store))
         admission = await when_available(
             settings, "admission (DIALER_REDIS_URL)", partial(build_admission, settings, clock)
         )
