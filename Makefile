@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit services tools clean cluster
+.PHONY: demo test check lint typecheck unit services tools clean cluster
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# tests/unit: pure code on in-memory adapters (no servers, no sockets, no sleeps): seconds.
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+# The quick loop before a commit (under a minute): lint, types, unit tests.
+check: lint typecheck unit
 
 test: $(STAMP) services tools lint typecheck
 	$(BIN)/pytest

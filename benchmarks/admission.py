@@ -32,8 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from redis.asyncio import Redis
-from tests.distributed import stress
 
+from benchmarks.harness import stress
 from dialer.adapters.admission.redis import RedisAdmission
 from dialer.domain.model import Rate
 from dialer.ports import Lease, Scope

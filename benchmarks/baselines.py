@@ -54,8 +54,8 @@ from celery import Celery
 from celery.signals import worker_ready
 from kombu import Queue
 from redis.asyncio import Redis
-from tests.distributed import stress
 
+from benchmarks.harness import stress
 from dialer.adapters.admission.redis import RedisAdmission
 from dialer.domain.model import Rate
 from dialer.ports import Scope

@@ -9,7 +9,7 @@ loses 2 % of callbacks and duplicates and reorders 5 % of them. Run from the rep
 
 It starts its own Redis on port 6390 (no persistence) — the one it restarts — and never
 touches the machine's shared Redis; it creates a database of its own and drops it at the end.
-It prints the figures (see tests/cluster/chaos.py for what each one proves) and exits
+It prints the figures (see benchmarks/harness/chaos.py for what each one proves) and exits
 non-zero if an invariant was violated.
 """
 
@@ -24,8 +24,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.cluster.chaos import ChaosPlan, ChaosReport, chaos_database, run_chaos
-
+from benchmarks.harness.chaos import ChaosPlan, ChaosReport, chaos_database, run_chaos
 from dialer.adapters.store import migrate
 from dialer.adapters.store.engine import make_engine
 

@@ -38,9 +38,9 @@ import asyncpg
 import httpx
 import psutil
 from kombu import Connection
-from tests.cluster.chaos import settings_from_env, start_private_redis
 
 from benchmarks.claim_plan import admin
+from benchmarks.harness.chaos import settings_from_env, start_private_redis
 from dialer.adapters.store import migrate
 from dialer.adapters.store.engine import make_engine
 from dialer.bootstrap import Runtime, open_runtime

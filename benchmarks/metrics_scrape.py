@@ -17,6 +17,7 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 
 import asyncpg
 
@@ -26,6 +27,7 @@ from dialer.adapters.clock import ManualClock
 from dialer.bootstrap import open_runtime
 from dialer.domain.model import CampaignSettings
 from dialer.domain.statuses import CampaignStatus
+from dialer.services.figures import snapshot
 from dialer.settings import Settings, load_settings
 
 SERVER = os.environ.get("DIALER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
@@ -118,17 +120,21 @@ async def timed(label: str, runs: int, step: Callable[[], Awaitable[object]]) ->
 async def measure(url: str) -> None:
     async with open_runtime(settings(url), clock=ManualClock(NOW)) as runtime:
         services = runtime.services
-        await metrics.refresh(services)  # warm the connection pool
+        await metrics.refresh(partial(snapshot, services), services)  # warm the connection pool
 
         async def uncached() -> None:
-            await metrics.snapshot(services)
+            await snapshot(services)
 
         async def scrape() -> None:  # what GET /metrics does
-            await metrics.refresh(services, runtime.settings.metrics_cache_seconds)
+            await metrics.refresh(
+                partial(snapshot, services), services, runtime.settings.metrics_cache_seconds
+            )
             metrics.exposition()
 
         async def crowd() -> None:  # 20 scrapers at once, the cache expired: one read
-            await asyncio.gather(*(metrics.refresh(services, 0) for _ in range(20)))
+            await asyncio.gather(
+                *(metrics.refresh(partial(snapshot, services), services, 0) for _ in range(20))
+            )
 
         await timed("one snapshot read from the store (uncached)", 10, uncached)
         await timed(f"one scrape, cache {runtime.settings.metrics_cache_seconds:g} s", 50, scrape)

@@ -1,60 +1,38 @@
-"""Shared fixtures: real databases (a SQLite file, and a fresh PostgreSQL database for the
-session), and a manual clock. Nothing here mocks our own storage."""
+"""Fixtures every kind of test may use: real databases (a SQLite file, and a fresh PostgreSQL
+database for the session), a manual clock, the engine wired to the simulator, and logs
+captured in memory. Nothing here
+mocks our own storage. What the fixtures are built from lives in tests/support."""
 
 from __future__ import annotations
 
 import asyncio
-import os
+import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import pytest
-from sqlalchemy import text
+import structlog
 
 from dialer.adapters.clock import ManualClock
 from dialer.adapters.store import migrate
 from dialer.adapters.store.engine import make_engine
-from dialer.adapters.store.schema import metadata
 from dialer.adapters.store.sql import SqlStore
-
-PG_SERVER = os.environ.get("DIALER_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
-BACKENDS = ["sqlite", "postgresql"]
-# A Tuesday, mid-morning in New York: inside the usual calling windows.
-T0 = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+from dialer.observability.logs import configure_logging
+from dialer.settings import load_observability_settings
+from tests.support.clock import T0
+from tests.support.databases import BACKENDS, create_migrated, drop, truncate_all
+from tests.support.engine import EngineFactory, engine_factory
+from tests.support.logs import CapturedLogs
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, migrated once, dropped at the end."""
     name = f"dialer_test_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    url = f"{PG_SERVER}/{name}"
-
-    async def _migrate() -> None:
-        engine = make_engine(url)
-        await migrate.upgrade(engine)
-        await engine.dispose()
-
-    asyncio.run(_migrate())
+    url = asyncio.run(create_migrated(name))
     yield url
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _truncate(store: SqlStore) -> None:
-    names = ", ".join(t.name for t in reversed(metadata.sorted_tables))
-    async with store.engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    asyncio.run(drop(name))
 
 
 @pytest.fixture(params=BACKENDS)
@@ -68,13 +46,7 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'dialer.db'}"
     url: str = request.getfixturevalue("pg_url")
-
-    async def _clean() -> None:
-        store = SqlStore(make_engine(url))
-        await _truncate(store)
-        await store.close()
-
-    asyncio.run(_clean())
+    asyncio.run(truncate_all(url))
     return url
 
 
@@ -89,3 +61,25 @@ async def store(database_url: str) -> AsyncIterator[SqlStore]:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(T0)
+
+
+@pytest.fixture
+def engine(database_url: str) -> EngineFactory:
+    """``async with engine(sim=..., start=..., **settings) as e:`` a wired engine."""
+    return engine_factory(database_url)
+
+
+@pytest.fixture
+def json_logs() -> Iterator[CapturedLogs]:
+    """Logging configured as a server's (JSON, DEBUG), written to memory."""
+    captured = CapturedLogs()
+    root = logging.getLogger()
+    level = root.level
+    settings = load_observability_settings(log_format="json", log_level="DEBUG")
+    handler = configure_logging(settings, command="serve", stream=captured.stream)
+    try:
+        yield captured
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        structlog.reset_defaults()
