@@ -8,7 +8,8 @@ a rate on the real Redis, and every admitted interval is recorded twice:
   interval lies inside the held one and the witnessed peak can only under-count.
 
 Each process writes its records to its own file in a shared folder; the parent sweeps them.
-Used by tests/integration/distributed/test_stress.py (short) and benchmarks/admission.py (30 s phases).
+Used by tests/integration/distributed/test_stress.py (short) and benchmarks/admission.py
+(30 s phases).
 """
 
 from __future__ import annotations
