@@ -120,7 +120,8 @@ async def timed(label: str, runs: int, step: Callable[[], Awaitable[object]]) ->
 async def measure(url: str) -> None:
     async with open_runtime(settings(url), clock=ManualClock(NOW)) as runtime:
         services = runtime.services
-        await metrics.refresh(partial(snapshot, services), services)  # warm the connection pool
+        read = partial(snapshot, services)
+        await metrics.refresh(read, services)  # warm the connection pool
 
         async def uncached() -> None:
             await snapshot(services)

@@ -27,10 +27,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
 
 from prometheus_client import (
     CollectorRegistry,
@@ -47,9 +45,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from dialer.domain.breaker import BreakerState, ProviderHealth
-from dialer.domain.model import Campaign
-from dialer.domain.phone import zones_of_key
-from dialer.domain.statuses import TERMINAL_ATTEMPT, AttemptStatus, CampaignStatus
+from dialer.domain.figures import CampaignLoad, Snapshot, TenantLoad
+from dialer.domain.statuses import TERMINAL_ATTEMPT
 from dialer.errors import (
     ProviderAuthFailed,
     ProviderError,
@@ -58,8 +55,6 @@ from dialer.errors import (
     ProviderThrottled,
     ProviderUnavailable,
 )
-from dialer.services.context import Services
-from dialer.services.tenants import limits_from
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -137,89 +132,7 @@ def error_kind(error: ProviderError) -> str:
 # ------------------------------------------------------------ read from the store
 
 
-@dataclass(frozen=True)
-class CampaignLoad:
-    campaign_id: int
-    name: str
-    live: int
-    cap: int
-    due: int = 0  # leads due now in zones whose window is open: what it could dial now
-
-
-@dataclass(frozen=True)
-class TenantLoad:
-    tenant_id: int
-    live: int
-    cap: int | None  # None: no tenant cap
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What the store and admission say now (for one tenant, or for all)."""
-
-    calls_started: int = 0
-    calls_ended: dict[AttemptStatus, int] = field(default_factory=dict)
-    calls_by_status: dict[AttemptStatus, int] = field(default_factory=dict)
-    live_calls: int = 0
-    global_cap: int = 0
-    campaigns: tuple[CampaignLoad, ...] = ()
-    providers: tuple[ProviderHealth, ...] = ()  # breaker and pacing, as the dispatchers last saw
-    tenants: tuple[TenantLoad, ...] = ()  # every tenant's figures: only when read for all
-    dead_letters: int = 0  # open letters: only when read for all
-
-
-async def snapshot(services: Services, tenant_id: int | None = None) -> Snapshot:
-    usage = await services.admission.usage()
-    now = services.clock.now()
-    everyone = tenant_id is None
-    async with services.store.unit() as uow:
-        started, by_status = await uow.views.attempt_totals(tenant_id)
-        running = await uow.campaigns.in_status([CampaignStatus.RUNNING])
-        mine = [c for c in running if everyone or c.tenant_id == tenant_id]
-        due = await uow.views.due_lead_counts([c.id for c in mine], now)
-        providers = tuple(await uow.providers.health()) if everyone else ()
-        letters = await uow.views.open_dead_letter_count() if everyone else 0
-        tenant_ids = {c.tenant_id for c in running} | set(usage.by_tenant) if everyone else set()
-        caps = {t: limits_from(await uow.tenants.settings(t)).max_concurrency for t in tenant_ids}
-    backlog = open_backlog(mine, due, now)
-    tenant_cap = services.limits.tenant_max  # a tenant without its own cap
-    return Snapshot(
-        calls_started=started,
-        calls_ended={s: n for s, n in by_status.items() if s in TERMINAL_ATTEMPT},
-        calls_by_status=by_status,
-        live_calls=usage.global_active if everyone else usage.by_tenant.get(tenant_id or 0, 0),
-        global_cap=services.limits.global_max,
-        campaigns=tuple(
-            CampaignLoad(
-                c.id,
-                c.name,
-                usage.by_campaign.get(c.id, 0),
-                c.settings.max_concurrency,
-                backlog[c.id],
-            )
-            for c in mine
-        ),
-        providers=providers,
-        tenants=tuple(
-            TenantLoad(t, usage.by_tenant.get(t, 0), tenant_cap if cap is None else cap)
-            for t, cap in sorted(caps.items())
-        ),
-        dead_letters=letters,
-    )
-
-
-def open_backlog(
-    campaigns: Iterable[Campaign], due: Mapping[tuple[int, str], int], now: datetime
-) -> dict[int, int]:
-    """Per campaign, its due leads in the zones whose calling window is open now (none while
-    the campaign is before its start or past its end): the leads it could dial right now."""
-    backlog = {c.id: 0 for c in campaigns}
-    open_now = {c.id: c.settings.accepts_calls_at(now) for c in campaigns}
-    windows = {c.id: c.settings.window for c in campaigns}
-    for (campaign_id, key), count in due.items():
-        if open_now[campaign_id] and windows[campaign_id].is_open(now, zones_of_key(key)):
-            backlog[campaign_id] += count
-    return backlog
+SnapshotReader = Callable[[], Awaitable[Snapshot]]
 
 
 class SnapshotCache:
@@ -228,22 +141,24 @@ class SnapshotCache:
 
     def __init__(self) -> None:
         self.latest = Snapshot()
-        self._owner: Services | None = None  # whose figures ``latest`` holds
+        self._owner: object = None  # whose figures ``latest`` holds
         self._read_at = -math.inf
         self._reading: asyncio.Task[Snapshot] | None = None
 
-    async def get(self, services: Services, max_age: float) -> Snapshot:
-        if self._owner is services and time.monotonic() - self._read_at < max_age:
+    async def get(self, read: SnapshotReader, owner: object, max_age: float) -> Snapshot:
+        """``read`` takes a fresh snapshot; ``owner`` names whose figures it reads (a cached
+        snapshot of another deployment's services is never handed out)."""
+        if self._owner is owner and time.monotonic() - self._read_at < max_age:
             return self.latest
         task = self._reading
         if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
-            task = self._reading = asyncio.create_task(self._read(services))
+            task = self._reading = asyncio.create_task(self._read(read, owner))
         # Shielded: a scraper that hangs up must not cancel the read others are waiting for.
         return await asyncio.shield(task)
 
-    async def _read(self, services: Services) -> Snapshot:
-        latest = await snapshot(services)
-        self.latest, self._owner, self._read_at = latest, services, time.monotonic()
+    async def _read(self, read: SnapshotReader, owner: object) -> Snapshot:
+        latest = await read()
+        self.latest, self._owner, self._read_at = latest, owner, time.monotonic()
         return latest
 
 
@@ -356,9 +271,9 @@ registry.register(_StoreCollector(cache))
 registry.register(_Included(process_registry))
 
 
-async def refresh(services: Services, max_age: float = 0.0) -> None:
+async def refresh(read: SnapshotReader, owner: object, max_age: float = 0.0) -> None:
     """Bring the store's figures up to date, unless read less than ``max_age`` s ago."""
-    await cache.get(services, max_age)
+    await cache.get(read, owner, max_age)
 
 
 def exposition() -> bytes:

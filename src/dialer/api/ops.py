@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
@@ -14,6 +15,7 @@ from dialer.api.auth import RuntimeDep, Viewer
 from dialer.api.problems import PROBLEM_RESPONSES, problem
 from dialer.bootstrap import Runtime
 from dialer.errors import Problem
+from dialer.services.figures import snapshot
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,9 @@ async def readyz(runtime: RuntimeDep) -> Response:
 async def prometheus(runtime: RuntimeDep) -> Response:
     """Prometheus text format. Unauthenticated, like most exporters: keep it off the public
     interface (or behind the proxy's own auth)."""
-    await metrics.refresh(runtime.services, runtime.settings.metrics_cache_seconds)
+    services = runtime.services
+    read = partial(snapshot, services)
+    await metrics.refresh(read, services, runtime.settings.metrics_cache_seconds)
     return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
 
@@ -119,7 +123,7 @@ class MetricsOut(BaseModel):
 @router.get("/v1/metrics", response_model=MetricsOut)
 async def tenant_metrics(caller: Viewer, runtime: RuntimeDep) -> MetricsOut:
     """The tenant's figures: calls started and by status, live calls against caps."""
-    mine = await metrics.snapshot(runtime.services, caller.tenant_id)
+    mine = await snapshot(runtime.services, caller.tenant_id)
     usage = await runtime.services.admission.usage()
     return MetricsOut(
         calls_started=mine.calls_started,

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 from dialer.errors import Conflict, InvalidInput, NotFound, Problem
 from dialer.ports import DeadLetter, Store
-from dialer.services.batches import ORIGINATE, job_from_payload
+from dialer.ports.jobs import ORIGINATE, job_from_payload
 from dialer.services.calls import lease_of, withdraw
 from dialer.services.context import Services
 

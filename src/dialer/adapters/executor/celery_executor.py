@@ -25,7 +25,7 @@ from celery import Celery
 from dialer.adapters.executor.celery_app import ORIGINATE_TASK, message_priority, queue_for
 from dialer.errors import Unavailable
 from dialer.ports import Origination, Store
-from dialer.services.batches import job_payload
+from dialer.ports.jobs import job_payload
 from dialer.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from dialer.ports import Origination
-from dialer.services.batches import JobFailure, JobOutcome
+from dialer.ports.jobs import JobFailure, JobOutcome
 
 log = logging.getLogger(__name__)
 
