@@ -22,7 +22,7 @@ from dialer.adapters.store import migrate
 from dialer.adapters.store.engine import make_engine
 from dialer.adapters.store.memory import MemoryStore
 from dialer.adapters.store.sql import SqlStore
-from dialer.adapters.store.transient import is_transient_database_error
+from dialer.adapters.store.transient import is_transient
 from dialer.adapters.telephony.inbound import RequestVerifier
 from dialer.adapters.telephony.plivo import PlivoTelephony
 from dialer.adapters.telephony.plivo_signature import PlivoWebhookVerifier
@@ -395,7 +395,7 @@ def job_policy(settings: Settings) -> JobPolicy:
         retries=settings.job_retries,
         backoff=settings.job_retry_backoff_seconds,
         in_flight=settings.worker_in_flight,
-        transient=is_transient_database_error,
+        transient=is_transient,
     )
 
 
