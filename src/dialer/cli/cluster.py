@@ -29,7 +29,8 @@ from dialer import metrics
 from dialer.adapters.store import migrate
 from dialer.adapters.store.engine import make_engine
 from dialer.adapters.store.sql import SqlStore
-from dialer.bootstrap import Runtime, open_runtime, open_store, serve_worker
+from dialer.bootstrap import Runtime, open_runtime, open_store
+from dialer.bootstrap.worker import serve_worker
 from dialer.cli.common import errors, run_command
 from dialer.errors import DialerError, InvalidInput, Problem
 from dialer.observability.logs import set_verbose

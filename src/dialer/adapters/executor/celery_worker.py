@@ -3,7 +3,7 @@ process keeps between tasks.
 
 Each worker process (Celery's prefork pool: one task at a time per process) runs an event
 loop on a thread of its own, where the process's ``WorkerTasks`` — built by the composition
-root (``dialer.bootstrap.WorkerRuntime``): the runtime, opened once and reused by every task,
+root (``dialer.bootstrap.worker.WorkerRuntime``): the runtime, opened once and reused by every task,
 and the process's heartbeat, which runs even while it is idle — live. A task hands its
 coroutine to that loop and waits for it.
 

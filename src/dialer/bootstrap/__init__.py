@@ -1,4 +1,7 @@
-"""The one composition root: builds every adapter from settings. Nothing connects at import."""
+"""The one composition root: builds every adapter from settings. Nothing connects at import.
+
+The providers' adapters are built in ``bootstrap.providers``; a Celery worker's runtime in
+``bootstrap.worker``."""
 
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from dialer.adapters.telephony.telnyx import TelnyxTelephony
 from dialer.adapters.telephony.telnyx_signature import TelnyxWebhookVerifier
 from dialer.adapters.telephony.twilio import TwilioTelephony
 from dialer.adapters.telephony.twilio_signature import TwilioWebhookVerifier
+from dialer.bootstrap.providers import build_guard, build_telephony
 from dialer.domain.aimd import AimdPolicy
 from dialer.domain.breaker import BreakerPolicy
 from dialer.domain.safety import NumberPolicy
@@ -80,126 +84,6 @@ class Runtime:
     verifier: WebhookVerifier | RequestVerifier  # Plivo and Telnyx check whole requests
     guard: ProviderGuard | None = None  # the provider's circuit breaker and pacing
     callbacks: CallbackPulse = field(default_factory=CallbackPulse)  # heard by our webhooks
-
-
-def twilio_credentials(settings: Settings) -> tuple[str, str]:
-    problems = []
-    if not settings.twilio_account_sid:
-        problems.append(Problem("TWILIO_ACCOUNT_SID", "required for DIALER_PROVIDER=twilio"))
-    if settings.twilio_auth_token is None or not settings.twilio_auth_token.get_secret_value():
-        problems.append(Problem("TWILIO_AUTH_TOKEN", "required for DIALER_PROVIDER=twilio"))
-    if problems:
-        raise InvalidInput(problems)
-    sid, token = settings.twilio_account_sid or "", settings.twilio_auth_token
-    return sid, token.get_secret_value() if token else ""
-
-
-def build_telephony(settings: Settings) -> tuple[Telephony, WebhookVerifier | RequestVerifier]:
-    """The adapter and webhook verifier of DIALER_PROVIDER (twilio, plivo or telnyx)."""
-    if settings.provider != "twilio":  # Plivo or Telnyx
-        return build_other_provider(settings)
-    sid, token = twilio_credentials(settings)
-    telephony = TwilioTelephony(
-        settings.twilio_api_base,
-        sid,
-        token,
-        timeout=settings.provider_timeout_seconds,
-        max_connections=settings.max_in_flight_requests,
-    )
-    return telephony, TwilioWebhookVerifier(token)
-
-
-def _secret(value: object) -> str:
-    getter = getattr(value, "get_secret_value", None)
-    return str(getter() if getter else value or "")
-
-
-def _require(settings: Settings, names: dict[str, object]) -> None:
-    missing = [
-        Problem(variable, f"required for DIALER_PROVIDER={settings.provider}")
-        for variable, value in names.items()
-        if not _secret(value)
-    ]
-    if missing:
-        raise InvalidInput(missing)
-
-
-def build_other_provider(settings: Settings) -> tuple[Telephony, RequestVerifier]:
-    """The Plivo or Telnyx adapter and its webhook verifier."""
-    timeout, connections = settings.provider_timeout_seconds, settings.max_in_flight_requests
-    if settings.provider == "plivo":
-        _require(
-            settings,
-            {
-                "PLIVO_AUTH_ID": settings.plivo_auth_id,
-                "PLIVO_AUTH_TOKEN": settings.plivo_auth_token,
-            },
-        )
-        token = _secret(settings.plivo_auth_token)
-        plivo = PlivoTelephony(
-            settings.plivo_api_base,
-            settings.plivo_auth_id or "",
-            token,
-            timeout=timeout,
-            max_connections=connections,
-        )
-        return plivo, PlivoWebhookVerifier(token)
-    _require(
-        settings,
-        {
-            "TELNYX_API_KEY": settings.telnyx_api_key,
-            "TELNYX_PUBLIC_KEY": settings.telnyx_public_key,
-            "TELNYX_CONNECTION_ID": settings.telnyx_connection_id,
-        },
-    )
-    verifier = TelnyxWebhookVerifier(settings.telnyx_public_key or "")  # checks the key first
-    telnyx = TelnyxTelephony(
-        settings.telnyx_api_base,
-        _secret(settings.telnyx_api_key),
-        settings.telnyx_connection_id or "",
-        timeout=timeout,
-        max_connections=connections,
-    )
-    return telnyx, verifier
-
-
-def provider_account(settings: Settings) -> str:
-    """The account the breaker and pacing belong to, as ``provider:account``."""
-    accounts = {
-        "twilio": settings.twilio_account_sid,
-        "plivo": settings.plivo_auth_id,
-        "telnyx": settings.telnyx_connection_id,
-    }
-    return f"{settings.provider}:{accounts[settings.provider] or '-'}"
-
-
-def build_guard(settings: Settings, clock: Clock) -> ProviderGuard:
-    """The provider's guard: its state shared through Redis when DIALER_REDIS_URL is set (one
-    breaker and one paced rate for every process), else in this process."""
-    breaker = BreakerPolicy(
-        failure_ratio=settings.breaker_failure_ratio,
-        window_seconds=settings.breaker_window_seconds,
-        min_calls=settings.breaker_min_calls,
-        open_seconds=settings.breaker_open_seconds,
-        probes=settings.breaker_probes,
-    )
-    pacing = AimdPolicy(
-        ceiling=settings.provider_max_cps,
-        floor=settings.provider_min_cps,
-        step=settings.provider_cps_step,
-    )
-    account = provider_account(settings)
-    state: GuardBackend = LocalGuardState(clock, breaker, pacing)
-    if settings.redis_url:
-        state = RedisGuardState.from_url(
-            settings.redis_url,
-            account,
-            LocalGuardState(clock, breaker, pacing),
-            namespace=settings.redis_namespace,
-            breaker=breaker,
-            pacing=pacing,
-        )
-    return ProviderGuard(account, state, clock)
 
 
 async def build_admission(settings: Settings, clock: Clock) -> Admission:
@@ -420,97 +304,3 @@ def close_executor(executor: Executor | None) -> None:
     close = getattr(executor, "close", None)  # the Celery executor holds a broker connection
     if callable(close):
         close()
-
-
-# ---------------------------------------------------------------- the worker's runtime
-
-
-def admission_unavailable(exc: BaseException) -> bool:
-    return isinstance(exc, AdmissionUnavailable)
-
-
-@asynccontextmanager
-async def open_worker_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    """The usual runtime, with the worker's retries in place — creates the provider certainly
-    did not perform, releases Redis did not answer — and provider lookups that never adopt
-    another attempt's call (see ``services.retrying``)."""
-    async with open_runtime(settings) as runtime:
-        services = runtime.services
-        retries, backoff = settings.job_retries, settings.job_retry_backoff_seconds
-        lookup_safe = OwnCallsOnly(services.telephony, services.store)
-        services.telephony = RetryingTelephony(lookup_safe, retries, backoff)
-        services.admission = RetryingAdmission(
-            services.admission, admission_unavailable, retries, backoff
-        )
-        yield runtime
-
-
-class WorkerRuntime:
-    """What one worker process keeps between Celery tasks: its runtime, opened once, and its
-    heartbeat; the tasks (``adapters.executor.celery_worker``) run its methods."""
-
-    def __init__(self, settings: Settings, node: str) -> None:
-        self.settings = settings
-        self.policy = job_policy(settings)
-        self.heartbeat = Heartbeat("worker", node, settings.heartbeat_seconds)
-        self._stack = AsyncExitStack()
-        self._runtime: Runtime | None = None
-        self._opening = asyncio.Lock()
-        self._stop = asyncio.Event()
-        self._beats: asyncio.Task[None] | None = None
-
-    async def open(self) -> Runtime:
-        async with self._opening:
-            if self._runtime is None:
-                self._runtime = await self._stack.enter_async_context(
-                    open_worker_runtime(self.settings)
-                )
-                self._beats = asyncio.create_task(
-                    self.heartbeat.run(self._runtime.store, self._stop)
-                )
-        return self._runtime
-
-    async def originate(self, jobs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-        runtime = await self.open()
-        report = await run_batch(runtime.services, jobs, self.policy)
-        self.heartbeat.count(processed=report.processed, failed=report.failed)
-        return dict(report.outcomes)
-
-    async def reap(self) -> int:
-        return await (await self.open()).reaper.run_once()
-
-    async def reconcile(self) -> dict[str, Any]:
-        return vars(await (await self.open()).reconciler.run_once())
-
-    async def housekeeping(self) -> dict[str, int]:
-        settings = self.settings
-        policy = HousekeepingPolicy(
-            unsent_grace=settings.unsent_grace_seconds,
-            quiet=settings.quiet_call_seconds,
-            heartbeat_retention=settings.heartbeat_retention_seconds,
-        )
-        return vars(await housekeeping((await self.open()).services, policy))
-
-    async def close(self) -> None:
-        self._stop.set()
-        if self._beats is not None:
-            await self._beats
-        await self._stack.aclose()
-
-
-def serve_worker(
-    settings: Settings, *, name: str, queues: Sequence[str], concurrency: int, loglevel: str
-) -> int:
-    """Run a Celery worker whose processes each keep a ``WorkerRuntime``; its exit code."""
-    # Imported here, so that only deployments with a broker load Celery.
-    from dialer.adapters.executor.celery_worker import node_name, run_worker
-
-    node = node_name(name)
-    return run_worker(
-        settings,
-        partial(WorkerRuntime, settings, node),
-        node=node,
-        queues=queues,
-        concurrency=concurrency,
-        loglevel=loglevel,
-    )
