@@ -9,60 +9,34 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from dialer.adapters.admission.memory import MemoryAdmission
 from dialer.adapters.admission.redis import RedisAdmission
 from dialer.adapters.clock import WallClock
 from dialer.adapters.executor.inline import InlineExecutor
-from dialer.adapters.guard.memory import LocalGuardState
-from dialer.adapters.guard.redis import RedisGuardState
 from dialer.adapters.store import migrate
 from dialer.adapters.store.engine import make_engine
 from dialer.adapters.store.memory import MemoryStore
 from dialer.adapters.store.sql import SqlStore
 from dialer.adapters.store.transient import is_transient
 from dialer.adapters.telephony.inbound import RequestVerifier
-from dialer.adapters.telephony.plivo import PlivoTelephony
-from dialer.adapters.telephony.plivo_signature import PlivoWebhookVerifier
-from dialer.adapters.telephony.telnyx import TelnyxTelephony
-from dialer.adapters.telephony.telnyx_signature import TelnyxWebhookVerifier
-from dialer.adapters.telephony.twilio import TwilioTelephony
-from dialer.adapters.telephony.twilio_signature import TwilioWebhookVerifier
 from dialer.bootstrap.providers import build_guard, build_telephony
-from dialer.domain.aimd import AimdPolicy
-from dialer.domain.breaker import BreakerPolicy
 from dialer.domain.safety import NumberPolicy
-from dialer.errors import AdmissionUnavailable, DialerError, InvalidInput, Problem, Unavailable
-from dialer.ports import (
-    Admission,
-    Clock,
-    Executor,
-    GuardBackend,
-    Store,
-    Telephony,
-    WebhookVerifier,
-)
-from dialer.services.batches import (
-    JobPolicy,
-    originate_now,
-    record_failures,
-    run_batch,
-    run_origination,
-)
+from dialer.errors import DialerError, InvalidInput, Problem, Unavailable
+from dialer.ports import Admission, Clock, Executor, Store, WebhookVerifier
+from dialer.services.batches import JobPolicy, originate_now, record_failures, run_origination
 from dialer.services.callback_watch import CallbackPulse
 from dialer.services.context import Limits, Services
 from dialer.services.dispatch import Dispatcher
-from dialer.services.heartbeat import Heartbeat
-from dialer.services.housekeeping import HousekeepingPolicy, housekeeping
 from dialer.services.provider_guard import GuardedTelephony, ProviderGuard
 from dialer.services.reaper import Reaper
 from dialer.services.reconciler import Reconciler
-from dialer.services.retrying import OwnCallsOnly, RetryingAdmission, RetryingTelephony
+from dialer.services.retrying import OwnCallsOnly
 from dialer.settings import Settings
 
 log = logging.getLogger(__name__)
