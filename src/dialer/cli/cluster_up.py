@@ -20,11 +20,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from dialer.adapters.store.engine import async_url
+from dialer.adapters.store.engine import create_database
 from dialer.bootstrap import open_runtime, open_store
 from dialer.cli.cluster_status import read_cluster_status
 from dialer.cli.common import errors, run_command
@@ -117,15 +114,7 @@ def _environment(
 async def _prepare_database(settings: Settings) -> None:
     """Create the database if it does not exist, and bring it to the newest schema before
     any process starts (processes starting together must not race to migrate it)."""
-    url = make_url(async_url(settings.database_url))
-    server = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        async with server.connect() as conn:
-            exists = text("SELECT 1 FROM pg_database WHERE datname = :name")
-            if await conn.scalar(exists, {"name": url.database}) is None:
-                await conn.execute(text(f'CREATE DATABASE "{url.database}"'))
-    finally:
-        await server.dispose()
+    await create_database(settings.database_url)
     async with open_store(settings):
         pass
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -51,3 +51,17 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         target, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
     )
+
+
+async def create_database(url: str) -> None:
+    """Create the PostgreSQL database ``url`` names, unless it exists (connecting to the
+    server's ``postgres`` database to do it)."""
+    target = make_url(async_url(url))
+    server = create_async_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with server.connect() as conn:
+            exists = text("SELECT 1 FROM pg_database WHERE datname = :name")
+            if await conn.scalar(exists, {"name": target.database}) is None:
+                await conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    finally:
+        await server.dispose()
