@@ -27,9 +27,11 @@ services:
 tools:
 	bash scripts/ensure-tools.sh
 
+# Style, and the architecture's import directions ([tool.importlinter] in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
