@@ -23,8 +23,8 @@ from tests.support.cluster import (
     drafts,
     running_campaign,
     simulator_stats,
-    until,
 )
+from tests.support.polling import until
 from tests.support.redis import REDIS_URL
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]

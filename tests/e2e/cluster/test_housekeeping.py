@@ -20,8 +20,9 @@ from dialer.services.batches import run_batch
 from dialer.services.heartbeat import Heartbeat, cluster_status, prune_heartbeats, wall_now
 from dialer.services.housekeeping import UNSENT_CAUSE, resolve_quiet_calls, withdraw_unsent
 from dialer.services.retrying import OwnCallsOnly
-from tests.support.cluster import POLICY, attempts_of, drafts, queued_jobs, until
+from tests.support.cluster import POLICY, attempts_of, drafts, queued_jobs
 from tests.support.engine import EngineFactory, sim_config
+from tests.support.polling import until
 
 
 async def test_attempts_never_handed_over_are_withdrawn(engine: EngineFactory) -> None:

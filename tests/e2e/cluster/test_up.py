@@ -17,7 +17,8 @@ import pytest
 from dialer.bootstrap import open_store
 from dialer.services.heartbeat import cluster_status
 from dialer.settings import load_settings
-from tests.support.cluster import AMQP_URL, delete_amqp_queues, until
+from tests.support.cluster import AMQP_URL, delete_amqp_queues
+from tests.support.polling import until
 from tests.support.redis import REDIS_URL, drop_namespace
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
