@@ -10,7 +10,7 @@ statement stores the contacts and answers their ids, one more adds the leads, an
 planned afresh for each chunk, so a chunk's cost does not grow with the table.
 docs/benchmarks.md ("Contact import into PostgreSQL") has the figures before and after.
 
-The rows written are exactly those of the portable path; tests/store/test_bulk_import.py
+The rows written are exactly those of the portable path; tests/integration/store/test_bulk_import.py
 imports the same file both ways and compares every column.
 """
 
