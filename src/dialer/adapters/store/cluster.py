@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import delete, select, update
 
+from dialer.adapters.store import rows
 from dialer.adapters.store.base import SqlRepository
 from dialer.adapters.store.cluster_tables import dead_letters, node_heartbeats
 from dialer.ports import (
@@ -47,14 +47,14 @@ class SqlCluster(SqlRepository):
             stmt = stmt.where(d.tenant_id == tenant_id)
         if not include_closed:
             stmt = stmt.where(d.replayed_at.is_(None), d.discarded_at.is_(None))
-        return [self._dead_letter(row) for row in await self._conn.execute(stmt)]
+        return [rows.dead_letter(row) for row in await self._conn.execute(stmt)]
 
     async def get_dead_letter(self, letter_id: int, *, lock: bool = False) -> DeadLetter | None:
         stmt = select(dead_letters).where(dead_letters.c.id == letter_id)
         if lock:
             stmt = stmt.with_for_update()
         row = (await self._conn.execute(stmt)).first()
-        return None if row is None else self._dead_letter(row)
+        return None if row is None else rows.dead_letter(row)
 
     async def close_dead_letter(self, letter_id: int, how: str, now: datetime) -> bool:
         if how not in {"replayed", "discarded"}:
@@ -66,20 +66,6 @@ class SqlCluster(SqlRepository):
             .values({f"{how}_at": now, "updated_at": now})
         )
         return (await self._conn.execute(stmt)).rowcount == 1
-
-    @staticmethod
-    def _dead_letter(row: Row[Any]) -> DeadLetter:
-        return DeadLetter(
-            id=row.id,
-            tenant_id=row.tenant_id,
-            kind=row.kind,
-            cause=row.cause,
-            payload=dict(row.payload),
-            attempts=row.attempts,
-            created_at=row.created_at,
-            replayed_at=row.replayed_at,
-            discarded_at=row.discarded_at,
-        )
 
     async def save_heartbeat(self, beat: NodeBeat) -> None:
         values = {

@@ -27,6 +27,7 @@ from dialer.domain.statuses import (
 from dialer.domain.window import format_ranges, parse_ranges
 from dialer.ports import (
     ContactDraft,
+    DeadLetter,
     LeadResult,
     StoredApiKey,
 )
@@ -183,4 +184,18 @@ def api_key(row: Row[Any]) -> StoredApiKey:
         name=row.name,
         created_at=row.created_at,
         revoked_at=row.revoked_at,
+    )
+
+
+def dead_letter(row: Row[Any]) -> DeadLetter:
+    return DeadLetter(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        kind=row.kind,
+        cause=row.cause,
+        payload=dict(row.payload),
+        attempts=row.attempts,
+        created_at=row.created_at,
+        replayed_at=row.replayed_at,
+        discarded_at=row.discarded_at,
     )
