@@ -82,6 +82,20 @@ async def test_release_is_idempotent_and_frees_the_slot(admission: Admission) ->
     assert again[0].admitted
 
 
+async def test_releases_in_one_batch_free_caps_and_numbers(admission: Admission) -> None:
+    first = await admission.acquire_batch(scope(cap=3), calls(3), ttl=60)
+    leases = [r.lease for r in first if r.lease is not None]
+    assert len(leases) == 3
+    assert await admission.release(leases[0]) is True
+    assert await admission.release_many(leases) == 2  # the one released before is not counted
+    assert await admission.release_many(leases) == 0
+    assert await admission.release_many([]) == 0
+    assert (await admission.usage()).by_campaign.get(1, 0) == 0
+    same_numbers = [(f"again-{lease.id}", lease.phone) for lease in leases]
+    again = await admission.acquire_batch(scope(cap=3), same_numbers, ttl=60)
+    assert all(r.admitted for r in again)
+
+
 async def test_expired_lease_comes_back(admission: Admission) -> None:
     results = await admission.acquire_batch(scope(cap=1), [("x", "+12125550100")], ttl=0.2)
     assert results[0].admitted

@@ -12,7 +12,7 @@ from dialer.adapters.clock import ManualClock
 from dialer.domain.breaker import BreakerState, ProviderHealth
 from dialer.domain.model import Campaign, CampaignSettings
 from dialer.domain.stages import Stage
-from dialer.domain.statuses import AttemptStatus, CampaignStatus, LeadStatus
+from dialer.domain.statuses import AttemptStatus, CallProgress, CampaignStatus, LeadStatus
 from dialer.errors import Conflict, NotFound
 from dialer.ports import (
     AttemptQuery,
@@ -24,6 +24,8 @@ from dialer.ports import (
     NewAttempt,
     NewDeadLetter,
     NodeBeat,
+    ProviderEvent,
+    RecordedEvent,
     Store,
     StoredResponse,
 )
@@ -461,3 +463,63 @@ async def test_a_campaigns_attempt_counts(store: Store, clock: ManualClock) -> N
     assert counts == {AttemptStatus.BUSY: 1, AttemptStatus.QUEUED: 1}
     assert (since_now, since_later) == (2, 0)
     assert (live_of_tenant, live_elsewhere, live_all) == (1, 0, 1)
+
+
+async def test_batched_sent_markers_and_acceptances(store: Store, clock: ManualClock) -> None:
+    campaign = await with_leads(store, clock, [draft(1), draft(2), draft(3)])
+    ids = await dial(store, clock, campaign, 3)
+    await end_attempt(store, ids[2], AttemptStatus.FAILED)
+    async with store.unit() as uow:
+        assert await uow.attempts.mark_sending(ids[0], clock.now())
+        marked = await uow.attempts.mark_sending_many([*ids, 10**9], clock.now())
+        again = await uow.attempts.mark_sending_many(ids, clock.now())
+        await uow.commit()
+    assert (marked, again) == ({ids[1]}, set())  # sent before, ended, unknown: not marked
+    clock.advance(5)
+    async with store.unit() as uow:
+        original = await uow.attempts.get(ids[0])
+        assert original is not None
+        original.provider_call_id, original.status = "CA-first", AttemptStatus.RINGING
+        await uow.attempts.save(original)
+        await uow.attempts.accept_many({ids[0]: "CA-late", ids[1]: "CA-1"}, clock.now())
+        await uow.commit()
+    async with store.unit() as uow:
+        found = await uow.attempts.get_many([ids[1], ids[0], 10**9], lock=True)
+    assert sorted(found) == [ids[0], ids[1]]
+    first, second = found[ids[0]], found[ids[1]]
+    # A call id it had stays, and so does a status past QUEUED; the QUEUED one is INITIATED.
+    assert (first.provider_call_id, first.status) == ("CA-first", AttemptStatus.RINGING)
+    assert (second.provider_call_id, second.status) == ("CA-1", AttemptStatus.INITIATED)
+    assert second.initiated_at == clock.now()
+
+
+async def test_batched_attempt_saves_and_events(store: Store, clock: ManualClock) -> None:
+    campaign = await with_leads(store, clock, [draft(1), draft(2)])
+    ids = await dial(store, clock, campaign, 2)
+    answered = ProviderEvent("CA1", CallProgress.ANSWERED, sequence=2, raw={"CallStatus": "x"})
+    ended = ProviderEvent("CA1", CallProgress.COMPLETED, sequence=3, duration=7)
+    async with store.unit() as uow:
+        attempts = await uow.attempts.get_many(ids, lock=True)
+        assert await uow.attempts.event_keys(ids) == set()
+        await uow.attempts.record_events(
+            [RecordedEvent(ids[0], answered, "ANSWERED"), RecordedEvent(ids[1], ended, "ignored")],
+            clock.now(),
+        )
+        for attempt in attempts.values():
+            attempt.status, attempt.duration = AttemptStatus.COMPLETED, 7
+            attempt.ended_at = clock.now()
+        await uow.attempts.save_many(list(attempts.values()))
+        await uow.commit()
+    async with store.unit() as uow:
+        keys = await uow.attempts.event_keys([ids[0]])
+        both = await uow.attempts.event_keys(ids)
+        # A repeat of a stored event is kept once; record_event says it was there.
+        assert not await uow.attempts.record_event(ids[0], answered, "ANSWERED", clock.now())
+        saved = await uow.attempts.get_many(ids)
+        leads = await uow.leads.get_many([a.lead_id for a in saved.values()], lock=True)
+    assert keys == {(ids[0], answered.dedupe_key)}
+    assert both == {(ids[0], answered.dedupe_key), (ids[1], ended.dedupe_key)}
+    assert {a.status for a in saved.values()} == {AttemptStatus.COMPLETED}
+    assert {a.duration for a in saved.values()} == {7}
+    assert sorted(leads) == sorted(a.lead_id for a in saved.values())
+    assert {lead.status for lead in leads.values()} == {LeadStatus.DIALING}

@@ -100,6 +100,10 @@ class Admission(Protocol):
         """Give the lease back. Idempotent: True only the first time."""
         ...
 
+    async def release_many(self, leases: Sequence[Lease]) -> int:
+        """``release`` for each, in one round trip: how many were held."""
+        ...
+
     async def renew(self, lease: Lease, ttl: float) -> bool:
         """Extend a live lease; False (and no change) when it has expired or been released."""
         ...

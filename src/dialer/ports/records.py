@@ -14,6 +14,7 @@ from dialer.domain.model import (
 from dialer.domain.stages import Stage
 from dialer.domain.statuses import AttemptStatus, LeadStatus
 from dialer.domain.window import TimeRange
+from dialer.ports.telephony import ProviderEvent
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,15 @@ class NewAttempt:
     lease_expires_at: datetime
     caller_id: str
     traceparent: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """A provider event about to be stored, with what it did to its attempt."""
+
+    attempt_id: int
+    event: ProviderEvent
+    effect: str  # the new status, "ignored" (stale or out of order)
 
 
 @dataclass(frozen=True)

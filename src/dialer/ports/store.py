@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -31,6 +31,7 @@ from dialer.ports.records import (
     NewAttempt,
     NewDeadLetter,
     NodeBeat,
+    RecordedEvent,
     StoredApiKey,
     StoredResponse,
     WaitingGroup,
@@ -143,6 +144,11 @@ class Leads(Protocol):
 
     async def get(self, lead_id: int, *, lock: bool = False) -> Lead: ...
 
+    async def get_many(self, lead_ids: Collection[int], *, lock: bool = False) -> dict[int, Lead]:
+        """The leads among these ids, by id; locked in id order, so that two batches locking
+        overlapping leads never wait on each other in a cycle."""
+        ...
+
     async def save(self, lead: Lead, outcome: str | None, now: datetime) -> None: ...
 
     async def has_open(self, campaign_id: int) -> bool: ...
@@ -180,11 +186,38 @@ class Attempts(Protocol):
 
     async def by_call_id(self, provider_call_id: str) -> CallAttempt | None: ...
 
+    async def get_many(
+        self, attempt_ids: Collection[int], *, lock: bool = False
+    ) -> dict[int, CallAttempt]:
+        """The attempts among these ids, by id; locked in id order (see ``Leads.get_many``)."""
+        ...
+
     async def save(self, attempt: CallAttempt) -> None: ...
+
+    async def save_many(self, attempts: Sequence[CallAttempt]) -> None:
+        """``save`` for each, in one statement."""
+        ...
 
     async def mark_sending(self, attempt_id: int, now: datetime) -> bool:
         """Set the attempt's sent marker if it is QUEUED and unmarked; False otherwise (it was
         sent before, or has ended). Committed before the provider request is made."""
+        ...
+
+    async def mark_sending_many(self, attempt_ids: Collection[int], now: datetime) -> set[int]:
+        """``mark_sending`` for each, in one statement: the ids whose marker this set."""
+        ...
+
+    async def accept_many(self, accepted: Mapping[int, str], now: datetime) -> None:
+        """The provider created these calls (attempt id -> its call id): each keeps the call id
+        it already had, else takes this one; a QUEUED attempt becomes INITIATED at ``now``."""
+        ...
+
+    async def event_keys(self, attempt_ids: Collection[int]) -> set[tuple[int, str]]:
+        """``(attempt id, dedupe key)`` of every event stored for these attempts."""
+        ...
+
+    async def record_events(self, events: Sequence[RecordedEvent], now: datetime) -> None:
+        """Store these events (each new, as ``event_keys`` said under the attempts' locks)."""
         ...
 
     async def record_event(

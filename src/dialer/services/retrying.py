@@ -126,6 +126,9 @@ class RetryingAdmission:
     async def release(self, lease: Lease) -> bool:
         return await self._retried(lambda: self.inner.release(lease))
 
+    async def release_many(self, leases: Sequence[Lease]) -> int:
+        return await self._retried(lambda: self.inner.release_many(leases))
+
     async def renew(self, lease: Lease, ttl: float) -> bool:
         return await self._retried(lambda: self.inner.renew(lease, ttl))
 

@@ -212,6 +212,10 @@ class MemoryAdmission:
     async def release(self, lease: Lease) -> bool:
         return self._release(lease, self._clock())
 
+    async def release_many(self, leases: Sequence[Lease]) -> int:
+        now = self._clock()
+        return sum(self._release(lease, now) for lease in leases)
+
     def _release(self, lease: Lease, now: float) -> bool:
         released = False
         for pool in self._pools_of(lease):

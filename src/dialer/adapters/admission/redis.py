@@ -267,6 +267,12 @@ class RedisAdmission:
     async def release(self, lease: Lease) -> bool:
         return await self.release_at(lease) is not None
 
+    async def release_many(self, leases: Sequence[Lease]) -> int:
+        if not leases:
+            return 0
+        _, held = await self._release(leases)
+        return sum(held)
+
     async def release_at(self, lease: Lease) -> float | None:
         """Release the lease; the server time (seconds) it was released at, or None when it
         was not held (already released, or expired and swept)."""

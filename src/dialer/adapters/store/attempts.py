@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, case, func, select, update
 
 from dialer.adapters.store import rows
 from dialer.adapters.store.base import SqlRepository
@@ -23,7 +24,39 @@ from dialer.ports import (
     AttemptQuery,
     NewAttempt,
     ProviderEvent,
+    RecordedEvent,
 )
+
+# The columns an attempt's changes are written to (``save`` and ``save_many``).
+_SAVED = (
+    "status",
+    "provider_call_id",
+    "lease_expires_at",
+    "initiated_at",
+    "answered_at",
+    "ended_at",
+    "duration",
+    "hangup_cause",
+)
+
+
+def _saved_values(attempt: CallAttempt) -> dict[str, Any]:
+    values = {name: getattr(attempt, name) for name in _SAVED}
+    values["status"] = attempt.status.value
+    return values
+
+
+def _event_row(attempt_id: int, event: ProviderEvent, effect: str, now: datetime) -> dict[str, Any]:
+    return {
+        "attempt_id": attempt_id,
+        "provider_call_id": event.provider_call_id,
+        "dedupe_key": event.dedupe_key,
+        "progress": event.progress.value,
+        "occurred_at": event.occurred_at,
+        "received_at": now,
+        "effect": effect,
+        "payload": dict(event.raw),
+    }
 
 
 class SqlAttempts(SqlRepository):
@@ -77,26 +110,38 @@ class SqlAttempts(SqlRepository):
         row = (await self._conn.execute(stmt)).first()
         return None if row is None else rows.attempt(row)
 
+    async def get_many(
+        self, attempt_ids: Collection[int], *, lock: bool = False
+    ) -> dict[int, CallAttempt]:
+        if not attempt_ids:
+            return {}
+        stmt = (
+            select(call_attempts)
+            .where(call_attempts.c.id.in_(sorted(attempt_ids)))
+            .order_by(call_attempts.c.id)
+        )
+        if lock:
+            stmt = stmt.with_for_update()
+        return {row.id: rows.attempt(row) for row in await self._conn.execute(stmt)}
+
     async def by_call_id(self, provider_call_id: str) -> CallAttempt | None:
         stmt = select(call_attempts).where(call_attempts.c.provider_call_id == provider_call_id)
         row = (await self._conn.execute(stmt)).first()
         return None if row is None else rows.attempt(row)
 
     async def save(self, attempt: CallAttempt) -> None:
-        await self._conn.execute(
-            update(call_attempts)
-            .where(call_attempts.c.id == attempt.id)
-            .values(
-                status=attempt.status.value,
-                provider_call_id=attempt.provider_call_id,
-                lease_expires_at=attempt.lease_expires_at,
-                initiated_at=attempt.initiated_at,
-                answered_at=attempt.answered_at,
-                ended_at=attempt.ended_at,
-                duration=attempt.duration,
-                hangup_cause=attempt.hangup_cause,
-            )
-        )
+        stmt = update(call_attempts).where(call_attempts.c.id == attempt.id)
+        await self._conn.execute(stmt.values(_saved_values(attempt)))
+
+    async def save_many(self, attempts: Sequence[CallAttempt]) -> None:
+        if not attempts:
+            return
+        columns: dict[str, Any] = {name: bindparam(f"b_{name}") for name in _SAVED}
+        stmt = update(call_attempts).where(call_attempts.c.id == bindparam("b_id"))
+        params = [
+            {"b_id": a.id, **{f"b_{k}": v for k, v in _saved_values(a).items()}} for a in attempts
+        ]
+        await self._conn.execute(stmt.values(columns), params)
 
     async def mark_sending(self, attempt_id: int, now: datetime) -> bool:
         stmt = (
@@ -110,21 +155,63 @@ class SqlAttempts(SqlRepository):
         )
         return (await self._conn.execute(stmt)).rowcount == 1
 
+    async def mark_sending_many(self, attempt_ids: Collection[int], now: datetime) -> set[int]:
+        if not attempt_ids:
+            return set()
+        a = call_attempts.c
+        stmt = (
+            update(call_attempts)
+            .where(
+                a.id.in_(sorted(attempt_ids)),
+                a.status == AttemptStatus.QUEUED.value,
+                a.sent_at.is_(None),
+            )
+            .values(sent_at=now)
+            .returning(a.id)
+        )
+        return {row.id for row in await self._conn.execute(stmt)}
+
+    async def accept_many(self, accepted: Mapping[int, str], now: datetime) -> None:
+        if not accepted:
+            return
+        a = call_attempts.c
+        queued = AttemptStatus.QUEUED.value
+        stmt = (
+            update(call_attempts)
+            .where(a.id == bindparam("b_id"))
+            .values(
+                provider_call_id=func.coalesce(a.provider_call_id, bindparam("b_call")),
+                initiated_at=func.coalesce(
+                    a.initiated_at, bindparam("b_now", type_=a.initiated_at.type)
+                ),
+                status=case((a.status == queued, AttemptStatus.INITIATED.value), else_=a.status),
+            )
+        )
+        params = [{"b_id": i, "b_call": c, "b_now": now} for i, c in sorted(accepted.items())]
+        await self._conn.execute(stmt, params)
+
+    async def event_keys(self, attempt_ids: Collection[int]) -> set[tuple[int, str]]:
+        if not attempt_ids:
+            return set()
+        e = call_events.c
+        stmt = select(e.attempt_id, e.dedupe_key).where(e.attempt_id.in_(sorted(attempt_ids)))
+        return {(row.attempt_id, row.dedupe_key) for row in await self._conn.execute(stmt)}
+
+    async def record_events(self, events: Sequence[RecordedEvent], now: datetime) -> None:
+        if not events:
+            return
+        stmt = self._insert(call_events).on_conflict_do_nothing(
+            index_elements=["attempt_id", "dedupe_key"]
+        )
+        params = [_event_row(r.attempt_id, r.event, r.effect, now) for r in events]
+        await self._conn.execute(stmt, params)
+
     async def record_event(
         self, attempt_id: int, event: ProviderEvent, effect: str, now: datetime
     ) -> bool:
         stmt = (
             self._insert(call_events)
-            .values(
-                attempt_id=attempt_id,
-                provider_call_id=event.provider_call_id,
-                dedupe_key=event.dedupe_key,
-                progress=event.progress.value,
-                occurred_at=event.occurred_at,
-                received_at=now,
-                effect=effect,
-                payload=dict(event.raw),
-            )
+            .values(_event_row(attempt_id, event, effect, now))
             .on_conflict_do_nothing(index_elements=["attempt_id", "dedupe_key"])
             .returning(call_events.c.id)
         )

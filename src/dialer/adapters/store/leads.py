@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -122,6 +122,14 @@ class SqlLeads(SqlRepository):
         if row is None:
             raise NotFound(f"lead {lead_id} does not exist")
         return rows.lead(row)
+
+    async def get_many(self, lead_ids: Collection[int], *, lock: bool = False) -> dict[int, Lead]:
+        if not lead_ids:
+            return {}
+        stmt = select(leads).where(leads.c.id.in_(sorted(lead_ids))).order_by(leads.c.id)
+        if lock:
+            stmt = stmt.with_for_update()
+        return {row.id: rows.lead(row) for row in await self._conn.execute(stmt)}
 
     async def save(self, lead: Lead, outcome: str | None, now: datetime) -> None:
         values: dict[str, Any] = {

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from dialer.adapters.store.memory.base import MemoryRepository
 from dialer.adapters.store.memory.rows import AttemptRow, EventRow, json_copy
 from dialer.domain.model import CallAttempt
 from dialer.domain.statuses import AttemptStatus, LeadStatus
-from dialer.ports.records import AttemptQuery, NewAttempt
+from dialer.ports.records import AttemptQuery, NewAttempt, RecordedEvent
 from dialer.ports.telephony import ProviderEvent
 
 
@@ -70,6 +70,12 @@ class MemoryAttempts(MemoryRepository):
         row = self._db.attempts.get(attempt_id)
         return None if row is None else row.attempt()
 
+    async def get_many(
+        self, attempt_ids: Collection[int], *, lock: bool = False
+    ) -> dict[int, CallAttempt]:
+        found = (self._db.attempts.get(i) for i in sorted(attempt_ids))
+        return {row.id: row.attempt() for row in found if row is not None}
+
     async def by_call_id(self, provider_call_id: str) -> CallAttempt | None:
         row = self._db.attempts.find("call", provider_call_id)
         return None if row is None else row.attempt()
@@ -90,6 +96,35 @@ class MemoryAttempts(MemoryRepository):
             hangup_cause=attempt.hangup_cause,
         )
         self._db.attempts.put(row.id, saved)
+
+    async def save_many(self, attempts: Sequence[CallAttempt]) -> None:
+        for attempt in attempts:
+            await self.save(attempt)
+
+    async def mark_sending_many(self, attempt_ids: Collection[int], now: datetime) -> set[int]:
+        return {i for i in sorted(attempt_ids) if await self.mark_sending(i, now)}
+
+    async def accept_many(self, accepted: Mapping[int, str], now: datetime) -> None:
+        for attempt_id, call_id in sorted(accepted.items()):
+            row = self._db.attempts.get(attempt_id)
+            if row is None:
+                continue
+            queued = row.status is AttemptStatus.QUEUED
+            accepted_row = dataclasses.replace(
+                row,
+                provider_call_id=row.provider_call_id or call_id,
+                initiated_at=row.initiated_at or now,
+                status=AttemptStatus.INITIATED if queued else row.status,
+            )
+            self._db.attempts.put(attempt_id, accepted_row)
+
+    async def event_keys(self, attempt_ids: Collection[int]) -> set[tuple[int, str]]:
+        events = (row for i in attempt_ids for row in self._db.events.group("attempt", i))
+        return {(row.attempt_id, row.dedupe_key) for row in events}
+
+    async def record_events(self, events: Sequence[RecordedEvent], now: datetime) -> None:
+        for recorded in events:
+            await self.record_event(recorded.attempt_id, recorded.event, recorded.effect, now)
 
     async def mark_sending(self, attempt_id: int, now: datetime) -> bool:
         row = self._db.attempts.get(attempt_id)

@@ -73,7 +73,9 @@ class Database:
                 "unsent": _unsent,
             },
         )
-        self.events = Table[tuple[int, str], EventRow](journal)
+        self.events = Table[tuple[int, str], EventRow](
+            journal, groups={"attempt": lambda r: r.attempt_id}
+        )
         self.do_not_call = Table[int, DoNotCallRow](
             journal,
             unique={"phone": lambda r: (r.tenant_id, r.phone)},

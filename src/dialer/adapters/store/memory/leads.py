@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -80,6 +80,10 @@ class MemoryLeads(MemoryRepository):
 
     async def get(self, lead_id: int, *, lock: bool = False) -> Lead:
         return self._row(lead_id).lead()
+
+    async def get_many(self, lead_ids: Collection[int], *, lock: bool = False) -> dict[int, Lead]:
+        found = (self._db.leads.get(i) for i in sorted(lead_ids))
+        return {row.id: row.lead() for row in found if row is not None}
 
     async def save(self, lead: Lead, outcome: str | None, now: datetime) -> None:
         row = self._db.leads.get(lead.id)
