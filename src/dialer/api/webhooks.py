@@ -1,9 +1,11 @@
-"""Provider webhooks: signature checked, recorded once, one transaction and one release.
+"""Provider webhooks: signature checked, recorded once, written many to a transaction.
 
 One route, ``POST /webhooks/{provider}/status``, for the configured provider (Twilio, Plivo or
 Telnyx); a table says how each one's requests are read and answered. A forged request gets 403
 and changes nothing. When the event cannot be stored (database down) the answer is 503, so the
-provider delivers it again: never a 2xx for an event not kept. Every refusal is logged at
+provider delivers it again: never a 2xx for an event not kept. The events of concurrent
+requests are written together (``services.provider_events.EventWriter``): each request is
+answered once the transaction holding its event has committed. Every refusal is logged at
 WARNING with its reason, at most one line per reason every 10 s.
 """
 
@@ -25,7 +27,7 @@ from dialer.bootstrap import Runtime
 from dialer.errors import InvalidInput, NotFound, Problem, Unavailable
 from dialer.observability.throttle import ThrottledWarnings
 from dialer.ports import ProviderEvent, WebhookVerifier
-from dialer.services.calls import apply_event
+from dialer.services.provider_events import EventWriter
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,7 @@ def webhook_router(runtime: Runtime) -> APIRouter:
     provider = runtime.services.telephony.name
     webhook = WEBHOOKS[provider]
     refusals = _Refusals(provider)
+    writer = EventWriter(runtime.services)
 
     @router.post(f"/{provider}/status", status_code=204, response_model=None)
     async def status(request: Request) -> Response:
@@ -124,7 +127,7 @@ def webhook_router(runtime: Runtime) -> APIRouter:
             if event is None:
                 runtime.callbacks.heard(runtime.services.clock.now())
                 return webhook.reply()
-            result = await apply_event(runtime.services, _attempt_id(request), event)
+            result = await writer.write(_attempt_id(request), event)
         except InvalidInput as exc:
             answer = problem(400, "Bad Request", str(exc), exc.problems)
             return refusals.refuse("malformed", answer, str(exc))

@@ -1,37 +1,35 @@
-"""What happens to an attempt after admission: origination, provider events, and its ending.
+"""What happens to an attempt after admission: origination and its ending on our own word.
+(Provider events are ``provider_events``.)
 
-Every change is one transaction; the admission lease is released after the commit (a release
-that is lost is reclaimed by lease expiry, never by guessing)."""
+Every change is committed before admission hears of it; the admission lease is released
+after the commit (a release that is lost is reclaimed by lease expiry, never by guessing)."""
 
 from __future__ import annotations
 
 import logging
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from dialer import metrics
-from dialer.domain.model import CallAttempt, CampaignSettings, Lead
+from dialer.domain.model import CallAttempt, Campaign, CampaignSettings, Lead
 from dialer.domain.phone import mask, zones_of_key
 from dialer.domain.retry import decide_after_attempt
 from dialer.domain.statuses import (
     AttemptStatus,
     CampaignStatus,
     LeadStatus,
-    attempt_status_after,
 )
 from dialer.errors import (
     DialerError,
-    NotFound,
     ProviderOutcomeUnknown,
     ProviderRejected,
     ProviderThrottled,
     ProviderUnavailable,
 )
 from dialer.observability import logs
-from dialer.observability.scope import LateScope, attempt_scope
+from dialer.observability.scope import attempt_scope
 from dialer.observability.tracing import Span, SpanKind
-from dialer.ports import Lease, Origination, ProviderEvent, UnitOfWork
+from dialer.ports import Lease, Origination, UnitOfWork
 from dialer.services.context import Services
 
 log = logging.getLogger(__name__)
@@ -64,12 +62,19 @@ def lease_of(attempt: CallAttempt, expires_at: float = 0.0) -> Lease:
 async def finish_attempt(services: Services, uow: UnitOfWork, attempt: CallAttempt) -> None:
     """Decide the lead's next state now that ``attempt`` has ended."""
     lead = await uow.leads.get(attempt.lead_id, lock=True)
+    campaign = await uow.campaigns.get(attempt.campaign_id)
+    await finish_with(services, uow, attempt, lead, campaign)
+
+
+async def finish_with(
+    services: Services, uow: UnitOfWork, attempt: CallAttempt, lead: Lead, campaign: Campaign
+) -> None:
+    """``finish_attempt`` with the lead (read under its lock) and campaign already in hand."""
     if lead.last_attempt_id != attempt.id or lead.status not in {
         LeadStatus.DIALING,
         LeadStatus.WAITING_RETRY,
     }:
         return
-    campaign = await uow.campaigns.get(attempt.campaign_id)
     now = services.clock.now()
     if campaign.status is CampaignStatus.CANCELLED:
         lead.move_to(LeadStatus.CANCELLED)
@@ -146,10 +151,7 @@ async def _originate(services: Services, job: Origination) -> str | None:
     """The provider's call id, when it accepted the call."""
     if not await _wait_for_send_slot(services, job):
         return None
-    async with services.store.unit() as uow:
-        first_time = await uow.attempts.mark_sending(job.attempt_id, services.clock.now())
-        await uow.commit()
-    if not first_time:
+    if not await services.writes.mark_sending(job.attempt_id):
         log.warning("attempt %s was sent before; not sending it again", job.attempt_id)
         return None
     try:
@@ -199,25 +201,15 @@ async def withdraw(
     again with its attempts unspent. Taking the sent marker first makes this exclusive: a
     worker holding the same job later finds it set and sends nothing. False (nothing done)
     when the job had been sent, or its attempt had ended."""
-    async with services.store.unit() as uow:
-        claimed = await uow.attempts.mark_sending(job.attempt_id, services.clock.now())
-        await uow.commit()
+    claimed = await services.writes.mark_sending(job.attempt_id)
     if claimed:
         await put_back_unsent(services, job, cause, retry_after)
     return claimed
 
 
 async def mark_accepted(services: Services, attempt_id: int, call_id: str) -> None:
-    async with services.store.unit() as uow:
-        attempt = await uow.attempts.get(attempt_id, lock=True)
-        if attempt is None:
-            raise NotFound(f"attempt {attempt_id} does not exist")
-        attempt.provider_call_id = attempt.provider_call_id or call_id
-        attempt.initiated_at = attempt.initiated_at or services.clock.now()
-        if attempt.status is AttemptStatus.QUEUED:
-            attempt.status = AttemptStatus.INITIATED
-        await uow.attempts.save(attempt)
-        await uow.commit()
+    """The provider created the call: its id is kept, a QUEUED attempt is INITIATED."""
+    await services.writes.accept(attempt_id, call_id)
 
 
 async def put_back_unsent(
@@ -264,120 +256,3 @@ async def adopt_lost_call(services: Services, job: Origination, cause: str) -> N
         cause,
         f"found call {call_id}" if call_id else "left for callbacks or the reaper",
     )
-
-
-# ------------------------------------------------------------------ provider events
-
-
-@dataclass(frozen=True)
-class EventResult:
-    attempt_id: int
-    effect: str  # the new status, "ignored" (stale or out of order) or "duplicate"
-
-
-def _apply_fields(
-    attempt: CallAttempt, event: ProviderEvent, status: AttemptStatus, now: datetime
-) -> None:
-    # Our own clock, not the provider's timestamp: retries and windows are computed on it,
-    # and the provider's time is kept with the event itself.
-    at = now
-    attempt.status = status
-    attempt.provider_call_id = attempt.provider_call_id or event.provider_call_id
-    if status is AttemptStatus.INITIATED or attempt.initiated_at is None:
-        attempt.initiated_at = attempt.initiated_at or at
-    if status is AttemptStatus.ANSWERED:
-        attempt.answered_at = at
-    if attempt.is_terminal:
-        attempt.ended_at = at
-        attempt.duration = event.duration if event.duration is not None else attempt.duration
-        attempt.hangup_cause = event.hangup_cause or attempt.hangup_cause
-
-
-async def apply_event(
-    services: Services, attempt_id: int | None, event: ProviderEvent
-) -> EventResult:
-    """Record a provider event exactly once and move the attempt (and, at its end, the lead)."""
-    with LateScope("provider event") as scope:  # started once the attempt is known
-        result = await _apply_event(services, attempt_id, event, scope)
-        scope.span.set_attribute("dialer.effect", result.effect)
-        log.debug("provider event %s: %s", event.progress.value, result.effect)
-        return result
-
-
-def _start_event_scope(scope: LateScope, attempt: CallAttempt, event: ProviderEvent) -> None:
-    fields = logs.attempt_fields(
-        attempt.id, attempt.lead_id, attempt.campaign_id, event.provider_call_id
-    )
-    scope.start(
-        fields, parent=attempt.traceparent, attributes={"dialer.event": event.progress.value}
-    )
-
-
-async def _apply_event(
-    services: Services, attempt_id: int | None, event: ProviderEvent, scope: LateScope
-) -> EventResult:
-    now = services.clock.now()
-    async with services.store.unit() as uow:
-        attempt = await _attempt_for(uow, attempt_id, event)
-        _start_event_scope(scope, attempt, event)
-        if attempt.provider_call_id not in {None, event.provider_call_id}:
-            raise NotFound(f"attempt {attempt.id} belongs to another call")
-        was_unknown = attempt.status is AttemptStatus.UNKNOWN
-        target = attempt_status_after(
-            attempt.status, event.progress, was_answered=attempt.was_answered
-        )
-        effect = target.value if target else "ignored"
-        if not await uow.attempts.record_event(attempt.id, event, effect, now):
-            return EventResult(attempt.id, "duplicate")
-        if target is None:
-            await uow.commit()
-            log.info("attempt %s: %s after %s ignored", attempt.id, event.progress, attempt.status)
-            return EventResult(attempt.id, effect)
-        _apply_fields(attempt, event, target, now)
-        if not attempt.is_terminal:
-            # Progress renews the lease: the store's expiry is what the reaper and a rebuild
-            # read, so it moves first; admission follows after the commit.
-            attempt.lease_expires_at = now + timedelta(seconds=services.limits.lease_ttl)
-        await uow.attempts.save(attempt)
-        if attempt.is_terminal:
-            await finish_attempt(services, uow, attempt)
-        await uow.commit()
-    await _after_commit(services, attempt, was_unknown)
-    return EventResult(attempt.id, effect)
-
-
-async def _after_commit(services: Services, attempt: CallAttempt, was_unknown: bool) -> None:
-    """Admission follows the stored event. The event is durable by now, so nothing here may
-    fail its delivery (the provider would send it again, or worse, give up on a 4xx): a
-    release that does not happen is reclaimed by lease expiry and the reconciler, a renewal
-    that does not happen is restored by the reconciler from the store's expiry."""
-    try:
-        if attempt.is_terminal and not was_unknown:
-            await release_quietly(services, attempt)
-        elif not attempt.is_terminal:
-            await _renew(services, attempt)
-    except Exception:  # any failure at all: the stored event stands
-        log.exception("attempt %s: admission not updated after its event", attempt.id)
-
-
-async def _renew(services: Services, attempt: CallAttempt) -> None:
-    try:
-        renewed = await services.admission.renew(lease_of(attempt), services.limits.lease_ttl)
-    except DialerError as exc:
-        log.warning("attempt %s: lease not renewed now (%s); the reconciler will", attempt.id, exc)
-        return
-    if not renewed:
-        # Never end a live call over this: the reconciler restores the lease from the store.
-        log.warning("attempt %s: lease was not live at renewal", attempt.id)
-
-
-async def _attempt_for(
-    uow: UnitOfWork, attempt_id: int | None, event: ProviderEvent
-) -> CallAttempt:
-    if attempt_id is None:
-        found = await uow.attempts.by_call_id(event.provider_call_id)
-        attempt_id = found.id if found else None
-    attempt = await uow.attempts.get(attempt_id, lock=True) if attempt_id is not None else None
-    if attempt is None:
-        raise NotFound(f"no attempt for call {event.provider_call_id}")
-    return attempt

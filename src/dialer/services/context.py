@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from dialer.domain.model import Campaign, Rates, ScopeLimits
 from dialer.domain.safety import NumberPolicy
 from dialer.ports import Admission, Clock, Scope, Store, Telephony
+from dialer.services.attempt_writes import AttemptWrites
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class Services:
     webhook_base: str
     rng: random.Random = field(default_factory=random.Random)
     allow_vanity_numbers: bool = False  # contacts' numbers may be written with keypad letters
+    writes: AttemptWrites = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.writes = AttemptWrites(self.store, self.clock)
 
     def scope(self, campaign: Campaign, tenant: ScopeLimits | None = None) -> Scope:
         tenant = tenant or ScopeLimits(self.limits.tenant_max)

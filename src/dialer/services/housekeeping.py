@@ -22,9 +22,10 @@ from datetime import timedelta
 from dialer.domain.model import CallAttempt
 from dialer.errors import DialerError
 from dialer.services.batches import job_of
-from dialer.services.calls import apply_event, withdraw
+from dialer.services.calls import withdraw
 from dialer.services.context import Services
 from dialer.services.heartbeat import prune_heartbeats
+from dialer.services.provider_events import apply_event
 from dialer.services.provider_lookup import ENDING_PROGRESS, ask_provider
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,10 @@ from dialer.domain.model import CallAttempt
 from dialer.domain.statuses import AttemptStatus
 from dialer.errors import ProviderError
 from dialer.ports import ProviderEvent
-from dialer.services.calls import apply_event, end_attempt
+from dialer.services.calls import end_attempt
 from dialer.services.context import Services
 from dialer.services.housekeeping import withdraw_unsent
+from dialer.services.provider_events import apply_event
 from dialer.services.provider_lookup import ENDING_PROGRESS, ask_provider
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,8 @@ from dialer.bootstrap import Runtime
 from dialer.domain.statuses import AttemptStatus, CallProgress
 from dialer.ports import LeadQuery, ProviderEvent
 from dialer.services import lead_results
-from dialer.services.calls import apply_event, end_attempt
+from dialer.services.calls import end_attempt
+from dialer.services.provider_events import apply_event
 from tests.support.api import Keys, bearer, new_campaign
 from tests.support.engine import dispatch_once
 

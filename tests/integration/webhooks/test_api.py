@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -210,3 +211,40 @@ def test_throttled_warnings_count_what_they_left_out(caplog: pytest.LogCaptureFi
         "refused three",
         "refused five (2 more since the last such line, not logged)",
     ]
+
+
+async def test_concurrent_callbacks_are_each_stored_once_and_end_every_call(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    """Many callbacks at once go to the store together (EventWriter): each is answered 2xx
+    once stored, none is stored twice, and every call's end frees its lead and its lease."""
+    services = runtime.services
+    settings = CampaignSettings("many", "+14155550100", max_concurrency=100, ramp_up=0)
+    campaign = await create_campaign(services, "acme", settings)
+    numbers = [f"+1212555{1000 + i:04d}" for i in range(60)]
+    await import_drafts(
+        services, campaign.id, [ContactDraft(n, "America/New_York") for n in numbers]
+    )
+    await start_campaign(services, campaign.id)
+    await Dispatcher(services, HeldExecutor()).run_once()
+    async with runtime.store.unit() as uow:
+        live = await uow.attempts.live()
+    assert len(live) == len(numbers)
+
+    def status(attempt_id: int, state: str, sequence: int) -> dict[str, str]:
+        call = {"CallSid": f"CA{attempt_id:032d}", "To": live[0].phone, "CallDuration": "9"}
+        return callback(state, sequence, **call)
+
+    answered = [post(client, a.id, status(a.id, "in-progress", 1)) for a in live]
+    assert {r.status_code for r in await asyncio.gather(*answered)} == {204}
+    ended = [post(client, a.id, status(a.id, "completed", 2)) for a in live for _ in range(2)]
+    assert {r.status_code for r in await asyncio.gather(*ended)} == {204}
+
+    assert await event_count(runtime) == 2 * len(live)  # the repeated deliveries not kept
+    async with runtime.store.unit() as uow:
+        attempts = await uow.attempts.get_many([a.id for a in live])
+        leads = await uow.leads.get_many([a.lead_id for a in live])
+    assert {a.status for a in attempts.values()} == {AttemptStatus.COMPLETED}
+    assert all(a.answered_at is not None for a in attempts.values())
+    assert {lead.status for lead in leads.values()} == {LeadStatus.DONE}
+    assert (await services.admission.usage()).global_active == 0

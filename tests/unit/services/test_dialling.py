@@ -12,10 +12,11 @@ from dialer.domain.phone import zone_key
 from dialer.domain.retry import FixedDelays, Outcome, RetryPolicy
 from dialer.domain.statuses import AttemptStatus, CallProgress, LeadStatus
 from dialer.ports import ContactDraft, LeadQuery, ProviderEvent
-from dialer.services.calls import apply_event, originate
+from dialer.services.calls import originate
 from dialer.services.campaigns import cancel_campaign, create_campaign, start_campaign
 from dialer.services.contacts import import_drafts
 from dialer.services.dispatch import Dispatcher
+from dialer.services.provider_events import apply_event
 from tests.support.in_process import InProcess, in_process
 
 NY = "America/New_York"

@@ -1,0 +1,47 @@
+"""The worker's two writes per call — the sent marker before the provider request, the
+provider's call id after it — written per batch: the jobs a worker runs at once share one
+transaction for their markers and one for their acceptances (``Coalescer``). At-most-once
+is unchanged: each job waits for the commit of its own marker before its request."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dialer.ports import Clock, Store
+from dialer.services.coalescing import Coalescer
+
+MAX_WRITES_PER_BATCH = 500
+
+
+class AttemptWrites:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+        self._markers = Coalescer[int, bool](self._mark_sending, MAX_WRITES_PER_BATCH)
+        self._acceptances = Coalescer[tuple[int, str], None](self._accept, MAX_WRITES_PER_BATCH)
+
+    async def mark_sending(self, attempt_id: int) -> bool:
+        """Take the attempt's sent marker (committed when this returns); False when it was
+        taken before, or the attempt has ended."""
+        return await self._markers.submit(attempt_id)
+
+    async def accept(self, attempt_id: int, call_id: str) -> None:
+        """The provider created the attempt's call (committed when this returns)."""
+        await self._acceptances.submit((attempt_id, call_id))
+
+    async def _mark_sending(self, attempt_ids: list[int]) -> Sequence[bool]:
+        async with self._store.unit() as uow:
+            marked = await uow.attempts.mark_sending_many(attempt_ids, self._clock.now())
+            await uow.commit()
+        # One job held twice in a batch (a redelivery beside the original) is sent once.
+        answers = []
+        for attempt_id in attempt_ids:
+            answers.append(attempt_id in marked)
+            marked.discard(attempt_id)
+        return answers
+
+    async def _accept(self, accepted: list[tuple[int, str]]) -> Sequence[None]:
+        async with self._store.unit() as uow:
+            await uow.attempts.accept_many(dict(accepted), self._clock.now())
+            await uow.commit()
+        return [None] * len(accepted)

@@ -1,0 +1,265 @@
+"""Provider events, recorded exactly once and written many to a transaction.
+
+A listener under load receives thousands of status callbacks a second; one transaction each
+would spend its CPU on round trips. ``EventWriter`` gathers the events that arrive while the
+previous batch is being written (no timer: alone under light load, hundreds together under
+heavy load) and writes each batch as one unit: the batch's attempts read under their locks
+in one statement, their stored events' keys in one, the new events in one insert, the moved
+attempts in one update, the ended attempts' leads read and decided, one commit — then the
+ended calls' leases released in one admission script. Every request is answered after the
+commit that stored its event: never a 2xx for an event not kept.
+
+One event's trouble is its own: an unknown attempt or a call id that belongs to another
+attempt is that event's answer, decided before anything is written; a batch that fails as a
+whole for any reason but the store's own unavailability is written again one event at a
+time, so that only the culprit fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from dialer.domain.model import CallAttempt, Campaign
+from dialer.domain.statuses import AttemptStatus, attempt_status_after
+from dialer.errors import DialerError, NotFound, Unavailable
+from dialer.observability import logs
+from dialer.observability.scope import LateScope
+from dialer.ports import ProviderEvent, RecordedEvent, UnitOfWork
+from dialer.services.calls import finish_with, lease_of
+from dialer.services.coalescing import Coalescer
+from dialer.services.context import Services
+
+log = logging.getLogger(__name__)
+
+MAX_EVENTS_PER_BATCH = 500  # one transaction's worth: a few ms of work at most
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One provider event as a webhook delivered it; ``attempt_id`` from our callback URL."""
+
+    attempt_id: int | None
+    event: ProviderEvent
+
+
+@dataclass(frozen=True)
+class EventResult:
+    attempt_id: int
+    effect: str  # the new status, "ignored" (stale or out of order) or "duplicate"
+    attempt: CallAttempt | None = None  # as the event left it: its ids, for logs and traces
+
+
+Outcome = EventResult | DialerError
+
+
+# ------------------------------------------------------------------ one event
+
+
+async def apply_event(
+    services: Services, attempt_id: int | None, event: ProviderEvent
+) -> EventResult:
+    """Record one provider event exactly once and move the attempt (and, at its end, the
+    lead): the reaper's and housekeeping's way in, and a batch of one."""
+    with LateScope("provider event") as scope:
+        [outcome] = await apply_events(services, [Delivery(attempt_id, event)])
+        return observed(scope, event, outcome)
+
+
+def observed(scope: LateScope, event: ProviderEvent, outcome: Outcome) -> EventResult:
+    """Start the event's span in its attempt's trace (linked to the request that brought it),
+    log the effect; raise the event's own error."""
+    if isinstance(outcome, DialerError):
+        raise outcome
+    attempt = outcome.attempt
+    if attempt is not None:
+        fields = logs.attempt_fields(
+            attempt.id, attempt.lead_id, attempt.campaign_id, event.provider_call_id
+        )
+        attributes = {"dialer.event": event.progress.value}
+        scope.start(fields, parent=attempt.traceparent, attributes=attributes)
+    scope.span.set_attribute("dialer.effect", outcome.effect)
+    log.debug("provider event %s: %s", event.progress.value, outcome.effect)
+    return outcome
+
+
+# ------------------------------------------------------------------ a batch
+
+
+async def apply_events(services: Services, deliveries: Sequence[Delivery]) -> list[Outcome]:
+    """Each delivery's outcome, in order; the batch is one transaction. Raises only when the
+    store could not be used at all (every event then goes unstored, and is asked again)."""
+    try:
+        return await _write_batch(services, deliveries)
+    except (Unavailable, OSError):
+        raise
+    except Exception:
+        if len(deliveries) == 1:
+            raise
+        log.warning("a batch of %d provider events failed; one at a time", len(deliveries))
+        return [await _alone(services, delivery) for delivery in deliveries]
+
+
+async def _alone(services: Services, delivery: Delivery) -> Outcome:
+    try:
+        [outcome] = await _write_batch(services, [delivery])
+    except DialerError as exc:
+        return exc
+    return outcome
+
+
+@dataclass
+class _Batch:
+    """What one batch found and changed, kept between its statements."""
+
+    attempts: dict[int, CallAttempt]
+    stored: set[tuple[int, str]]  # (attempt id, dedupe key) of the events already stored
+    first_status: dict[int, AttemptStatus] = field(default_factory=dict)
+    records: list[RecordedEvent] = field(default_factory=list)
+    moved: dict[int, CallAttempt] = field(default_factory=dict)
+
+
+async def _write_batch(services: Services, deliveries: Sequence[Delivery]) -> list[Outcome]:
+    now = services.clock.now()
+    async with services.store.unit() as uow:
+        ids = await _attempt_ids(uow, deliveries)
+        found = await uow.attempts.get_many({i for i in ids if i is not None}, lock=True)
+        batch = _Batch(found, await uow.attempts.event_keys(found))
+        batch.first_status = {i: a.status for i, a in found.items()}
+        outcomes = [
+            _apply(services, batch, attempt_id, d.event, now)
+            for attempt_id, d in zip(ids, deliveries, strict=True)
+        ]
+        await uow.attempts.record_events(batch.records, now)
+        await uow.attempts.save_many(list(batch.moved.values()))
+        ended = [a for a in batch.moved.values() if a.is_terminal]
+        await _finish(services, uow, ended)
+        await uow.commit()
+    await _after_commit(services, batch)
+    return outcomes
+
+
+async def _attempt_ids(uow: UnitOfWork, deliveries: Sequence[Delivery]) -> list[int | None]:
+    """Each delivery's attempt: named by our callback URL, else found by the provider's id."""
+    ids: list[int | None] = []
+    for delivery in deliveries:
+        attempt_id = delivery.attempt_id
+        if attempt_id is None:
+            found = await uow.attempts.by_call_id(delivery.event.provider_call_id)
+            attempt_id = found.id if found else None
+        ids.append(attempt_id)
+    return ids
+
+
+def _apply(
+    services: Services,
+    batch: _Batch,
+    attempt_id: int | None,
+    event: ProviderEvent,
+    now: datetime,
+) -> Outcome:
+    attempt = batch.attempts.get(attempt_id) if attempt_id is not None else None
+    if attempt is None:
+        return NotFound(f"no attempt for call {event.provider_call_id}")
+    if attempt.provider_call_id not in {None, event.provider_call_id}:
+        return NotFound(f"attempt {attempt.id} belongs to another call")
+    key = (attempt.id, event.dedupe_key)
+    if key in batch.stored:
+        return EventResult(attempt.id, "duplicate", attempt)
+    batch.stored.add(key)
+    target = attempt_status_after(attempt.status, event.progress, was_answered=attempt.was_answered)
+    effect = target.value if target else "ignored"
+    batch.records.append(RecordedEvent(attempt.id, event, effect))
+    if target is None:
+        log.info("attempt %s: %s after %s ignored", attempt.id, event.progress, attempt.status)
+        return EventResult(attempt.id, effect, attempt)
+    _apply_fields(attempt, event, target, now)
+    if not attempt.is_terminal:
+        # Progress renews the lease: the store's expiry is what the reaper and a rebuild
+        # read, so it moves first; admission follows after the commit.
+        attempt.lease_expires_at = now + timedelta(seconds=services.limits.lease_ttl)
+    batch.moved[attempt.id] = attempt
+    return EventResult(attempt.id, effect, attempt)
+
+
+def _apply_fields(
+    attempt: CallAttempt, event: ProviderEvent, status: AttemptStatus, now: datetime
+) -> None:
+    # Our own clock, not the provider's timestamp: retries and windows are computed on it,
+    # and the provider's time is kept with the event itself.
+    attempt.status = status
+    attempt.provider_call_id = attempt.provider_call_id or event.provider_call_id
+    attempt.initiated_at = attempt.initiated_at or now
+    if status is AttemptStatus.ANSWERED:
+        attempt.answered_at = now
+    if attempt.is_terminal:
+        attempt.ended_at = now
+        attempt.duration = event.duration if event.duration is not None else attempt.duration
+        attempt.hangup_cause = event.hangup_cause or attempt.hangup_cause
+
+
+async def _finish(services: Services, uow: UnitOfWork, ended: list[CallAttempt]) -> None:
+    """Decide the leads of the attempts that ended: their leads read under locks at once."""
+    if not ended:
+        return
+    leads = await uow.leads.get_many({a.lead_id for a in ended}, lock=True)
+    campaigns: dict[int, Campaign] = {}
+    for attempt in ended:
+        if attempt.campaign_id not in campaigns:
+            campaigns[attempt.campaign_id] = await uow.campaigns.get(attempt.campaign_id)
+        lead = leads.get(attempt.lead_id)
+        if lead is not None:
+            await finish_with(services, uow, attempt, lead, campaigns[attempt.campaign_id])
+
+
+async def _after_commit(services: Services, batch: _Batch) -> None:
+    """Admission follows the stored events. They are durable by now, so nothing here may fail
+    their delivery (the provider would send them again, or worse, give up on a 4xx): a
+    release that does not happen is reclaimed by lease expiry and the reconciler, a renewal
+    that does not happen is restored by the reconciler from the store's expiry."""
+    moved = batch.moved.values()
+    # An attempt that was UNKNOWN had its lease released when it became so.
+    ended = [
+        a for a in moved if a.is_terminal and batch.first_status[a.id] is not AttemptStatus.UNKNOWN
+    ]
+    live = [a for a in moved if not a.is_terminal]
+    try:
+        if ended:
+            await services.admission.release_many([lease_of(a) for a in ended])
+    except Exception as exc:  # any failure at all: the stored events stand
+        log.warning("%d leases not released now (%s); they will expire", len(ended), exc)
+    if live:
+        await asyncio.gather(*(_renew(services, attempt) for attempt in live))
+
+
+async def _renew(services: Services, attempt: CallAttempt) -> None:
+    try:
+        renewed = await services.admission.renew(lease_of(attempt), services.limits.lease_ttl)
+    except Exception as exc:  # any failure at all: the stored event stands
+        log.warning("attempt %s: lease not renewed now (%s); the reconciler will", attempt.id, exc)
+        return
+    if not renewed:
+        # Never end a live call over this: the reconciler restores the lease from the store.
+        log.warning("attempt %s: lease was not live at renewal", attempt.id)
+
+
+# ------------------------------------------------------------------ the listener's writer
+
+
+class EventWriter:
+    """A listener's provider events, gathered into batches (see the module's docstring)."""
+
+    def __init__(self, services: Services, max_batch: int = MAX_EVENTS_PER_BATCH) -> None:
+        self._coalescer = Coalescer[Delivery, Outcome](
+            lambda batch: apply_events(services, batch), max_batch
+        )
+
+    async def write(self, attempt_id: int | None, event: ProviderEvent) -> EventResult:
+        """Store the event (with the others of its batch), then answer: raises the event's own
+        error, or the store's when the batch could not be written."""
+        with LateScope("provider event") as scope:
+            outcome = await self._coalescer.submit(Delivery(attempt_id, event))
+            return observed(scope, event, outcome)
