@@ -77,7 +77,7 @@ async def test_concurrent_events_are_one_unit_of_work_and_each_has_its_outcome()
         == [
             AttemptStatus.COMPLETED,
             AttemptStatus.NO_ANSWER,
-            AttemptStatus.INITIATED,  # accepted by the provider, unchanged by the stray event  # the wrong call's event changed nothing
+            AttemptStatus.INITIATED,  # accepted; the stray event changed nothing
         ]
     )
     assert attempts[a].answered_at is not None
