@@ -72,14 +72,11 @@ async def test_concurrent_events_are_one_unit_of_work_and_each_has_its_outcome()
     async with p.services.store.unit() as uow:
         attempts = await uow.attempts.get_many([a, b, c])
         leads = await uow.leads.get_many([x.lead_id for x in attempts.values()])
-    assert (
-        [attempts[i].status for i in (a, b, c)]
-        == [
-            AttemptStatus.COMPLETED,
-            AttemptStatus.NO_ANSWER,
-            AttemptStatus.INITIATED,  # accepted; the stray event changed nothing
-        ]
-    )
+    assert [attempts[i].status for i in (a, b, c)] == [
+        AttemptStatus.COMPLETED,
+        AttemptStatus.NO_ANSWER,
+        AttemptStatus.INITIATED,  # accepted; the stray event changed nothing
+    ]
     assert attempts[a].answered_at is not None
     assert sorted(lead.status for lead in leads.values()) == sorted(
         [LeadStatus.DONE, LeadStatus.WAITING_RETRY, LeadStatus.DIALING]
