@@ -118,6 +118,10 @@ class Settings(ObservabilitySettings):
         default=None, validation_alias=AliasChoices("TELNYX_CONNECTION_ID")
     )
     telnyx_api_base: str = "https://api.telnyx.com"
+    # The status callbacks asked of the provider. lean: the answer and the ending, all the
+    # attempt's states need (one webhook transaction each). all: ringing too (Twilio's
+    # initiated and ringing, Plivo's ring_url), for operators who want to see calls ringing.
+    callback_events: Literal["lean", "all"] = "lean"
     breaker_failure_ratio: float = Field(default=0.5, gt=0, le=1)
     breaker_window_seconds: float = Field(default=60.0, ge=1, le=3600)
     breaker_min_calls: int = Field(default=20, ge=1, le=100_000)

@@ -47,6 +47,7 @@ def build_telephony(settings: Settings) -> tuple[Telephony, WebhookVerifier | Re
         token,
         timeout=settings.provider_timeout_seconds,
         max_connections=settings.max_in_flight_requests,
+        ringing_callbacks=settings.callback_events == "all",
     )
     return telephony, TwilioWebhookVerifier(token)
 
@@ -84,6 +85,7 @@ def build_other_provider(settings: Settings) -> tuple[Telephony, RequestVerifier
             token,
             timeout=timeout,
             max_connections=connections,
+            ringing_callbacks=settings.callback_events == "all",
         )
         return plivo, PlivoWebhookVerifier(token)
     _require(

@@ -4,8 +4,11 @@ When the provider cannot reach our webhook URL (DIALER_PUBLIC_BASE_URL points at
 nothing listens there: a forgotten DIALER_LISTEN), calls are created and then nothing is
 heard of them: without a word, a run would wait for housekeeping's quiet period or for the
 leases. The watch notices a call accepted ``silence`` seconds ago with no status callback
-heard by this process since, says so (a WARNING, and a warning the live view shows), and
-while that lasts looks such calls up at the provider, settling those that have ended.
+heard by this process since and looks it up at the provider. Silence alone proves nothing:
+only the answer and the ending are asked of the provider (DIALER_CALLBACK_EVENTS=lean), so a
+call may ring for its whole ring timeout without a word. A call the provider reports ended
+that we never heard of does: the watch then says so (a WARNING, and a warning the live view
+shows) and settles such calls from the provider's record while the silence lasts.
 
 It counts only the callbacks this process's webhook route stored (``CallbackPulse``): it is
 for a process that serves its own webhooks, as ``dialer run`` does.
@@ -48,18 +51,17 @@ class CallbackWatch:
     campaign_id: int
     silence: float = DEFAULT_SILENCE  # seconds of the services' clock
     batch: int = 200  # calls looked up per pass
-    warning: str | None = None  # set while accepted calls go unheard
+    warning: str | None = None  # set while ended calls go unheard
     _raised_at: datetime = field(default=datetime.min.replace(tzinfo=UTC))
 
     async def run_once(self) -> int:
         """Update the warning and settle the unheard calls that have ended; returns how
         many were settled."""
         now = self.services.clock.now()
-        unheard = await self._unheard_calls(now)
-        self._set_warning(bool(unheard), now)
         settled = 0
-        for attempt in unheard:
+        for attempt in await self._unheard_calls(now):
             settled += await settle_from_provider(self.services, attempt)
+        self._set_warning(settled > 0, now)
         if settled:
             log.info("%d calls never heard from were settled from the provider", settled)
         return settled
@@ -74,7 +76,7 @@ class CallbackWatch:
 
     def _unheard(self, attempt: CallAttempt, now: datetime) -> bool:
         """Accepted by the provider ``silence`` seconds ago or more, and no callback at all
-        (of any call) heard since: a long conversation after its ringing callback is not."""
+        (of any call) heard since: a long conversation after its answer callback is not."""
         accepted = attempt.initiated_at
         if attempt.campaign_id != self.campaign_id or attempt.provider_call_id is None:
             return False
@@ -83,11 +85,11 @@ class CallbackWatch:
         heard = self.pulse.last_heard
         return heard is None or heard < accepted
 
-    def _set_warning(self, silent: bool, now: datetime) -> None:
-        """Raised when a call goes unheard; lowered only once a callback is heard after
-        that, not when the lookups have merely settled the calls waiting."""
+    def _set_warning(self, ended_unheard: bool, now: datetime) -> None:
+        """Raised when the provider ended a call we never heard of; lowered only once a
+        callback is heard after that, not when the lookups have merely settled the calls."""
         if self.warning is None:
-            if silent:
+            if ended_unheard:
                 self.warning = SILENCE_WARNING.format(seconds=self.silence)
                 self._raised_at = now
                 log.warning(self.warning)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -91,3 +92,22 @@ async def test_callbacks_heard_raise_no_warning_even_in_long_calls(
     assert final.status is CampaignStatus.COMPLETED
     assert warnings  # the watch ran ...
     assert set(warnings) == {None}  # ... and found nothing to say
+
+
+async def test_calls_ringing_longer_than_the_silence_raise_no_warning(
+    engine: EngineFactory,
+) -> None:
+    """Only the answer and the ending are asked of the provider, so a call ringing past the
+    silence allowed says nothing: the lookup finds it ringing, which is no cause to warn."""
+    warnings: list[str | None] = []
+    unanswered = sim_config(outcome_mix={"no_answer": 1.0})
+    long_ring = replace(CAMPAIGN, ring_timeout=60)
+    async with engine(sim=unanswered, callback_silence_seconds=SILENCE) as e:
+        campaign = await e.campaign(long_ring, CONTACTS[:3])
+        final = await asyncio.wait_for(
+            run_to_end(e.runtime, campaign.id, on_warning=warnings.append), 30
+        )
+    assert final.status is CampaignStatus.COMPLETED
+    assert final.attempts.get(AttemptStatus.NO_ANSWER) == 3  # ended by their own callbacks
+    assert warnings
+    assert set(warnings) == {None}

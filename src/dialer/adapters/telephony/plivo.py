@@ -1,10 +1,11 @@
 """Plivo telephony: its REST API v1 (``/v1/Account/{auth_id}/Call/``) and its callbacks.
 
-A call is created with three callback URLs, all pointed at our status webhook: ``ring_url``
-(the phone rings), ``answer_url`` (answered: Plivo fetches the call's XML there, so the
-webhook answers with Plivo XML) and ``hangup_url`` (the ending, with ``HangupCause`` and
-``Duration``). A campaign's own ``answer_url`` replaces ours: the call then runs the
-campaign's application, and the answer is learned from the ending's ``AnswerTime``/duration.
+A call is created with two callback URLs pointed at our status webhook: ``answer_url``
+(answered: Plivo fetches the call's XML there, so the webhook answers with Plivo XML) and
+``hangup_url`` (the ending, with ``HangupCause`` and ``Duration``); with ``ringing_callbacks``,
+a third, ``ring_url`` (the phone rings), which the attempt's states do not need. A campaign's
+own ``answer_url`` replaces ours: the call then runs the campaign's application, and the
+answer is learned from the ending's ``AnswerTime``/duration.
 
 The call id is Plivo's ``request_uuid``, which Plivo uses as the call's ``CallUUID`` in every
 callback and in the call's record. Errors are translated as in rest.py. Numbers go to Plivo
@@ -75,7 +76,8 @@ def _error_text(response: httpx.Response) -> str:
 
 
 class PlivoTelephony:
-    """The ``Telephony`` port over Plivo's REST API v1, with one keep-alive pool."""
+    """The ``Telephony`` port over Plivo's REST API v1, with one keep-alive pool.
+    ``ringing_callbacks`` asks for the ring callback (``ring_url``) too."""
 
     name = NAME
 
@@ -87,8 +89,10 @@ class PlivoTelephony:
         *,
         timeout: float = 10.0,
         max_connections: int = 200,
+        ringing_callbacks: bool = False,
     ) -> None:
         root = (api_base or PLIVO_API_BASE).rstrip("/")
+        self._ringing_callbacks = ringing_callbacks
         self._client = rest.pooled_client(
             f"{root}/v1/Account/{auth_id}/",
             timeout=timeout,
@@ -151,18 +155,19 @@ class PlivoTelephony:
 
     def _create_body(self, request: CallRequest) -> dict[str, Any]:
         callback = request.status_callback_url
-        return {
+        body: dict[str, Any] = {
             "from": plivo_number(request.from_),
             "to": plivo_number(request.to),
             "answer_url": request.answer_url or callback,
             "answer_method": "POST",
-            "ring_url": callback,
-            "ring_method": "POST",
             "hangup_url": callback,
             "hangup_method": "POST",
             "ring_timeout": request.ring_timeout,
             "time_limit": request.time_limit,
         }
+        if self._ringing_callbacks:  # without a ring_url, Plivo posts no ring callback
+            body.update(ring_url=callback, ring_method="POST")
+        return body
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         return await rest.send(self._client, NAME, _error_text, method, url, **kwargs)
@@ -173,9 +178,10 @@ class PlivoTelephony:
 
 def parse_callback(params: Mapping[str, str]) -> ProviderEvent:
     """A ring, answer or hangup callback form as a ``ProviderEvent``; ``InvalidInput`` naming
-    every bad field. Plivo numbers no callbacks, so ``sequence`` is None and the event's
-    dedupe key is its status alone: each of ringing, answered and the ending happens once per
-    call, and a repeated delivery of one is recognised by it."""
+    every bad field (a ring callback comes only when ``ring_url`` was given). Plivo numbers no
+    callbacks, so ``sequence`` is None and the event's dedupe key is its status alone: each of
+    ringing, answered and the ending happens once per call, and a repeated delivery of one is
+    recognised by it."""
     problems: list[Problem] = []
     call_id = params.get("CallUUID") or params.get("RequestUUID") or ""
     if not call_id:

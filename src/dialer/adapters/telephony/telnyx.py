@@ -3,6 +3,9 @@
 A call is created on the account's Call Control connection with our status webhook as its
 ``webhook_url``; Telnyx then posts ``call.initiated``, ``call.answered`` and ``call.hangup``
 (with ``hangup_cause``) there, as ``{"data": {"event_type", "id", "occurred_at", "payload"}}``.
+Telnyx has no way to leave ``call.initiated`` out: it is acknowledged and not stored (the
+worker marks the attempt INITIATED when the create is accepted), so only the answer and the
+ending cost a transaction.
 The call id is the ``call_control_id``. ``client_state`` carries the attempt id, so a live call
 can be found again on the connection's list of active calls.
 
@@ -55,8 +58,8 @@ HANGUP_CAUSE_TO_PROGRESS: Mapping[str, CallProgress] = {
     "not_found": CallProgress.FAILED,
     "unspecified": CallProgress.FAILED,
 }
+# call.initiated is absent: it tells nothing the accepted create did not (see above).
 EVENT_TO_PROGRESS: Mapping[str, CallProgress] = {
-    "call.initiated": CallProgress.INITIATED,
     "call.answered": CallProgress.ANSWERED,
 }
 
@@ -197,9 +200,9 @@ def _data(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def parse_webhook(body: bytes) -> ProviderEvent | None:
     """A Call Control webhook as a ``ProviderEvent``; None for an event that changes no call
-    status (``call.bridged``, ``call.machine.*``...): acknowledged, not stored. The dedupe key
-    is the status: Telnyx sends each of initiated, answered and hangup once per call (the
-    event's own ``id`` is kept in ``raw``), and a redelivery has the same key."""
+    status (``call.initiated``, ``call.bridged``, ``call.machine.*``...): acknowledged, not
+    stored. The dedupe key is the status: Telnyx sends each of answered and hangup once per
+    call (the event's own ``id`` is kept in ``raw``), and a redelivery has the same key."""
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:

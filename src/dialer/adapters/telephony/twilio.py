@@ -45,7 +45,11 @@ TWILIO_API_BASE = "https://api.twilio.com"
 API_VERSION = "2010-04-01"
 # Used when a request has no answer URL: answer, then hang up after a second.
 DEFAULT_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response><Pause length="1"/></Response>'
-STATUS_CALLBACK_EVENTS = ("initiated", "ringing", "answered", "completed")
+# The status callbacks asked for. The attempt's states need only the answer and the ending
+# ("completed" subscribes to every ending); the worker sets INITIATED when the create is
+# accepted. Ringing is for operators who want to see it, at two more callbacks per call.
+STATUS_CALLBACK_EVENTS = ("answered", "completed")
+RINGING_CALLBACK_EVENTS = ("initiated", "ringing", *STATUS_CALLBACK_EVENTS)
 CALL_NOT_LIVE = 21220  # Twilio's code for "the call is not in a state that can be changed"
 FIND_CALL_MAX_PAGES = 5
 
@@ -85,7 +89,8 @@ class TwilioTelephony:
     """The ``Telephony`` port over Twilio's 2010-04-01 REST API, with one keep-alive pool.
 
     ``api_base`` is None (or ``TWILIO_API_BASE``) for the real Twilio, or another
-    Twilio-compatible API's base URL, such as the simulator's.
+    Twilio-compatible API's base URL, such as the simulator's. ``ringing_callbacks`` asks for
+    the initiated and ringing callbacks too.
     """
 
     name = "twilio"
@@ -99,8 +104,10 @@ class TwilioTelephony:
         timeout: float = 10.0,
         max_connections: int = 200,
         default_twiml: str = DEFAULT_TWIML,
+        ringing_callbacks: bool = False,
     ) -> None:
         self._default_twiml = default_twiml
+        self._events = RINGING_CALLBACK_EVENTS if ringing_callbacks else STATUS_CALLBACK_EVENTS
         root = (api_base or TWILIO_API_BASE).rstrip("/")
         self._client = httpx.AsyncClient(
             base_url=f"{root}/{API_VERSION}/Accounts/{account_sid}/",
@@ -173,7 +180,7 @@ class TwilioTelephony:
             "From": request.from_,
             "StatusCallback": request.status_callback_url,
             "StatusCallbackMethod": "POST",
-            "StatusCallbackEvent": list(STATUS_CALLBACK_EVENTS),
+            "StatusCallbackEvent": list(self._events),
             "Timeout": str(request.ring_timeout),
             "TimeLimit": str(request.time_limit),
         }
