@@ -211,6 +211,12 @@ def test_policy_command_validates(tmp_path: Path) -> None:
     refused = dialer("policy", "--max-attempts", "0", env=env)
     assert refused.returncode == 2
     assert dialer("policy", env=env).stdout.startswith("At most 2 attempts")  # unchanged
+    hours = dialer("policy", "--calling-hours", "09:00-12:00;13:00-20:00", env=env)
+    assert "Calls outside campaigns: 09:00-12:00;13:00-20:00 contact-local." in hours.stdout
+    backwards = dialer("policy", "--calling-hours", "21:00-08:00", env=env)
+    assert backwards.returncode == 2
+    assert "calling_hours" in backwards.stdout + backwards.stderr
+    assert "09:00-12:00;13:00-20:00" in dialer("policy", env=env).stdout  # unchanged
 
 
 def test_run_refuses_a_header_wider_than_the_bound(tmp_path: Path) -> None:

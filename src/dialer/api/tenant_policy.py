@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from dialer.api.auth import Admin, RuntimeDep, Viewer
 from dialer.api.problems import PROBLEM_RESPONSES
 from dialer.bootstrap import Runtime
 from dialer.domain.safety import NumberPolicy
+from dialer.domain.window import format_ranges
 from dialer.errors import InvalidInput, Problem
 from dialer.services import safety, tenants
 
@@ -30,7 +31,10 @@ POLICY_DOC = (
     "PUT replaces the tenant's number policy: a field left out or null takes the "
     "deployment's default (DIALER_NUMBER_MAX_ATTEMPTS, ...). Bounds: number_max_attempts "
     "1 to 1,000; number_window_seconds 1 to 2,592,000 (30 days); "
-    "conversation_cooldown_seconds 0 to 31,536,000 (365 days)."
+    "conversation_cooldown_seconds 0 to 31,536,000 (365 days). calling_hours: the "
+    "contact-local hours, every day, that calls placed through POST /v1/calls may use "
+    "(their default window, and the bounds of a window a request names), as ranges like "
+    "08:00-21:00 or 09:00-12:00;13:00-20:00; default 08:00-21:00."
 )
 
 
@@ -57,6 +61,11 @@ class PolicyBody(BaseModel):
     conversation_cooldown_seconds: StrictInt | None = Field(
         default=None, description="Seconds no campaign calls a number after a conversation"
     )
+    calling_hours: StrictStr | None = Field(
+        default=None,
+        description="Contact-local hours, every day, for calls placed through POST /v1/calls",
+        examples=["08:00-21:00"],
+    )
 
 
 def _in_body(exc: InvalidInput) -> InvalidInput:
@@ -69,6 +78,7 @@ def _policy_out(policy: NumberPolicy) -> PolicyBody:
         number_max_attempts=policy.max_attempts,
         number_window_seconds=policy.window,
         conversation_cooldown_seconds=policy.cooldown,
+        calling_hours=format_ranges(policy.calling_hours),
     )
 
 

@@ -16,6 +16,7 @@ from dialer.cli.common import run_command
 from dialer.domain.model import ScopeLimits
 from dialer.domain.phone import mask
 from dialer.domain.safety import NumberPolicy
+from dialer.domain.window import format_ranges
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import DoNotCallEntry
 from dialer.services import safety, tenants
@@ -171,14 +172,23 @@ def policy(
     cooldown: Annotated[
         int | None, typer.Option(help="Seconds no campaign calls a number after a conversation.")
     ] = None,
+    calling_hours: Annotated[
+        str | None,
+        typer.Option(
+            help="Contact-local hours, every day, for calls placed through POST /v1/calls "
+            "(e.g. 08:00-21:00 or 09:00-12:00;13:00-20:00)."
+        ),
+    ] = None,
 ) -> None:
-    """Show, or change, the tenant's number policy (frequency cap and cool-down)."""
+    """Show, or change, the tenant's number policy (frequency cap, cool-down, and the calling
+    hours of calls outside campaigns)."""
     changes = {
         key: value
         for key, value in (
             ("number_max_attempts", max_attempts),
             ("number_window_seconds", window),
             ("conversation_cooldown_seconds", cooldown),
+            ("calling_hours", calling_hours),
         )
         if value is not None
     }
@@ -193,6 +203,8 @@ def policy(
         f"At most {current.max_attempts} attempts per number per {current.window} s; "
         f"{current.cooldown} s of quiet after a conversation."
     )
+    hours = format_ranges(current.calling_hours)
+    console.print(f"Calls outside campaigns: {hours} contact-local.", highlight=False)
 
 
 def limits(

@@ -6,16 +6,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from dialer.domain.window import DEFAULT_END, DEFAULT_START, TimeRange, parse_clock
+
+# Contact-local hours, every day, that calls outside campaigns may use unless the tenant says
+# otherwise: the campaigns' default window.
+DEFAULT_CALLING_HOURS = (TimeRange(parse_clock(DEFAULT_START), parse_clock(DEFAULT_END)),)
+
 
 @dataclass(frozen=True)
 class NumberPolicy:
     max_attempts: int = 3  # attempts to one number ...
     window: int = 86400  # ... within this rolling window (seconds), across all campaigns
     cooldown: int = 86400  # after a conversation, no campaign calls the number this long
+    # Calls placed outside campaigns (POST /v1/calls) are made only in these contact-local
+    # hours: the default window of such a call, and the bounds of a window it asks for.
+    calling_hours: tuple[TimeRange, ...] = DEFAULT_CALLING_HOURS
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or self.window < 1 or self.cooldown < 0:
             raise ValueError("max_attempts and window must be positive, cooldown not negative")
+        if not self.calling_hours:
+            raise ValueError("calling_hours needs at least one range")
 
     @property
     def lookback(self) -> timedelta:

@@ -110,6 +110,20 @@ class CallingWindow:
         """Every day, DEFAULT_START to DEFAULT_END contact-local."""
         return cls.daily(range(7), parse_clock(DEFAULT_START), parse_clock(DEFAULT_END))
 
+    @classmethod
+    def every_day(cls, ranges: Sequence[TimeRange]) -> CallingWindow:
+        return cls(tuple(tuple(ranges) for _ in range(7)))
+
+    def outside(self, hours: Sequence[TimeRange]) -> list[str]:
+        """This plan's ranges that do not lie inside ``hours`` (the same every day), as
+        'mon 02:00-04:00'; empty when the whole plan keeps within them."""
+        return [
+            f"{DAY_NAMES[day]} {format_range(r)}"
+            for day, ranges in enumerate(self.weekly)
+            for r in sorted(ranges)
+            if not any(h.start <= r.start and r.end <= h.end for h in hours)
+        ]
+
     def key(self) -> str:
         """A canonical text of the plan and closed dates: equal windows, equal keys."""
         days = ";".join(",".join(format_range(r) for r in sorted(day)) for day in self.weekly)

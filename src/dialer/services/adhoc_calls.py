@@ -4,11 +4,13 @@ Each tenant has standing "API queue" campaigns, one per caller ID, answer URL an
 window, created RUNNING on first use with no retries. A requested call becomes a lead of its
 queue, so the ordinary dispatcher dials it under every cap (global, tenant, campaign,
 per-number lock, rates, do-not-call, number policy) and only inside the queue's window in the
-contact's own time zone (the campaigns' default unless the request names one): a request is
-never refused for capacity or the hour, it waits its turn. Only a window that never opens for
-the contact is refused. Only a tenant's backlog past DIALER_API_MAX_PENDING_CALLS
-is refused, so callers slow down instead of queueing without bound; its Retry-After is the
-time the backlog needs to drain at the pace measured over the last minute.
+contact's own time zone (the tenant's calling hours every day — by default the campaigns'
+08:00-21:00 — unless the request names a window inside them): a request is never refused for
+capacity or the hour, it waits its turn. Only a window outside the tenant's calling hours, or
+one that never opens for the contact, is refused. A tenant's backlog past
+DIALER_API_MAX_PENDING_CALLS is refused too, so callers slow down instead of queueing without
+bound; its Retry-After is the time the backlog needs to drain at the pace measured over the
+last minute.
 
 The dispatcher completes a running campaign when it has nothing left to call. A queue is a
 campaign that runs dry often, so a new call reopens it (COMPLETED -> RUNNING, which only
@@ -31,12 +33,13 @@ from dialer.domain.model import Campaign, CampaignSettings, Lead
 from dialer.domain.phone import InvalidNumber, normalize, zone_key, zones_for, zones_of_key
 from dialer.domain.retry import RetryPolicy
 from dialer.domain.statuses import CampaignStatus
-from dialer.domain.window import CallingWindow
+from dialer.domain.window import CallingWindow, TimeRange, format_ranges
 from dialer.errors import DialerError, Problem
 from dialer.observability import tracing
 from dialer.ports import ContactDraft, UnitOfWork
 from dialer.services.campaigns import answer_url_problem
 from dialer.services.context import Services
+from dialer.services.safety import policy_for
 
 DEFAULT_ZONE = "America/New_York"  # for numbers whose zone the number does not tell
 QUEUE_RAMP_UP = 10  # seconds: the queue's cap fills over this long after it (re)opens
@@ -56,11 +59,8 @@ class CallOrder:
     name: str | None = None
     timezone: str | None = None
     attributes: Mapping[str, str] = field(default_factory=dict)
-    window: CallingWindow | None = None  # None: the campaigns' default (CallingWindow.default)
-
-    @property
-    def calling_window(self) -> CallingWindow:
-        return self.window if self.window is not None else CallingWindow.default()
+    # None: the tenant's calling hours, every day; else a window inside those hours.
+    window: CallingWindow | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,7 @@ class _Valid:
     order: CallOrder
     draft: ContactDraft
     caller_id: str
+    window: CallingWindow
     not_before: datetime
 
 
@@ -189,7 +190,7 @@ def _draft(order: CallOrder, where: str, allow_vanity: bool) -> tuple[ContactDra
 
 
 def _validate(
-    orders: Sequence[CallOrder], prefix: str, services: Services
+    orders: Sequence[CallOrder], prefix: str, services: Services, hours: Sequence[TimeRange]
 ) -> tuple[list[_Valid], list[RefusedCall]]:
     now, limits = services.clock.now(), services.limits
     valid: list[_Valid] = []
@@ -199,7 +200,8 @@ def _validate(
         where = f"{prefix}[{index}]" if prefix else "body"
         try:
             draft, caller_id = _draft(order, where, services.allow_vanity_numbers)
-            opens = _window_opens(order, draft, where, now)
+            window = _window(order, hours, where)
+            opens = _window_opens(order, window, draft, where, now)
         except ValueError as exc:
             location, _, message = str(exc).partition(": ")
             refused.append(RefusedCall(index, Problem(location, message)))
@@ -211,15 +213,30 @@ def _validate(
             problem = Problem(f"{where}.to", f"the same number as {prefix}[{seen}]")
             refused.append(RefusedCall(index, problem))
             continue
-        valid.append(_Valid(index, order, draft, caller_id, opens))
+        valid.append(_Valid(index, order, draft, caller_id, window, opens))
     return valid, refused
 
 
-def _window_opens(order: CallOrder, draft: ContactDraft, where: str, now: datetime) -> datetime:
+def _window(order: CallOrder, hours: Sequence[TimeRange], where: str) -> CallingWindow:
+    """The call's window: the tenant's calling hours every day, or the one asked for if it
+    keeps within them (ValueError naming the ranges that do not)."""
+    if order.window is None:
+        return CallingWindow.every_day(hours)
+    if outside := order.window.outside(hours):
+        raise ValueError(
+            f"{where}.window: {', '.join(outside)} is outside the tenant's calling hours "
+            f"({format_ranges(hours)}, PUT /v1/policy calling_hours)"
+        )
+    return order.window
+
+
+def _window_opens(
+    order: CallOrder, window: CallingWindow, draft: ContactDraft, where: str, now: datetime
+) -> datetime:
     """When the call may first be dialled: now if the window is open in every zone of the
     contact, else when it next opens; ValueError when it never does."""
     zones = zones_of_key(draft.zone_key)
-    opens = order.calling_window.next_open(now, zones)
+    opens = window.next_open(now, zones)
     if opens is None:
         field_name = "window" if order.window is not None else "to"
         raise ValueError(
@@ -306,7 +323,8 @@ async def queue_calls(
 ) -> Queueing:
     """Queue the calls in this transaction (the caller commits). Bad numbers, repeats and
     numbers on a do-not-call list are refused one by one; Backlogged refuses them all."""
-    valid, refused = _validate(orders, prefix, services)
+    policy = await policy_for(uow, tenant_id, services.limits.number_policy)
+    valid, refused = _validate(orders, prefix, services, policy.calling_hours)
     result = Queueing(refused=refused)
     if not valid:
         return result
@@ -319,7 +337,7 @@ async def queue_calls(
     groups: dict[tuple[str, str | None, CallingWindow], list[_Valid]] = {}
     for item in valid:
         if item.draft.phone not in listed:
-            queue = (item.caller_id, item.order.answer_url, item.order.calling_window)
+            queue = (item.caller_id, item.order.answer_url, item.window)
             groups.setdefault(queue, []).append(item)
     for (caller_id, answer_url, window), items in groups.items():
         campaign = await queue_campaign(

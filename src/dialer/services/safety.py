@@ -11,12 +11,14 @@ from typing import Any
 from dialer.domain.model import CallAttempt
 from dialer.domain.phone import InvalidNumber, normalize
 from dialer.domain.safety import NumberPolicy
+from dialer.domain.window import CallingWindow, TimeRange, format_ranges, parse_ranges
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import DoNotCallEntry, Store, UnitOfWork
 from dialer.services.access import KeyScope, Principal
 from dialer.services.tenants import bounded_problems
 
 GLOBAL_LIST = 0  # the tenant id of the global do-not-call list
+CALLING_HOURS = "calling_hours"  # kept apart: a text of ranges, not a bounded number
 POLICY_KEYS = {
     "number_max_attempts": "max_attempts",
     "number_window_seconds": "window",
@@ -47,7 +49,14 @@ async def set_policy(
     """Change some of the tenant's policy (None: back to the deployment's default); all or
     nothing, within the bounds the deployment's own settings have (the command line and
     the API both come here)."""
-    problems = bounded_problems(values, POLICY_BOUNDS)
+    numbers = {k: v for k, v in values.items() if k != CALLING_HOURS}
+    problems = bounded_problems(numbers, POLICY_BOUNDS)
+    values = dict(values)
+    if values.get(CALLING_HOURS) is not None:
+        try:
+            values[CALLING_HOURS] = format_ranges(hours_from_text(values[CALLING_HOURS]))
+        except ValueError as exc:
+            problems.append(Problem(CALLING_HOURS, str(exc)))
     if problems:
         raise InvalidInput(problems)
     async with store.unit() as uow:
@@ -61,7 +70,20 @@ async def set_policy(
 
 def policy_from(values: Mapping[str, Any], default: NumberPolicy) -> NumberPolicy:
     changes = {field: values[key] for key, field in POLICY_KEYS.items() if key in values}
+    if CALLING_HOURS in values:  # stored as its text, checked when it was set
+        changes["calling_hours"] = parse_ranges(values[CALLING_HOURS])
     return dataclasses.replace(default, **changes)
+
+
+def hours_from_text(text: object) -> tuple[TimeRange, ...]:
+    """'08:00-12:00;13:00-21:00' as ranges; ValueError saying what is wrong."""
+    if not isinstance(text, str):
+        raise ValueError("expected ranges like 08:00-21:00 or 09:00-12:00;13:00-20:00")
+    ranges = parse_ranges(text)
+    if not ranges:
+        raise ValueError("at least one range like 08:00-21:00")
+    CallingWindow.every_day(ranges)  # refuses overlapping ranges
+    return ranges
 
 
 def _numbers(raw: Iterable[tuple[str, str, str | None]]) -> list[tuple[str, str | None]]:

@@ -1,6 +1,7 @@
-"""POST /v1/calls honours the contact-local calling window like a campaign call: the default
-(every day 08:00-21:00) or the request's own; outside it the call waits until it opens, and a
-window that never opens is refused."""
+"""POST /v1/calls honours the contact-local calling window like a campaign call: the tenant's
+calling hours (by default every day 08:00-21:00) or the request's own inside them; outside it
+the call waits until it opens, and a window outside the tenant's hours, or one that never
+opens, is refused."""
 
 from __future__ import annotations
 
@@ -60,18 +61,47 @@ async def test_a_call_inside_the_window_is_dialled_at_once(
     assert await dispatch_once(runtime) == 1
 
 
-async def test_the_request_window_overrides_the_default(
+async def test_a_request_window_outside_the_tenants_hours_is_refused_naming_it(
     client: httpx.AsyncClient, keys: Keys, runtime: Runtime
 ) -> None:
     _at(runtime, THREE_AM_IN_NEW_YORK)
     night = {"start": "02:00", "end": "04:00"}
     response = await place(client, keys.operator, NEW_YORK, window=night)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["location"] == "body.window"
+    assert "mon 02:00-04:00" in error["message"]
+    assert "outside the tenant's calling hours (08:00-21:00" in error["message"]
+    assert await dispatch_once(runtime) == 0
+    # Narrower than the tenant's hours is fine.
+    morning = {"start": "09:00", "end": "11:00"}
+    response = await place(client, keys.operator, NEW_YORK, window=morning)
+    assert response.status_code == 202, response.text
+
+
+async def test_the_tenants_hours_bound_and_default_the_windows_of_calls(
+    client: httpx.AsyncClient, keys: Keys, runtime: Runtime
+) -> None:
+    """An admin widens the tenant's calling hours; then a night window may be asked for, and
+    a call naming none waits for the tenant's own hours, not the campaigns' default."""
+    hours = {"calling_hours": "02:00-04:00;09:00-20:00"}
+    put = await client.put("/v1/policy", json=hours, headers=bearer(keys.admin))
+    assert put.status_code == 200, put.text
+    _at(runtime, THREE_AM_IN_NEW_YORK - timedelta(hours=2))  # 01:00 in New York
+    no_window = await place(client, keys.operator, "+12125550101")
+    assert _instant(no_window.json()) == THREE_AM_IN_NEW_YORK - timedelta(hours=1)  # 02:00
+    other_tenant = await place(client, keys.other, "+12125550101")
+    assert _instant(other_tenant.json()) == EIGHT_AM_IN_NEW_YORK  # its hours are the default
+    _at(runtime, THREE_AM_IN_NEW_YORK)
+    night = {"start": "02:00", "end": "04:00"}
+    response = await place(client, keys.operator, NEW_YORK, window=night)
+    assert response.status_code == 202, response.text
     assert _instant(response.json()) == THREE_AM_IN_NEW_YORK
     queue = await client.get(
         f"/v1/campaigns/{response.json()['campaign_id']}", headers=bearer(keys.viewer)
     )
     assert queue.json()["settings"]["window"] == {d: ["02:00-04:00"] for d in _DAYS}
-    assert await dispatch_once(runtime) == 1
+    assert await dispatch_once(runtime) == 2  # this one, and the one waiting since 02:00
 
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -122,9 +152,14 @@ async def test_bulk_calls_each_get_their_window(
         {
             "to": "+12125550111",
             "from": "+14155550100",
-            "window": {"start": "00:00", "end": "24:00"},
+            "window": {"start": "09:00", "end": "11:00"},
         },
         {"to": "+12125550122", "from": "+14155550100", "window": {d: [] for d in _DAYS}},
+        {
+            "to": "+12125550133",
+            "from": "+14155550100",
+            "window": {"start": "00:00", "end": "24:00"},
+        },
     ]
     response = await client.post(
         "/v1/calls/bulk", json={"calls": calls}, headers=bearer(keys.operator)
@@ -132,7 +167,12 @@ async def test_bulk_calls_each_get_their_window(
     body = response.json()
     assert [(c["index"], _instant(c)) for c in body["accepted"]] == [
         (0, EIGHT_AM_IN_NEW_YORK),
-        (1, THREE_AM_IN_NEW_YORK),
+        (1, EIGHT_AM_IN_NEW_YORK + timedelta(hours=1)),
     ]
-    assert [(r["index"], r["location"]) for r in body["refused"]] == [(2, "calls[2].window")]
+    assert [(r["index"], r["location"]) for r in body["refused"]] == [
+        (2, "calls[2].window"),  # never opens
+        (3, "calls[3].window"),  # outside the tenant's calling hours
+    ]
+    assert await dispatch_once(runtime) == 0
+    _at(runtime, EIGHT_AM_IN_NEW_YORK)
     assert await dispatch_once(runtime) == 1  # only the call whose window is open

@@ -24,6 +24,7 @@ DEFAULT_POLICY = {
     "number_max_attempts": 3,
     "number_window_seconds": 86400,
     "conversation_cooldown_seconds": 86400,
+    "calling_hours": "08:00-21:00",
 }
 
 
@@ -87,6 +88,10 @@ async def test_the_policy_is_read_by_any_key_and_set_by_an_admin_for_its_tenant_
         ("/v1/policy", {"number_window_seconds": 10**30}, "body.number_window_seconds"),
         ("/v1/policy", {"conversation_cooldown_seconds": -1}, "body.conversation_cooldown_seconds"),
         ("/v1/policy", {"cooldown": 5}, "body.cooldown"),
+        ("/v1/policy", {"calling_hours": "21:00-08:00"}, "body.calling_hours"),
+        ("/v1/policy", {"calling_hours": "08:00-12:00;11:00-20:00"}, "body.calling_hours"),
+        ("/v1/policy", {"calling_hours": ""}, "body.calling_hours"),
+        ("/v1/policy", {"calling_hours": 8}, "body.calling_hours"),
     ],
 )
 async def test_a_value_out_of_bounds_is_422_naming_it_and_changes_nothing(

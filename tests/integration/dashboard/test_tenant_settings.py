@@ -49,6 +49,7 @@ async def test_an_admin_changes_the_limits_and_policy_from_the_page(
         "number_max_attempts": "2",
         "number_window_seconds": "7200",
         "conversation_cooldown_seconds": "",
+        "calling_hours": " 09:00-20:00 ",
     }
     assert (await client.post("/dashboard/tenant/policy", data=policy)).status_code == 303
     read = (await client.get("/v1/policy", headers=bearer(keys.viewer))).json()
@@ -56,7 +57,13 @@ async def test_an_admin_changes_the_limits_and_policy_from_the_page(
         "number_max_attempts": 2,
         "number_window_seconds": 7200,
         "conversation_cooldown_seconds": 86400,  # empty: the deployment's default
+        "calling_hours": "09:00-20:00",
     }
+    backwards = {**policy, "calling_hours": "20:00-09:00"}
+    refused = await client.post("/dashboard/tenant/policy", data=backwards)
+    assert refused.status_code == 422
+    assert "calling_hours" in refused.text
+    assert (await client.get("/v1/policy", headers=bearer(keys.viewer))).json() == read
 
 
 async def test_a_value_out_of_bounds_or_not_a_number_is_422_and_changes_nothing(

@@ -25,9 +25,11 @@ from dialer.api.dashboard.web import (
     render,
     signed_in,
 )
+from dialer.domain.window import format_ranges
 from dialer.errors import InvalidInput, Problem
 from dialer.services import safety, tenants
 from dialer.services.access import KeyScope
+from dialer.services.safety import CALLING_HOURS
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -63,6 +65,13 @@ def whole_numbers(form: FormData, names: tuple[tuple[str, str], ...]) -> dict[st
     return values
 
 
+def _text(form: FormData, name: str) -> str | None:
+    """A text field, stripped; empty is None (the deployment's default)."""
+    raw = form.get(name)
+    text = raw.strip() if isinstance(raw, str) else ""
+    return text or None
+
+
 async def _render_tenant(
     request: Request, visitor: Visitor, status: int = 200, error: str = ""
 ) -> Response:
@@ -83,6 +92,7 @@ async def _render_tenant(
             "number_window_seconds": policy.window,
             "conversation_cooldown_seconds": policy.cooldown,
         },
+        calling_hours=format_ranges(policy.calling_hours),
         policy_fields=POLICY_FIELDS,
         can_change=visitor.principal.scope.includes(KeyScope.ADMIN),
         error=error,
@@ -109,7 +119,10 @@ async def _post(request: Request, visitor: Visitor, form: FormData, what: str) -
     check_form(request, visitor, form, needs=KeyScope.ADMIN)
     fields = LIMIT_FIELDS if what == "limits" else POLICY_FIELDS
     try:
-        await _change(request, visitor, what, whole_numbers(form, fields))
+        values: dict[str, Any] = whole_numbers(form, fields)
+        if what == "policy":
+            values[CALLING_HOURS] = _text(form, CALLING_HOURS)
+        await _change(request, visitor, what, values)
     except InvalidInput as exc:
         return await _render_tenant(request, visitor, 422, str(exc))
     await notify(request, visitor, Notice("ok", f"The tenant's {what} are saved."))
