@@ -17,13 +17,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dialer.observability import tracing
 from dialer.observability.logs import bound, mask_text
+from dialer.observability.throttle import ThrottledWarnings
 
 log = logging.getLogger("dialer.access")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Busy or routine paths: their access records are debug, the API's are info.
-_QUIET_PREFIXES = ("/webhooks/", "/metrics", "/healthz", "/readyz")
+WEBHOOKS_PREFIX = "/webhooks/"
+_QUIET_PREFIXES = (WEBHOOKS_PREFIX, "/metrics", "/healthz", "/readyz")
+UNROUTED_LOG_PERIOD = 10.0  # seconds: at most one line per path and status in this period
 
 
 def request_id_from(headers: Headers) -> str:
@@ -41,6 +44,7 @@ def _route_name(scope: Scope) -> str | None:
 class RequestContext:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._unrouted = ThrottledWarnings(log, UNROUTED_LOG_PERIOD)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,6 +80,23 @@ class RequestContext:
                 span.set_attribute("http.route", route)
                 span.set_attribute("http.response.status_code", status)
                 self._log(method, path, status, started)
+                self._warn_if_unrouted(method, path, status, route)
+
+    def _warn_if_unrouted(self, method: str, path: str, status: int, route: str | None) -> None:
+        """A provider's callback the router itself refused (no such path: another
+        provider's, a stale URL; or a wrong method) goes nowhere near the webhook handler,
+        which logs its own refusals: say so at WARNING, once per path and status a period."""
+        if not path.startswith(WEBHOOKS_PREFIX) or not (route is None or status == 405):
+            return
+        if status >= 400:
+            self._unrouted.warn(
+                f"{status} {method} {path}",
+                "webhook %s %s answered %s: no webhook is served there (this deployment "
+                "serves DIALER_PROVIDER's status webhook, by POST)",
+                method,
+                path,
+                status,
+            )
 
     @staticmethod
     def _log(method: str, path: str, status: int, started: float) -> None:

@@ -195,6 +195,25 @@ async def test_every_refused_webhook_is_logged_once_per_reason(
     assert "no attempt" in lines[2]
 
 
+async def test_a_webhook_the_router_refuses_is_logged_at_warning_once(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another provider's path, or the right path by GET: the handler never sees them, so the
+    access log says so at WARNING (the webhooks' routine records are DEBUG)."""
+    caplog.set_level(logging.WARNING, logger="dialer.access")
+    for _ in range(3):  # retried: one line
+        assert (await client.post("/webhooks/plivo/status?attempt=1")).status_code == 404
+    assert (await client.get("/webhooks/twilio/status")).status_code == 405
+    assert (await client.post("/v1/nothing-here")).status_code in {401, 404}  # not a webhook
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert lines == [
+        "webhook POST /webhooks/plivo/status answered 404: no webhook is served there "
+        "(this deployment serves DIALER_PROVIDER's status webhook, by POST)",
+        "webhook GET /webhooks/twilio/status answered 405: no webhook is served there "
+        "(this deployment serves DIALER_PROVIDER's status webhook, by POST)",
+    ]
+
+
 def test_throttled_warnings_count_what_they_left_out(caplog: pytest.LogCaptureFixture) -> None:
     now = [100.0]
     warnings = ThrottledWarnings(logging.getLogger("tests.throttle"), 10.0, lambda: now[0])
