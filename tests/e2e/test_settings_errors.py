@@ -41,6 +41,9 @@ COMMANDS = [
     ["limits"],
     ["plan", "{dir}/campaign.yaml", "--contacts", "100"],
     ["run", "{dir}/campaign.yaml", "--contacts", "{dir}/campaign.yaml"],
+    ["dispatcher"],
+    ["worker"],
+    ["webhooks"],
 ]
 
 
@@ -84,3 +87,12 @@ def test_the_installed_command_prints_no_traceback(env: Path) -> None:
         assert done.returncode == 2, done.stderr
         assert "Traceback" not in done.stderr
         assert CONFLICT in done.stderr
+
+
+def test_the_demo_names_its_cap_as_the_option_it_came_from(env: Path) -> None:
+    """The demo passes --cap on as the campaign cap setting: a cap over the global one is
+    reported as --cap, which the operator typed, not as a variable they never set."""
+    result = CliRunner().invoke(app, ["demo", "--cap", "40", "--contacts", "10"])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "--cap: 40 cannot exceed DIALER_GLOBAL_MAX_CONCURRENCY (30)" in result.output
+    assert "DIALER_CAMPAIGN_MAX_CONCURRENCY" not in result.output

@@ -31,7 +31,7 @@ from dialer.adapters.store.engine import make_engine
 from dialer.adapters.store.sql import SqlStore
 from dialer.bootstrap import Runtime, open_runtime, open_store
 from dialer.bootstrap.worker import serve_worker
-from dialer.cli.common import errors, run_command
+from dialer.cli.common import print_problems, run_command
 from dialer.errors import DialerError, InvalidInput, Problem
 from dialer.observability.logs import set_verbose
 from dialer.ports import DeadLetter
@@ -62,9 +62,7 @@ def _checked(make: Callable[[], T]) -> T:
     try:
         return make()
     except InvalidInput as exc:
-        errors.print("[bold red]Invalid input:[/]")
-        for problem in exc.problems:
-            errors.print(f"  {problem.location}: {problem.message}", markup=False, highlight=False)
+        print_problems(exc)
         raise typer.Exit(2) from exc
 
 

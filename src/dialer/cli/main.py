@@ -30,7 +30,7 @@ from dialer.cli.safety import dnc, history, limits, policy
 from dialer.cli.simproc import simulator_process
 from dialer.demo import demo_contacts, demo_settings, demo_start
 from dialer.domain.statuses import TERMINAL_LEAD, CampaignStatus
-from dialer.errors import DialerError, InvalidInput
+from dialer.errors import DialerError, InvalidInput, Problem
 from dialer.observability.logs import set_verbose
 from dialer.observability.setup import start_observability
 from dialer.runner import run_to_end, webhook_listener
@@ -53,6 +53,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+CAP_SETTING = "DIALER_CAMPAIGN_MAX_CONCURRENCY"  # how the demo passes its --cap on
 
 
 @app.callback()
@@ -93,17 +94,28 @@ def demo(
     raise typer.Exit(0 if ok else 1)
 
 
+def _demo_settings(sim_url: str, db: Path, cap: int) -> Settings:
+    """The settings of the demo; a problem with the cap is named as the option it came
+    from (``--cap``), not as the setting it is passed through."""
+    try:
+        return load_settings(
+            database_url=f"sqlite:///{db}",
+            twilio_api_base=sim_url,
+            twilio_account_sid="AC" + "0" * 32,
+            twilio_auth_token="simulator-token",
+            listen="127.0.0.1:0",
+            campaign_max_concurrency=cap,  # the demo's cap is the operator's own --cap
+        )
+    except InvalidInput as exc:
+        raise InvalidInput(
+            [Problem("--cap", p.message) if p.location == CAP_SETTING else p for p in exc.problems]
+        ) from None
+
+
 async def _demo(
     db: Path, sim_url: str, count: int, cap: int, rate: float | None, speed: float, seed: int
 ) -> bool:
-    settings = load_settings(
-        database_url=f"sqlite:///{db}",
-        twilio_api_base=sim_url,
-        twilio_account_sid="AC" + "0" * 32,
-        twilio_auth_token="simulator-token",
-        listen="127.0.0.1:0",
-        campaign_max_concurrency=cap,  # the demo's cap is the operator's own --cap
-    )
+    settings = _demo_settings(sim_url, db, cap)
     clock = ScaledClock(demo_start(datetime.now(UTC)), speed)
     async with open_runtime(settings, clock=clock, seed=seed) as runtime:
         campaign = await create_campaign(

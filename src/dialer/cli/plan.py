@@ -483,4 +483,19 @@ def _verdict_line(sim: Simulation) -> str:
     judged = f"starts per minute against the model, tolerance ±{sim.tolerance:.0%}"
     if sim.verdict == "too few starts":
         return f"{judged}: no verdict, only {sim.attempts} calls started (too few to measure)"
-    return f"{judged}: {sim.verdict}"
+    if sim.verdict == "agrees":
+        return f"{judged}: agrees"
+    model = sim.model.starts_per_minute
+    difference = relative_difference(sim.starts_per_minute, model)
+    measured = f"{sim.starts_per_minute:,.1f} measured against {model:,.1f} ({difference:+.1%})"
+    if difference < 0:
+        why = (
+            f"slower than the model: the engine's own time per call weighs more at x{sim.speed:g} "
+            "simulated time (a lower --speed shrinks it), or the machine is busy"
+        )
+    else:
+        why = (
+            "faster than the model: the simulated calls were shorter than the model assumes "
+            "(check --talk, --ring and the outcome rates against the campaign's)"
+        )
+    return f"{judged}: differs, {measured}; {why}"

@@ -1,5 +1,6 @@
 """Every command shown in the docs is true: each ``dialer …`` line of a shell block in
-README.md and docs/*.md runs here (a temporary SQLite database, the telephony simulator, the
+README.md and docs/*.md (and each ``$ `` line of a transcript, a block with no language) runs
+here (a temporary SQLite database, the telephony simulator, the
 docs' own example files) and exits 0. A command that cannot run here by its nature is checked
 with ``--help`` for every option it shows, and only if it is listed below with the reason; any
 other line of a shell block must be listed too. Nothing is skipped silently."""
@@ -24,7 +25,7 @@ from dialer.simulator.config import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-SHELL_FENCE = re.compile(r"^```(?:sh|bash|console|shell)\n(.*?)^```", re.S | re.M)
+SHELL_LANGUAGES = {"sh", "bash", "console", "shell"}
 OTHER_FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 
 # Commands checked with --help only (every option shown must exist), and why they cannot run.
@@ -93,13 +94,48 @@ def _complete(line: str) -> bool:
     return True
 
 
+def _prompted(block: str) -> str:
+    """A transcript's ``$ `` lines and their continuations; every other line blanked, so
+    that line numbers still count from the block's start."""
+    kept, going_on = [], False
+    for line in block.splitlines():
+        taken = going_on or line.startswith("$ ")
+        kept.append(line if taken else "")
+        going_on = taken and line.endswith("\\")
+    return "\n".join(kept)
+
+
+def _fenced_blocks(text: str) -> Iterator[tuple[int, str, str]]:
+    """Each fenced block: the line number of its first line, its language, its text."""
+    lines = text.splitlines()
+    fence = 0
+    while fence < len(lines):
+        if not lines[fence].startswith("```"):
+            fence += 1
+            continue
+        end = fence + 1
+        while end < len(lines) and not lines[end].startswith("```"):
+            end += 1
+        yield fence + 2, lines[fence][3:].strip(), "\n".join(lines[fence + 1 : end]) + "\n"
+        fence = end + 1
+
+
+def _shell_blocks(text: str) -> Iterator[tuple[int, str]]:
+    """Each shell block's first line number and its commands' text; and those of each block
+    with no language, which may be a transcript: its ``$ `` lines are commands."""
+    for start, language, block in _fenced_blocks(text):
+        if language in SHELL_LANGUAGES:
+            yield start, block
+        elif not language:
+            yield start, _prompted(block)
+
+
 def documented_commands() -> list[Documented]:
     found = []
     for path in DOCUMENTS:
         text = path.read_text(encoding="utf-8")
-        for block in SHELL_FENCE.finditer(text):
-            start = text[: block.start()].count("\n") + 2
-            for offset, line in _commands(block.group(1)):
+        for start, commands in _shell_blocks(text):
+            for offset, line in _commands(commands):
                 words = tuple(w.strip("[]") for w in shlex.split(line, comments=True))
                 found.append(Documented(f"{path.relative_to(ROOT)}:{start + offset}", words))
     return found

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from dialer.campaign_document import settings_from_yaml
 from dialer.cli.main import app
+from dialer.cli.plan import _verdict_line
 from dialer.cli.plan_simulation import (
     Simulation,
     measured_starts,
@@ -160,3 +161,31 @@ def test_no_verdict_when_the_measured_stretch_holds_too_few_starts() -> None:
     )
     assert sim.measured_starts < 30
     assert sim.verdict == "too few starts"
+
+
+@pytest.mark.parametrize(
+    ("ratio", "verdict"),
+    [
+        (1.0, "agrees"),
+        (0.5, "differs, 5.0 measured against 10.0 (-50.0%); slower than the model"),
+        (1.5, "differs, 15.0 measured against 10.0 (+50.0%); faster than the model"),
+    ],
+)
+def test_a_verdict_that_differs_says_by_how_much_and_why(ratio: float, verdict: str) -> None:
+    model = make_plan(plan_input(contacts=200))
+    sim = Simulation(
+        leads=200,
+        speed=4.0,
+        real_seconds=10.0,
+        finished=True,
+        attempts=200,
+        starts_per_minute=model.starts_per_minute * ratio,
+        peak_concurrency=10,
+        completion_seconds=100.0,
+        model=model,
+        measured_starts=150,
+    )
+    assert model.starts_per_minute == 10.0
+    line = _verdict_line(sim)
+    assert f": {verdict}" in line
+    assert ("x4 simulated time" in line) == (ratio < 1)  # what to try: a lower --speed
