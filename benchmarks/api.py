@@ -3,7 +3,9 @@ fixed request rates, against a real `dialer serve --api-only` process (uvicorn o
 and a streamed contacts import. Run from the repository root:
 
     .venv/bin/python -m benchmarks.api                      # SQLite, about 2 minutes
+    .venv/bin/python -m benchmarks.api --postgres           # a PostgreSQL database of its own
     .venv/bin/python -m benchmarks.api --database postgresql://postgres@127.0.0.1:5432/bench
+    .venv/bin/python -m benchmarks.api --postgres --only calls --rates 500 --profile /tmp/p
     .venv/bin/python -m benchmarks.api --quick              # 3 s per rate, 20,000 rows
     .venv/bin/python -m benchmarks.api --import-rows 1000000 --rates 0
 
@@ -13,24 +15,34 @@ Latency is measured by the client, from send to the end of the answer. Webhooks 
 signed Twilio status callbacks for attempts seeded beforehand, each one stored by the server
 in its own transaction. The import sends a CSV as a chunked body and reads the server's peak
 resident memory (VmHWM) before and after, to show the upload is streamed, not held.
+
+``--postgres`` creates a database of its own on DIALER_BENCH_PG (default the local server),
+migrates it, and drops it at the end. ``--profile DIR`` samples the server with py-spy while
+the calls are sent (one raw profile and one flame graph per rate) and prints the functions
+seen most often, on the stack and running.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import signal
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from statistics import quantiles
 
+import asyncpg
 import httpx
 
 from dialer.adapters.clock import WallClock
@@ -49,6 +61,8 @@ from dialer.settings import load_settings
 
 SID, TOKEN = "AC" + "be" * 16, "bench-token"
 MAX_IN_FLIGHT = 256
+PG_SERVER = os.environ.get("DIALER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+PY_SPY = Path(sys.executable).parent / "py-spy"
 
 
 @dataclass
@@ -63,7 +77,7 @@ class Result:
 
 
 class _Held:
-    async def submit(self, batch: list[Origination]) -> None:
+    async def submit(self, batch: Sequence[Origination]) -> None:
         return None
 
     async def drain(self) -> None:
@@ -82,6 +96,8 @@ async def seed(database: str, attempts: int) -> tuple[str, list[int]]:
     )
     async with open_runtime(settings, clock=WallClock()) as runtime:
         _, token = await create_key(runtime.store, "bench", KeyScope.OPERATOR, "bench", _now())
+        if attempts == 0:
+            return token, []
         campaign_settings = CampaignSettings(
             "webhook-bench", "+14155550100", max_concurrency=5000, ramp_up=0
         )
@@ -101,8 +117,46 @@ async def seed(database: str, attempts: int) -> tuple[str, list[int]]:
     return token, live
 
 
-def _now() -> object:
+def _now() -> datetime:
     return WallClock().now()
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def own_postgres() -> AsyncIterator[str]:
+    """A PostgreSQL database of the benchmark's own, dropped afterwards."""
+    name = f"dialer_bench_api_{os.getpid()}"
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await _admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@asynccontextmanager
+async def migrated(database: str | None, postgres: bool, tmp: str) -> AsyncIterator[str]:
+    """The database to run on: the one given (already migrated), else a PostgreSQL or SQLite
+    one of the benchmark's own, migrated here."""
+    if database is not None:
+        yield database
+        return
+    async with contextlib.AsyncExitStack() as stack:
+        if postgres:
+            url = await stack.enter_async_context(own_postgres())
+        else:
+            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        store = SqlStore(make_engine(url))
+        await migrate.upgrade(store.engine)
+        await store.close()
+        yield url
 
 
 @asynccontextmanager
@@ -232,53 +286,136 @@ async def import_rows(client: httpx.AsyncClient, token: str, pid: int, rows: int
     )
 
 
+@contextmanager
+def profiled(pid: int, out: Path | None, label: str) -> Iterator[None]:
+    """py-spy samples the server while the block runs (nothing when ``out`` is None): only
+    the samples holding the GIL, i.e. where the process spends its CPU."""
+    if out is None:
+        yield
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    raw = out / f"{label}.txt"
+    command = [str(PY_SPY), "record", "--gil", "--pid", str(pid), "--format", "raw"]
+    command += ["--output", str(raw)]
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)  # py-spy attaches
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        spy.wait(30)
+    print(f"profile {raw}:")
+    print(top_of_profile(raw))
+
+
+def top_of_profile(raw: Path, n: int = 15) -> str:
+    """The functions most often on the stack (total) and running (own), per cent of samples
+    of the busy thread (py-spy leaves idle samples out)."""
+    total: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    samples = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [_short(f) for f in stack.split(";")]
+        samples += int(count)
+        own[frames[-1]] += int(count)
+        for frame in set(frames):
+            total[frame] += int(count)
+    lines = [f"  {samples} samples; on the stack (total) / running (own), % of samples:"]
+    lines += [f"  total {100 * c / samples:5.1f}%  {f}" for f, c in total.most_common(n)]
+    lines += [f"  own   {100 * c / samples:5.1f}%  {f}" for f, c in own.most_common(n)]
+    return "\n".join(lines)
+
+
+def _short(frame: str) -> str:
+    """``function (path/to/module.py:line)`` without the line, so a function counts once."""
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.rsplit(':', 1)[0].removesuffix(')')})"
+
+
+async def run_rates(
+    what: Callable[[int], Awaitable[Result]], rates: list[int], pid: int, args: argparse.Namespace
+) -> list[Result]:
+    results = []
+    for rate in rates:
+        await asyncio.sleep(2)  # let the previous level's writes settle
+        label = f"{what.__name__}-{rate}"
+        with profiled(pid, args.profile, label):
+            results.append(await what(rate))
+    return results
+
+
+def table(results: list[Result]) -> str:
+    lines = [
+        f"{'what':<16}{'rate/s':>8}{'sent':>8}{'2xx':>8}{'achieved/s':>12}"
+        f"{'p50 ms':>10}{'p99 ms':>10}"
+    ]
+    lines += [
+        f"{r.what:<16}{r.rate:>8}{r.sent:>8}{r.ok:>8}{r.achieved:>12.1f}"
+        f"{r.p50_ms:>10.1f}{r.p99_ms:>10.1f}"
+        for r in results
+    ]
+    return "\n".join(lines)
+
+
+def _loadavg() -> str:
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
 async def main(args: argparse.Namespace) -> None:
+    print(f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average at the start {_loadavg()}")
     with tempfile.TemporaryDirectory(prefix="dialer-bench-") as tmp:
-        database = args.database or f"sqlite:///{Path(tmp) / 'bench.db'}"
-        if not args.database:
-            store = SqlStore(make_engine(database))
-            await migrate.upgrade(store.engine)
-            await store.close()
-        rates = [r for r in args.rates if r > 0]
-        needed = max([int(r * args.seconds) for r in rates] + [1])
-        token, attempts = await seed(database, min(needed, 40000))
-        print(
-            f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-            f"database {database.split(':')[0]}; {len(attempts)} attempts seeded"
-        )
-        results: list[Result] = []
-        async with server(database) as (url, pid):
-            # Idle connections are dropped before uvicorn's 5 s keep-alive closes them, so no
-            # request is sent on a connection the server is closing.
-            limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, keepalive_expiry=3)
-            async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
-                base = 0
-                for rate in rates:
-                    await asyncio.sleep(2)  # let the previous level's writes settle
-                    results.append(await webhooks_at(client, attempts, rate, args.seconds))
-                for rate in rates:
-                    await asyncio.sleep(2)
-                    results.append(await calls_at(client, token, rate, args.seconds, base))
-                    base += int(rate * args.seconds)
-                print(
-                    f"{'what':<16}{'rate/s':>8}{'sent':>8}{'2xx':>8}{'achieved/s':>12}"
-                    f"{'p50 ms':>10}{'p99 ms':>10}"
-                )
-                for r in results:
-                    print(
-                        f"{r.what:<16}{r.rate:>8}{r.sent:>8}{r.ok:>8}{r.achieved:>12.1f}"
-                        f"{r.p50_ms:>10.1f}{r.p99_ms:>10.1f}"
-                    )
-                if args.import_rows:
-                    print("import:", await import_rows(client, token, pid, args.import_rows))
+        async with migrated(args.database, args.postgres, tmp) as database:
+            await run(database, args)
+    print(f"# load average at the end {_loadavg()}")
+
+
+async def run(database: str, args: argparse.Namespace) -> None:
+    rates = [r for r in args.rates if r > 0]
+    needed = max([int(r * args.seconds) for r in rates] + [1])
+    attempts_wanted = 0 if args.only == "calls" else min(needed, 40000)
+    token, attempts = await seed(database, attempts_wanted)
+    print(
+        f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"database {database.split(':')[0]}; "
+        f"{len(attempts)} attempts seeded"
+    )
+    async with server(database) as (url, pid):
+        # Idle connections are dropped before uvicorn's 5 s keep-alive closes them, so no
+        # request is sent on a connection the server is closing.
+        limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, keepalive_expiry=3)
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+            base = 0
+
+            async def webhooks(rate: int) -> Result:
+                return await webhooks_at(client, attempts, rate, args.seconds)
+
+            async def calls(rate: int) -> Result:
+                nonlocal base
+                first, base = base, base + int(rate * args.seconds)  # new numbers each rate
+                return await calls_at(client, token, rate, args.seconds, first)
+
+            results: list[Result] = []
+            if args.only != "calls":
+                results += await run_rates(webhooks, rates, pid, args)
+            if args.only != "webhooks":
+                results += await run_rates(calls, rates, pid, args)
+            print(table(results))
+            if args.import_rows:
+                print("import:", await import_rows(client, token, pid, args.import_rows))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--database", help="a PostgreSQL URL (default: a temporary SQLite file)")
+    parser.add_argument("--database", help="a migrated PostgreSQL URL (default: SQLite)")
+    parser.add_argument(
+        "--postgres", action="store_true", help="a PostgreSQL database of its own (DIALER_BENCH_PG)"
+    )
     parser.add_argument("--rates", type=int, nargs="+", default=[50, 100, 200])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--import-rows", type=int, default=200_000)
+    parser.add_argument("--only", choices=["calls", "webhooks"], help="one kind of request")
+    parser.add_argument("--profile", type=Path, help="py-spy profiles of the server, here")
     parser.add_argument("--quick", action="store_true")
     options = parser.parse_args()
     if options.quick:
