@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from typing import Any
 
 from alembic import command
@@ -10,12 +13,14 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, insert
 
 from dialer.adapters.store import migrate
+from dialer.adapters.store.engine import make_engine
 from dialer.adapters.store.schema import metadata
 from dialer.adapters.store.sql import SqlStore
 from dialer.adapters.store.tables import campaigns, tenants
 from dialer.campaign_document import settings_to_mapping
 from dialer.domain.model import CampaignSettings
 from dialer.domain.retry import ExponentialBackoff, FixedDelays, Outcome
+from tests.support import databases
 from tests.support.clock import T0
 
 
@@ -71,3 +76,33 @@ async def test_retry_delays_stored_beyond_a_year_are_brought_within_it(store: Sq
     busy = rules[Outcome.BUSY]
     assert isinstance(busy, ExponentialBackoff)
     assert (busy.base, busy.maximum) == (60, 365 * 86400)
+
+
+async def test_processes_started_together_on_an_empty_database_migrate_once() -> None:
+    """Four processes migrate an empty PostgreSQL database at the same moment, as a
+    deployment's dispatchers and listeners do when they start together: the advisory lock
+    lets one create the schema while the others wait, then find it current."""
+    name = f"dialer_race_{os.getpid()}"
+    await databases.drop(name)
+    await databases.admin(f'CREATE DATABASE "{name}"')
+    url = f"{databases.PG_SERVER}/{name}"
+    try:
+        env = {**os.environ, "DIALER_DATABASE_URL": url}
+        command = [sys.executable, "-m", "dialer.cli", "migrate"]
+        runs = [
+            await asyncio.create_subprocess_exec(
+                *command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            )
+            for _ in range(4)
+        ]
+        done = await asyncio.wait_for(asyncio.gather(*(r.communicate() for r in runs)), 120)
+        assert [r.returncode for r in runs] == [0, 0, 0, 0], [err.decode() for _, err in done]
+        engine = make_engine(url)
+        try:
+            assert await migrate.is_current(engine)
+            async with engine.connect() as conn:
+                assert await conn.run_sync(_differences) == []
+        finally:
+            await engine.dispose()
+    finally:
+        await databases.drop(name)

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -30,8 +30,17 @@ def _current(connection: Connection) -> set[str]:
     return set(MigrationContext.configure(connection).get_current_heads())
 
 
+# Every process kind migrates as it starts (dialer serve, dispatcher, webhooks): processes
+# started together on an empty PostgreSQL database would race to create the same tables.
+# Each takes this transaction-scoped advisory lock first, so one migrates and the others,
+# waiting behind it, then find the schema current (PostgreSQL's DDL is transactional).
+MIGRATION_LOCK = 0x6469616C6572  # "dialer"
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(_upgrade, revision)
 
 
