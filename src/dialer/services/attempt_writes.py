@@ -1,12 +1,14 @@
-"""The worker's two writes per call — the sent marker before the provider request, the
-provider's call id after it — written per batch: the jobs a worker runs at once share one
-transaction for their markers and one for their acceptances (``Coalescer``). At-most-once
-is unchanged: each job waits for the commit of its own marker before its request."""
+"""The worker's store work per call — the attempt read as its job starts, the sent marker
+before the provider request, the provider's call id after it — done per batch: the jobs a
+worker runs at once share one read, one transaction for their markers and one for their
+acceptances (``Coalescer``). At-most-once is unchanged: each job waits for the commit of its
+own marker before its request."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from dialer.domain.model import CallAttempt
 from dialer.ports import Clock, Store
 from dialer.services.coalescing import Coalescer
 
@@ -19,6 +21,11 @@ class AttemptWrites:
         self._clock = clock
         self._markers = Coalescer[int, bool](self._mark_sending, MAX_WRITES_PER_BATCH)
         self._acceptances = Coalescer[tuple[int, str], None](self._accept, MAX_WRITES_PER_BATCH)
+        self._reads = Coalescer[int, CallAttempt | None](self._read, MAX_WRITES_PER_BATCH)
+
+    async def read(self, attempt_id: int) -> CallAttempt | None:
+        """The attempt as stored (read without a lock, with the others of its batch)."""
+        return await self._reads.submit(attempt_id)
 
     async def mark_sending(self, attempt_id: int) -> bool:
         """Take the attempt's sent marker (committed when this returns); False when it was
@@ -39,6 +46,11 @@ class AttemptWrites:
             answers.append(attempt_id in marked)
             marked.discard(attempt_id)
         return answers
+
+    async def _read(self, attempt_ids: list[int]) -> Sequence[CallAttempt | None]:
+        async with self._store.unit() as uow:
+            found = await uow.attempts.get_many(set(attempt_ids))
+        return [found.get(attempt_id) for attempt_id in attempt_ids]
 
     async def _accept(self, accepted: list[tuple[int, str]]) -> Sequence[None]:
         async with self._store.unit() as uow:

@@ -112,8 +112,7 @@ async def originate_now(services: Services, job: Origination) -> JobOutcome:
 
 
 async def _run_once(services: Services, job: Origination) -> JobOutcome:
-    async with services.store.unit() as uow:
-        attempt = await uow.attempts.get(job.attempt_id)
+    attempt = await services.writes.read(job.attempt_id)
     if attempt is None:
         raise NotFound(f"attempt {job.attempt_id} does not exist")
     if attempt.status is not AttemptStatus.QUEUED:
