@@ -7,8 +7,9 @@ leases. The watch notices a call accepted ``silence`` seconds ago with no status
 heard by this process since and looks it up at the provider. Silence alone proves nothing:
 only the answer and the ending are asked of the provider (DIALER_CALLBACK_EVENTS=lean), so a
 call may ring for its whole ring timeout without a word. A call the provider reports ended
-that we never heard of does: the watch then says so (a WARNING, and a warning the live view
-shows) and settles such calls from the provider's record while the silence lasts.
+that we still have not heard of a pass later (so that a callback in flight during the first
+lookup has had its chance) does: the watch then says so (a WARNING, and a warning the live
+view shows) and settles such calls from the provider's record while the silence lasts.
 
 It counts only the callbacks this process's webhook route stored (``CallbackPulse``): it is
 for a process that serves its own webhooks, as ``dialer run`` does.
@@ -22,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from dialer.domain.model import CallAttempt
 from dialer.services.context import Services
-from dialer.services.housekeeping import settle_from_provider
+from dialer.services.housekeeping import settle_with, settlement
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +54,22 @@ class CallbackWatch:
     batch: int = 200  # calls looked up per pass
     warning: str | None = None  # set while ended calls go unheard
     _raised_at: datetime = field(default=datetime.min.replace(tzinfo=UTC))
+    _found_ended: set[int] = field(default_factory=set)  # at the last pass, still unheard
 
     async def run_once(self) -> int:
         """Update the warning and settle the unheard calls that have ended; returns how
         many were settled."""
         now = self.services.clock.now()
-        settled = 0
+        settled, found_ended = 0, set()
         for attempt in await self._unheard_calls(now):
-            settled += await settle_from_provider(self.services, attempt)
+            event = await settlement(self.services, attempt)
+            if event is None:
+                continue
+            if attempt.id in self._found_ended:  # ended a pass ago, and still not heard of
+                settled += await settle_with(self.services, attempt, event)
+            else:
+                found_ended.add(attempt.id)
+        self._found_ended = found_ended
         self._set_warning(settled > 0, now)
         if settled:
             log.info("%d calls never heard from were settled from the provider", settled)

@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from dialer.domain.model import CallAttempt
 from dialer.errors import DialerError
+from dialer.ports import ProviderEvent
 from dialer.services.batches import job_of
 from dialer.services.calls import withdraw
 from dialer.services.context import Services
@@ -90,11 +91,27 @@ async def resolve_quiet_calls(services: Services, quiet: float, limit: int) -> i
 async def settle_from_provider(services: Services, attempt: CallAttempt) -> int:
     """1 when the provider reports the call ended (or names a call we had no id for) and the
     attempt was moved by it; a call still live, or unknown to the provider, is left alone."""
+    event = await settlement(services, attempt)
+    return 0 if event is None else await settle_with(services, attempt, event)
+
+
+async def settlement(services: Services, attempt: CallAttempt) -> ProviderEvent | None:
+    """The provider's word that settles the attempt: its call's ending, or a call we had no
+    id for; None for a call still live, one the provider does not know, or no answer."""
     try:
         event = await ask_provider(services, attempt)
-        adopt = event is not None and attempt.provider_call_id is None
-        if event is None or not (adopt or event.progress in ENDING_PROGRESS):
-            return 0
+    except DialerError as exc:
+        log.info("attempt %s: could not be looked up at the provider (%s)", attempt.id, exc)
+        return None
+    adopt = event is not None and attempt.provider_call_id is None
+    if event is None or not (adopt or event.progress in ENDING_PROGRESS):
+        return None
+    return event
+
+
+async def settle_with(services: Services, attempt: CallAttempt, event: ProviderEvent) -> int:
+    """1 when the provider's word moved the attempt; 0 when it had moved already."""
+    try:
         result = await apply_event(services, attempt.id, event)
     except DialerError as exc:
         log.info("attempt %s: could not be settled from the provider (%s)", attempt.id, exc)
