@@ -149,10 +149,10 @@ def _origination_scope(services: Services, job: Origination) -> AbstractContextM
 
 async def _originate(services: Services, job: Origination) -> str | None:
     """The provider's call id, when it accepted the call."""
-    if not await _wait_for_send_slot(services, job):
-        return None
     if not await services.writes.mark_sending(job.attempt_id):
         log.warning("attempt %s was sent before; not sending it again", job.attempt_id)
+        return None
+    if not await _wait_for_send_slot(services, job):
         return None
     try:
         call_id = await services.telephony.create_call(job.request)
@@ -174,20 +174,25 @@ async def _wait_for_send_slot(services: Services, job: Origination) -> bool:
     dispatcher; the broker and the workers delay them unevenly, and without this a batch held
     up behind a slow one would reach the provider together with the next.
 
-    Before the sent marker: a job that dies while waiting was certainly not sent, and its
-    redelivery sends it. False (the job has been put back, its lead due again with its
-    attempts unspent) when the slot is too far off or admission did not answer."""
+    After the sent marker, right before the request: the marker's commit is shared with the
+    other jobs of its batch (group commit) and takes a varying time, so a slot taken before
+    it would no longer space the requests. The job holds the marker meanwhile; one that dies
+    while waiting (at most MAX_SEND_WAIT) left an attempt that was never sent, which the
+    reaper settles by asking the provider. False (the job has been put back, its lead due
+    again with its attempts unspent) when the slot is too far off or admission did not
+    answer."""
     if job.scope is None:
         return True  # queued before sends were spaced
     try:
         slot = await services.admission.reserve_send(job.scope, MAX_SEND_WAIT)
     except DialerError as exc:
-        await withdraw(services, job, f"not sent: no send slot ({exc})")
+        await put_back_unsent(services, job, f"not sent: no send slot ({exc})", None)
         return False
     metrics.send_wait.observe(slot.wait)
     if not slot.reserved:
         log.warning("attempt %s: send slot %.1f s away; put back", job.attempt_id, slot.wait)
-        await withdraw(services, job, "not sent: its send slot was too far off", slot.wait)
+        cause = "not sent: its send slot was too far off"
+        await put_back_unsent(services, job, cause, slot.wait)
         return False
     if slot.wait > 0:
         await services.clock.sleep(slot.wait)
