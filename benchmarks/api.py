@@ -16,17 +16,16 @@ signed Twilio status callbacks for attempts seeded beforehand, each one stored b
 in its own transaction. The import sends a CSV as a chunked body and reads the server's peak
 resident memory (VmHWM) before and after, to show the upload is streamed, not held.
 
-``--postgres`` creates a database of its own on DIALER_BENCH_PG (default the local server),
-migrates it, and drops it at the end. ``--profile DIR`` samples the server with py-spy while
-the calls are sent (one raw profile and one flame graph per rate) and prints the functions
-seen most often, on the stack and running.
+``--postgres`` creates a database of its own on DIALER_BENCH_PG (default the local server;
+``benchmarks.deployment.own_database``), migrates it, and drops it at the end.
+``--profile DIR`` samples the server with py-spy while the calls are sent (one raw profile
+per rate) and prints the functions seen most often, on the stack and running.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import platform
 import signal
@@ -42,9 +41,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from statistics import quantiles
 
-import asyncpg
 import httpx
 
+from benchmarks.deployment import own_database
 from dialer.adapters.clock import WallClock
 from dialer.adapters.store import migrate
 from dialer.adapters.store.engine import make_engine
@@ -61,7 +60,6 @@ from dialer.settings import load_settings
 
 SID, TOKEN = "AC" + "be" * 16, "bench-token"
 MAX_IN_FLIGHT = 256
-PG_SERVER = os.environ.get("DIALER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 PY_SPY = Path(sys.executable).parent / "py-spy"
 
 
@@ -121,38 +119,17 @@ def _now() -> datetime:
     return WallClock().now()
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@asynccontextmanager
-async def own_postgres() -> AsyncIterator[str]:
-    """A PostgreSQL database of the benchmark's own, dropped afterwards."""
-    name = f"dialer_bench_api_{os.getpid()}"
-    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await _admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @asynccontextmanager
 async def migrated(database: str | None, postgres: bool, tmp: str) -> AsyncIterator[str]:
     """The database to run on: the one given (already migrated), else a PostgreSQL or SQLite
     one of the benchmark's own, migrated here."""
     if database is not None:
         yield database
-        return
-    async with contextlib.AsyncExitStack() as stack:
-        if postgres:
-            url = await stack.enter_async_context(own_postgres())
-        else:
-            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+    elif postgres:
+        async with own_database("api") as url:
+            yield url
+    else:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         store = SqlStore(make_engine(url))
         await migrate.upgrade(store.engine)
         await store.close()
