@@ -17,7 +17,7 @@ from rich.table import Table
 
 from dialer.campaign_document import read_campaign_file
 from dialer.cli.common import errors, run_command
-from dialer.cli.plan_simulation import Simulation, relative_difference, simulate
+from dialer.cli.plan_simulation import Simulation, relative_difference, simulate, verdict_line
 from dialer.domain.capacity.inputs import RATE_FIELD, CallTimes, OutcomeMix, PlanInput, ZoneShare
 from dialer.domain.capacity.plan import Plan, make_plan
 from dialer.domain.durations import parse_duration
@@ -476,26 +476,4 @@ def _print_simulation(sim: Simulation) -> None:
         console.print(
             "The campaign did not finish within --time-limit; rates are from the part run."
         )
-    console.print(_verdict_line(sim), highlight=False)
-
-
-def _verdict_line(sim: Simulation) -> str:
-    judged = f"starts per minute against the model, tolerance ±{sim.tolerance:.0%}"
-    if sim.verdict == "too few starts":
-        return f"{judged}: no verdict, only {sim.attempts} calls started (too few to measure)"
-    if sim.verdict == "agrees":
-        return f"{judged}: agrees"
-    model = sim.model.starts_per_minute
-    difference = relative_difference(sim.starts_per_minute, model)
-    measured = f"{sim.starts_per_minute:,.1f} measured against {model:,.1f} ({difference:+.1%})"
-    if difference < 0:
-        why = (
-            f"slower than the model: the engine's own time per call weighs more at x{sim.speed:g} "
-            "simulated time (a lower --speed shrinks it), or the machine is busy"
-        )
-    else:
-        why = (
-            "faster than the model: the simulated calls were shorter than the model assumes "
-            "(check --talk, --ring and the outcome rates against the campaign's)"
-        )
-    return f"{judged}: differs, {measured}; {why}"
+    console.print(verdict_line(sim), highlight=False)

@@ -370,3 +370,27 @@ def _gaps(times: Sequence[float]) -> Iterator[float]:
 
 def relative_difference(measured: float, predicted: float) -> float:
     return (measured - predicted) / predicted if predicted else float("nan")
+
+
+def verdict_line(sim: Simulation) -> str:
+    """The verdict as a line for the operator: agrees, no verdict and why, or differs, by
+    how much and what to try."""
+    judged = f"starts per minute against the model, tolerance ±{sim.tolerance:.0%}"
+    if sim.verdict == "too few starts":
+        return f"{judged}: no verdict, only {sim.attempts} calls started (too few to measure)"
+    if sim.verdict == "agrees":
+        return f"{judged}: agrees"
+    model = sim.model.starts_per_minute
+    difference = relative_difference(sim.starts_per_minute, model)
+    measured = f"{sim.starts_per_minute:,.1f} measured against {model:,.1f} ({difference:+.1%})"
+    if difference < 0:
+        why = (
+            f"slower than the model: the engine's own time per call weighs more at x{sim.speed:g} "
+            "simulated time (a lower --speed shrinks it), or the machine is busy"
+        )
+    else:
+        why = (
+            "faster than the model: the simulated calls were shorter than the model assumes "
+            "(check --talk, --ring and the outcome rates against the campaign's)"
+        )
+    return f"{judged}: differs, {measured}; {why}"

@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 
 from dialer.campaign_document import settings_from_yaml
 from dialer.cli.main import app
-from dialer.cli.plan import _verdict_line
 from dialer.cli.plan_simulation import (
     Simulation,
     measured_starts,
     saturated_rate,
     synthetic_contacts,
+    verdict_line,
 )
 from dialer.domain.capacity.inputs import CallTimes, OutcomeMix, PlanInput, ZoneShare, cap
 from dialer.domain.capacity.plan import make_plan
@@ -186,6 +186,6 @@ def test_a_verdict_that_differs_says_by_how_much_and_why(ratio: float, verdict: 
         measured_starts=150,
     )
     assert model.starts_per_minute == 10.0
-    line = _verdict_line(sim)
+    line = verdict_line(sim)
     assert f": {verdict}" in line
     assert ("x4 simulated time" in line) == (ratio < 1)  # what to try: a lower --speed
