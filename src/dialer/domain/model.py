@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from dialer.domain.channels import MessageStep
 from dialer.domain.retry import RetryPolicy
 from dialer.domain.statuses import (
     TERMINAL_ATTEMPT,
@@ -77,6 +78,8 @@ class CampaignSettings:
     # caller-ID pool, rotated per attempt; local_presence prefers the contact's area
     caller_ids: tuple[str, ...] = ()
     local_presence: bool = False
+    # the message steps after the call step, in order (empty: the campaign only calls)
+    steps: tuple[MessageStep, ...] = ()
 
     @property
     def pacing(self) -> Rates:
