@@ -18,15 +18,21 @@ import yaml
 from pydantic import (
     AfterValidator,
     AwareDatetime,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from dialer.campaign_steps import (
+    CallerId,
+    RateSpec,
+    Steps,
+    Strict,
+    message_steps,
+    steps_document,
+)
 from dialer.domain.durations import format_duration, parse_duration
 from dialer.domain.model import CampaignSettings, Rate
 from dialer.domain.phone import InvalidNumber, normalize
@@ -62,28 +68,6 @@ Text = Annotated[str, AfterValidator(_no_control_characters)]
 AnswerUrl = Annotated[str, AfterValidator(check_http_url)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RateSpec(_Strict):
-    """Start rates: per second (with ``burst`` back to back), per minute, per hour — each a
-    sustained limit, any combination."""
-
-    per_second: float | None = Field(default=None, gt=0, le=10000)
-    burst: int | None = Field(default=None, ge=1, le=100000, strict=True)
-    per_minute: int | None = Field(default=None, ge=1, le=1_000_000, strict=True)
-    per_hour: int | None = Field(default=None, ge=1, le=10_000_000, strict=True)
-
-    @model_validator(mode="after")
-    def _something(self) -> RateSpec:
-        if self.per_second is None and self.per_minute is None and self.per_hour is None:
-            raise ValueError("give per_second, per_minute or per_hour")
-        if self.burst is not None and self.per_second is None:
-            raise ValueError("burst goes with per_second")
-        return self
-
-
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -94,7 +78,7 @@ def _every_day() -> list[DayName]:
 Ranges = list[str]
 
 
-class WindowSpec(_Strict):
+class WindowSpec(Strict):
     """Either one daily range on chosen days (``days``, ``start``, ``end``), or ranges per
     weekday (``mon: ["09:00-12:00", "13:00-20:00"]`` ...); ``closed`` lists local dates
     (holidays, blackout days) when nobody is called."""
@@ -152,21 +136,21 @@ class WindowSpec(_Strict):
         return replace(CallingWindow.daily(days, start, end), closed=closed)
 
 
-class ExponentialSpec(_Strict):
+class ExponentialSpec(Strict):
     base: Seconds
     factor: float = Field(default=2.0, ge=1.0, le=10.0)
     max: Seconds = 86400
     jitter: float = Field(default=0.1, ge=0.0, le=1.0)
 
 
-class ExponentialRule(_Strict):
+class ExponentialRule(Strict):
     exponential: ExponentialSpec
 
 
 RuleSpec = list[Seconds] | ExponentialRule
 
 
-class RetrySpec(_Strict):
+class RetrySpec(Strict):
     max_attempts: int = Field(default=1, ge=1, le=50, strict=True)
     no_answer: RuleSpec | None = None
     busy: RuleSpec | None = None
@@ -175,21 +159,11 @@ class RetrySpec(_Strict):
     unknown: RuleSpec | None = None
 
 
-class SegmentSpec(_Strict):
+class SegmentSpec(Strict):
     tags: list[Text] = Field(min_length=1)
 
 
-def _e164_number(value: str) -> str:
-    try:
-        return normalize(value)
-    except InvalidNumber as exc:
-        raise ValueError(str(exc)) from exc
-
-
-CallerId = Annotated[str, AfterValidator(_e164_number)]
-
-
-class CampaignSpec(_Strict):
+class CampaignSpec(Strict):
     name: Text = Field(min_length=1, max_length=200)
     caller_id: Text
     max_concurrency: int = Field(default=100, ge=1, le=1_000_000, strict=True)
@@ -209,6 +183,7 @@ class CampaignSpec(_Strict):
     # a caller-ID pool, rotated per attempt; local_presence prefers the contact's area
     caller_ids: list[CallerId] = Field(default_factory=list, max_length=10_000)
     local_presence: bool = Field(default=False, strict=True)
+    steps: Steps | None = None  # without steps: the call step alone
 
     @model_validator(mode="after")
     def _pool_for_local_presence(self) -> CampaignSpec:
@@ -281,6 +256,7 @@ def _to_settings(spec: CampaignSpec) -> CampaignSettings:
         weight=spec.weight,
         caller_ids=tuple(spec.caller_ids),
         local_presence=spec.local_presence,
+        steps=message_steps(spec.steps),
     )
 
 
@@ -471,4 +447,6 @@ def settings_to_mapping(settings: CampaignSettings) -> dict[str, Any]:
     if settings.caller_ids:
         doc["caller_ids"] = list(settings.caller_ids)
         doc["local_presence"] = settings.local_presence
+    if settings.steps:
+        doc["steps"] = steps_document(settings.steps)
     return doc
