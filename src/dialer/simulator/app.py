@@ -5,6 +5,7 @@ POST /2010-04-01/Accounts/{AccountSid}/Calls.json          create a call (201)
 GET  /2010-04-01/Accounts/{AccountSid}/Calls.json          list calls (To, From, StartTime>=)
 GET  /2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json    fetch a call
 POST /2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json    Status=canceled|completed
+.../Messages.json, .../Messages/{Sid}.json, /_sim/sms/inbound  SMS: see sms_api.py
 GET  /_sim/stats     the observer's report        POST /_sim/reset   a new window
 GET  /_sim/config    the settings (no token)      POST /_sim/config  change them (JSON)
 """
@@ -28,6 +29,7 @@ from dialer.simulator.config import SimulatorConfig
 from dialer.simulator.engine import Engine
 from dialer.simulator.observer import Observer
 from dialer.simulator.plivo_api import PlivoApi
+from dialer.simulator.sms_api import SmsApi
 from dialer.simulator.telnyx_api import TelnyxApi
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -72,6 +74,7 @@ def _provider_routes(api: TwilioApi) -> list[Route]:
         Route(CALLS, api.twilio(api.list_calls), methods=["GET"]),
         Route(CALL, api.twilio(api.fetch), methods=["GET"]),
         Route(CALL, api.twilio(api.update), methods=["POST"]),
+        *SmsApi(api.engine.sms).routes(api.twilio),
     ]
 
 

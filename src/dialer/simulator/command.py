@@ -4,10 +4,12 @@
 Credentials come from TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN when set, else the fixed test
 values ``AC00000000000000000000000000000000`` / ``simulator-token``: point the dialer at the
 simulator with the same two variables and ``DIALER_TWILIO_API_BASE=<the printed URL>``.
+With ``--smtp-port``, an SMTP sink runs beside it (it needs the development dependencies).
 """
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from typing import Annotated, Any
 
 import typer
@@ -17,6 +19,7 @@ from dialer.simulator.config import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
     DEFAULT_OUTCOME_MIX,
+    SmtpSinkOptions,
     config_from,
 )
 from dialer.simulator.server import serve
@@ -78,6 +81,20 @@ def simulator(
         float, typer.Option(help=f"Delay before answering a create, {SECONDS}.")
     ] = 0.0,
     seed: Annotated[int | None, typer.Option(help="Random seed, for a replayable run.")] = None,
+    smtp_port: Annotated[
+        int | None,
+        typer.Option(help="Also run the SMTP sink on this port (0 picks a free one); off unset."),
+    ] = None,
+    smtp_starttls: Annotated[
+        bool, typer.Option(help="Offer STARTTLS on the SMTP sink (a self-signed certificate).")
+    ] = False,
+    smtp_username: Annotated[
+        str | None, typer.Option(help="Require AUTH PLAIN/LOGIN with this name on the sink.")
+    ] = None,
+    smtp_password: Annotated[
+        str | None,
+        typer.Option(envvar="SIMULATOR_SMTP_PASSWORD", help="The password AUTH requires."),
+    ] = None,
 ) -> None:
     """Run the telephony provider simulator (Twilio, Plivo or Telnyx wire format) until Ctrl-C.
 
@@ -103,11 +120,23 @@ def simulator(
         settings["outcome_mix"] = parse_pairs("outcomes", outcomes.split(","))
         settings["outcome_overrides"] = parse_pairs("override", override or [])
         config = config_from(settings)
+        smtp = _smtp_options(host, smtp_port, smtp_starttls, smtp_username, smtp_password)
     except InvalidInput as exc:
         for problem in exc.problems:
             typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(code=2) from exc
-    serve(config, host, port)
+    if smtp is not None and find_spec("aiosmtpd") is None:
+        typer.echo("error: the SMTP sink needs aiosmtpd: pip install 'dialer[dev]'", err=True)
+        raise typer.Exit(code=2)
+    serve(config, host, port, smtp)
+
+
+def _smtp_options(
+    host: str, port: int | None, starttls: bool, username: str | None, password: str | None
+) -> SmtpSinkOptions | None:
+    if port is None:
+        return None
+    return SmtpSinkOptions(host, port, starttls, username, password)
 
 
 def parse_pairs(option: str, items: list[str]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The simulator's settings: outcomes, timings, the CPS limit and fault injection.
+"""The simulator's settings: outcomes, timings, the CPS limit and fault injection; for messages,
+the SMS outcomes, the per-sender rate, opt-outs and replies, and the SMTP sink's refusals.
 
 Every duration here is in SIMULATED seconds: the simulator divides each real sleep by
 ``speed``, so with ``speed=60`` a 30-second ring takes half a real second. Call durations it
@@ -47,7 +48,29 @@ DEFAULT_OUTCOME_MIX: Mapping[Outcome, float] = {
     Outcome.DROPPED: 0.05,
 }
 
-RATE_FIELDS = ("error_rate", "lost_callback_rate", "duplicate_callback_rate", "reorder_rate")
+
+class SmsOutcome(StrEnum):
+    """How a simulated SMS ends, drawn from ``sms_outcome_mix`` unless the number is overridden."""
+
+    DELIVERED = "delivered"  # queued, sent, delivered
+    UNDELIVERED = "undelivered"  # queued, sent, undelivered: the carrier or the handset refused
+    FAILED = "failed"  # queued, failed: it never left the provider
+
+
+DEFAULT_SMS_MIX: Mapping[SmsOutcome, float] = {
+    SmsOutcome.DELIVERED: 0.9,
+    SmsOutcome.UNDELIVERED: 0.06,
+    SmsOutcome.FAILED: 0.04,
+}
+
+RATE_FIELDS = (
+    "error_rate",
+    "lost_callback_rate",
+    "duplicate_callback_rate",
+    "reorder_rate",
+    "sms_throttle_rate",
+    "sms_stop_rate",
+)
 SECONDS_FIELDS = (
     "setup_time",
     "ring_min",
@@ -57,7 +80,11 @@ SECONDS_FIELDS = (
     "drop_after_max",
     "response_delay",
     "callback_retry_delay",
+    "sms_delay_min",
+    "sms_delay_max",
+    "sms_reply_delay",
 )
+STRING_LIST_FIELDS = ("sms_opted_out", "email_bounce_patterns", "email_unsubscribed")
 # Fixed for the life of a simulator: POST /_sim/config cannot change these.
 FIXED_FIELDS = frozenset(
     {"account_sid", "auth_token", "speed", "seed", "callback_connections", "dialect", "epoch"}
@@ -91,6 +118,24 @@ class SimulatorConfig:
     # each call's start on that clock, per number (`call_starts`), so a test can check calling
     # windows from the provider's side.
     epoch: datetime | None = None
+    # SMS on Twilio's Messages API (sms.py); its rate and delays are simulated like the calls'.
+    sms_outcome_mix: Mapping[SmsOutcome, float] = field(
+        default_factory=lambda: dict(DEFAULT_SMS_MIX)
+    )
+    sms_outcome_overrides: Mapping[str, SmsOutcome] = field(default_factory=dict)  # To -> outcome
+    sms_delay_min: float = 1.0  # accepted -> final status, uniform [min, max]; "sent" halfway
+    sms_delay_max: float = 5.0
+    sms_mps: float = 1.0  # accepted per simulated second from one sender: a long code's 1 MPS
+    sms_throttle_rate: float = 0.0  # creates answered 429 whatever the sender's rate
+    sms_opted_out: tuple[str, ...] = ()  # answered 21610 from every sender; START does not lift
+    sms_replies: Mapping[str, str] = field(default_factory=dict)  # To -> what it texts back
+    sms_stop_rate: float = 0.0  # delivered messages whose recipient texts back STOP
+    sms_reply_delay: float = 2.0  # from delivery to the reply
+    sms_inbound_url: str | None = None  # where replies are POSTed (Twilio sets it per number)
+    # Email: recipients the SMTP sink refuses at RCPT with 550 (shell patterns, any case), and
+    # the addresses a test lists as unsubscribed (mail to them is counted, not refused).
+    email_bounce_patterns: tuple[str, ...] = ("bounce*@*",)
+    email_unsubscribed: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -99,6 +144,7 @@ class SimulatorConfig:
 
     def problems(self) -> list[Problem]:
         found = _credential_problems(self) + _timing_problems(self) + _mix_problems(self)
+        found += _sms_problems(self)
         found += [
             Problem(name, f"must be between 0 and 1, not {getattr(self, name)}")
             for name in RATE_FIELDS
@@ -128,10 +174,36 @@ class SimulatorConfig:
         data["auth_token"] = "***"
         data["outcome_mix"] = {str(k): v for k, v in self.outcome_mix.items()}
         data["outcome_overrides"] = {k: str(v) for k, v in self.outcome_overrides.items()}
+        data["sms_outcome_mix"] = {str(k): v for k, v in self.sms_outcome_mix.items()}
+        data["sms_outcome_overrides"] = {k: str(v) for k, v in self.sms_outcome_overrides.items()}
         return data
 
 
 _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(SimulatorConfig))
+
+
+@dataclass(frozen=True)
+class SmtpSinkOptions:
+    """How the SMTP sink listens, fixed for its life (what it refuses is ``email_*`` above)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0  # 0 picks a free port
+    starttls: bool = False  # offer STARTTLS with a self-signed certificate made at start
+    username: str | None = None  # with a password: AUTH PLAIN or LOGIN before MAIL FROM
+    password: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0 <= self.port <= 65535:
+            problems.append(Problem("smtp_port", f"must be 0 to 65535, not {self.port}"))
+        if (self.username is None) != (self.password is None):
+            problems.append(Problem("smtp_username", "needs a password, and a password a name"))
+        if problems:
+            raise InvalidInput(problems)
+
+    @property
+    def requires_auth(self) -> bool:
+        return self.username is not None
 
 
 def config_from(values: Mapping[str, Any], base: SimulatorConfig | None = None) -> SimulatorConfig:
@@ -163,11 +235,41 @@ def _coerce_one(name: str, value: Any) -> Any:
         return {Outcome(key): _number(weight) for key, weight in _mapping(value).items()}
     if name == "outcome_overrides":
         return {str(number): Outcome(outcome) for number, outcome in _mapping(value).items()}
-    if name in RATE_FIELDS or name in SECONDS_FIELDS or name in ("cps", "speed"):
+    if name in RATE_FIELDS or name in SECONDS_FIELDS or name in ("cps", "speed", "sms_mps"):
         return _number(value)
+    if name.startswith("sms_"):
+        return _coerce_sms(name, value)
+    if name in STRING_LIST_FIELDS:
+        return _strings(value)
     whole = name in ("callback_connections", "seed") and value is not None
     if whole and (isinstance(value, bool) or not isinstance(value, int)):
         raise TypeError(f"must be a whole number, not {value!r}")
+    return value
+
+
+def _coerce_sms(name: str, value: Any) -> Any:
+    if name == "sms_outcome_mix":
+        return {SmsOutcome(key): _number(weight) for key, weight in _mapping(value).items()}
+    if name == "sms_outcome_overrides":
+        return {str(number): SmsOutcome(outcome) for number, outcome in _mapping(value).items()}
+    if name == "sms_replies":
+        return {str(number): _text(body) for number, body in _mapping(value).items()}
+    if name == "sms_opted_out":
+        return _strings(value)
+    if name == "sms_inbound_url" and value is not None:
+        return _text(value)
+    return value
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple | set | frozenset):
+        raise TypeError(f"must be a list of strings, not {value!r}")
+    return tuple(_text(item) for item in value)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"must be a string, not {value!r}")
     return value
 
 
@@ -225,5 +327,42 @@ def _mix_problems(config: SimulatorConfig) -> list[Problem]:
         Problem(f"outcome_overrides.{number}", "must be an E.164 number like +14155550100")
         for number in config.outcome_overrides
         if not E164.match(number)
+    ]
+    return problems
+
+
+def _sms_problems(config: SimulatorConfig) -> list[Problem]:
+    problems = [
+        Problem(f"sms_outcome_mix.{key}", f"must be zero or more, not {weight}")
+        for key, weight in config.sms_outcome_mix.items()
+        if not weight >= 0
+    ]
+    if not problems and sum(config.sms_outcome_mix.values()) <= 0:
+        problems.append(Problem("sms_outcome_mix", "needs one outcome with weight above 0"))
+    if not config.sms_mps > 0:
+        problems.append(Problem("sms_mps", f"must be more than 0, not {config.sms_mps}"))
+    if config.sms_delay_min > config.sms_delay_max:
+        problems.append(Problem("sms_delay_min", "must not be more than sms_delay_max"))
+    url = config.sms_inbound_url
+    if url is not None and not url.startswith(("http://", "https://")):
+        problems.append(Problem("sms_inbound_url", "must be an http:// or https:// URL"))
+    return problems + _sms_number_problems(config)
+
+
+def _sms_number_problems(config: SimulatorConfig) -> list[Problem]:
+    named = [
+        *(("sms_outcome_overrides", number) for number in config.sms_outcome_overrides),
+        *(("sms_opted_out", number) for number in config.sms_opted_out),
+        *(("sms_replies", number) for number in config.sms_replies),
+    ]
+    problems = [
+        Problem(f"{setting}.{number}", "must be an E.164 number like +14155550100")
+        for setting, number in named
+        if not E164.match(number)
+    ]
+    problems += [
+        Problem(f"sms_replies.{number}", "must not be empty")
+        for number, body in config.sms_replies.items()
+        if not body.strip()
     ]
     return problems

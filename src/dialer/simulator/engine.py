@@ -1,6 +1,6 @@
 """The simulated provider: accepts calls, plays each one's life in simulated time as an asyncio
 task, answers REST look-ups and hang-ups, and reports every status change to the call's
-StatusCallback and to the observer.
+StatusCallback and to the observer. Its SMS side is ``engine.sms`` (sms.py).
 
 Everything runs on one event loop, so state changes need no locks; each event is O(1), except
 listing calls without a ``To`` filter, which scans every call kept (the last CALLS_KEPT).
@@ -34,6 +34,7 @@ from dialer.simulator.plan import (
     plan_call,
     talk_seconds,
 )
+from dialer.simulator.sms import SmsEngine
 from dialer.simulator.tasks import TaskSet
 
 DEFAULT_PAGE_SIZE = 50
@@ -57,9 +58,13 @@ class Engine:
         )
         self._keyed: dict[str, Call] = {}  # Idempotency-Key -> the call it created
         self._closed = asyncio.Event()
+        self.sms = SmsEngine(
+            lambda: self.config, self.observer.sms, self._rng, self.clock, self._tasks, self._closed
+        )
 
     async def start(self) -> None:
         self._callbacks.start()
+        self.sms.start()
 
     async def aclose(self) -> None:
         """Stop every call where it is (no more callbacks) and close the callback pool.
@@ -69,6 +74,7 @@ class Engine:
         self._closed.set()
         await self._tasks.cancel_all()
         await self._callbacks.aclose()
+        await self.sms.aclose()
 
     def configure(self, changes: Mapping[str, Any]) -> SimulatorConfig:
         """Apply runtime changes (fault rates, CPS, outcomes...); InvalidInput if refused."""

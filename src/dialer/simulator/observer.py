@@ -4,6 +4,8 @@ the figures that prove (or disprove) the dialer's caps and its one-call-per-numb
 A call is active from the moment its create is accepted until its terminal status. Every event
 costs O(1). ``reset()`` starts a new measurement window: counters go to zero and every peak
 restarts from what is active right now (calls still live stay counted until they end).
+Messages are counted per channel beside the calls (message_observer.py), under ``sms`` and
+``email`` in the report.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from typing import Any
+
+from dialer.simulator.message_observer import EmailObserver, SmsObserver
 
 LIST_LIMIT = 1000  # lists in the report stop growing here; their counts stay exact
 STARTS_LIMIT = 200_000  # simulated start instants kept (only with an epoch set)
@@ -48,6 +52,8 @@ class Observer:
         self._by_number = KeyedGauge()
         self._by_caller_id = KeyedGauge()
         self._by_campaign = KeyedGauge()
+        self.sms = SmsObserver()
+        self.email = EmailObserver()
         self._new_window()
 
     def _new_window(self) -> None:
@@ -66,6 +72,8 @@ class Observer:
 
     def reset(self) -> None:
         self._new_window()
+        self.sms.reset()
+        self.email.reset()
 
     # ------------------------------------------------------------ events
 
@@ -155,4 +163,6 @@ class Observer:
             "repeated_origination_urls": list(self.repeated_urls),
             "outcomes": dict(self.outcomes),
             "call_starts": {number: list(starts) for number, starts in self.call_starts.items()},
+            "sms": self.sms.snapshot(),
+            "email": self.email.snapshot(),
         }

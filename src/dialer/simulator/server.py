@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from dialer.simulator.app import create_app
-from dialer.simulator.config import SimulatorConfig
+from dialer.simulator.config import SimulatorConfig, SmtpSinkOptions
 from dialer.simulator.engine import Engine
 from dialer.simulator.observer import Observer
 
@@ -90,22 +90,44 @@ def engine_of(app: Starlette) -> Engine:
     return engine
 
 
-def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+def serve(
+    config: SimulatorConfig,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    smtp: SmtpSinkOptions | None = None,
+) -> None:
     """Run the simulator until interrupted. Prints ``simulator listening on http://HOST:PORT``
-    (the real port) on stdout, once, when it accepts connections."""
+    (the real port) on stdout, once, when it accepts connections; with ``smtp``, the SMTP sink
+    runs beside it and a second line says ``smtp sink listening on smtp://HOST:PORT``."""
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_until_stopped(config, host, port))
+        asyncio.run(_serve_until_stopped(config, host, port, smtp))
 
 
-async def _serve_until_stopped(config: SimulatorConfig, host: str, port: int) -> None:
+async def _serve_until_stopped(
+    config: SimulatorConfig, host: str, port: int, smtp: SmtpSinkOptions | None
+) -> None:
     app = create_app(config)
     running = await start_server(app, host, port)
-    sys.stdout.write(f"simulator listening on {running.url}\n")
-    public_key = getattr(engine_of(app).dialect, "public_key", None)
-    if public_key is not None:  # what the dialer needs as TELNYX_PUBLIC_KEY
-        sys.stdout.write(f"telnyx public key {public_key}\n")
-    sys.stdout.flush()
-    await running.task  # until SIGINT/SIGTERM, which uvicorn handles
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(running.stop)  # also when the SMTP sink cannot start
+        sys.stdout.write(f"simulator listening on {running.url}\n")
+        public_key = getattr(engine_of(app).dialect, "public_key", None)
+        if public_key is not None:  # what the dialer needs as TELNYX_PUBLIC_KEY
+            sys.stdout.write(f"telnyx public key {public_key}\n")
+        if smtp is not None:
+            await stack.enter_async_context(_smtp_beside(engine_of(app), smtp))
+        sys.stdout.flush()
+        await running.task  # until SIGINT/SIGTERM, which uvicorn handles
+
+
+@contextlib.asynccontextmanager
+async def _smtp_beside(engine: Engine, options: SmtpSinkOptions) -> AsyncIterator[None]:
+    # Imported here: aiosmtpd is a development dependency, and the simulator runs without it.
+    from dialer.simulator.smtp_sink import running_smtp_sink
+
+    async with running_smtp_sink(options, engine=engine) as sink:
+        sys.stdout.write(f"smtp sink listening on smtp://{_url_host(sink.host)}:{sink.port}\n")
+        yield
 
 
 async def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
