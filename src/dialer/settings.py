@@ -101,6 +101,9 @@ class Settings(ObservabilitySettings):
         default=None, validation_alias=AliasChoices("TWILIO_AUTH_TOKEN")
     )
     twilio_api_base: str = "https://api.twilio.com"
+    # Email steps: smtp://user:pass@host:port (STARTTLS when offered) or smtps://... (TLS).
+    smtp_url: SecretStr | None = None
+    smtp_pool_size: int = Field(default=4, ge=1, le=100)
 
     # ---- providers and resilience: Plivo, Telnyx, circuit breaker, adaptive pacing
     plivo_auth_id: str | None = Field(default=None, validation_alias=AliasChoices("PLIVO_AUTH_ID"))

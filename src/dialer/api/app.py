@@ -22,6 +22,7 @@ from dialer.api import (
 )
 from dialer.api.auth import KeyCache
 from dialer.api.limits import BodyLimit
+from dialer.api.message_webhooks import message_webhook_router
 from dialer.api.problems import ProblemGuard
 from dialer.api.request_context import RequestContext
 from dialer.api.webhooks import webhook_router
@@ -71,6 +72,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.key_cache = KeyCache()
     # The provider's interface, not the REST API: signed callbacks, documented in docs/api.md.
     app.include_router(webhook_router(runtime), include_in_schema=False)
+    token = runtime.settings.twilio_auth_token
+    auth_token = token.get_secret_value() if token else None
+    app.include_router(message_webhook_router(runtime, auth_token), include_in_schema=False)
     routers = (ops, campaigns, contacts, leads, calls, keys, dlq, tenant_policy)
     for module in routers:
         app.include_router(module.router)

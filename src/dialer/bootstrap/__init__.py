@@ -25,7 +25,7 @@ from dialer.adapters.store.memory import MemoryStore
 from dialer.adapters.store.sql import SqlStore
 from dialer.adapters.store.transient import is_transient
 from dialer.adapters.telephony.inbound import RequestVerifier
-from dialer.bootstrap.providers import build_guard, build_telephony
+from dialer.bootstrap.providers import build_email, build_guard, build_sms, build_telephony
 from dialer.domain.safety import NumberPolicy
 from dialer.errors import DialerError, InvalidInput, Problem, Unavailable
 from dialer.ports import Admission, Clock, Executor, Store, WebhookVerifier
@@ -191,6 +191,7 @@ async def open_runtime(
     telephony = GuardedTelephony(telephony, guard)
     admission: Admission | None = None
     executor: Executor | None = None
+    sms, email = build_sms(settings), build_email(settings)
     try:
         await when_available(settings, "the database", partial(prepare_store, store))
         admission = await when_available(
@@ -214,6 +215,8 @@ async def open_runtime(
             webhook_base=settings.webhook_base,
             rng=random.Random(seed),
             allow_vanity_numbers=settings.allow_vanity_numbers,
+            sms=sms,
+            email=email,
         )
         await when_available(
             settings, "admission (DIALER_REDIS_URL)", partial(reconcile_at_start, services)
@@ -241,6 +244,9 @@ async def open_runtime(
         if isinstance(admission, RedisAdmission):
             await admission.aclose()
         await telephony.aclose()
+        for sender in (sms, email):
+            if sender is not None:
+                await sender.aclose()
         await store.close()
 
 

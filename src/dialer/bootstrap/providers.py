@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dialer.adapters.guard.memory import LocalGuardState
 from dialer.adapters.guard.redis import RedisGuardState
+from dialer.adapters.messaging.smtp import SmtpSender
+from dialer.adapters.messaging.twilio_sms import TwilioSms
 from dialer.adapters.telephony.inbound import RequestVerifier
 from dialer.adapters.telephony.plivo import PlivoTelephony
 from dialer.adapters.telephony.plivo_signature import PlivoWebhookVerifier
@@ -144,3 +146,24 @@ def build_guard(settings: Settings, clock: Clock) -> ProviderGuard:
             pacing=pacing,
         )
     return ProviderGuard(account, state, clock)
+
+
+def build_sms(settings: Settings) -> TwilioSms | None:
+    """SMS through the Twilio-compatible Messages API, with the Twilio credentials; None when
+    there are none (SMS steps then fail, each saying why)."""
+    token = _secret(settings.twilio_auth_token)
+    if not settings.twilio_account_sid or not token:
+        return None
+    return TwilioSms(
+        settings.twilio_api_base,
+        settings.twilio_account_sid,
+        token,
+        timeout=settings.provider_timeout_seconds,
+        max_connections=settings.max_in_flight_requests,
+    )
+
+
+def build_email(settings: Settings) -> SmtpSender | None:
+    """Email through DIALER_SMTP_URL; None when it is not set."""
+    url = _secret(settings.smtp_url)
+    return SmtpSender.from_url(url, pool_size=settings.smtp_pool_size) if url else None

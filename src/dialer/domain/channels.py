@@ -14,12 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
+from dialer.domain.rates import Rate
 from dialer.domain.statuses import AttemptStatus
-
-if TYPE_CHECKING:  # model.py holds the campaign's settings, steps among them
-    from dialer.domain.model import Rate
 
 
 class Channel(StrEnum):

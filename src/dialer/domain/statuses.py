@@ -169,3 +169,45 @@ def attempt_status_after(
     if target in _UNANSWERED_ENDINGS and answered:
         return None  # a call that was answered cannot end as if nobody had picked up
     return target if target in ATTEMPT_TRANSITIONS[current] else None
+
+
+class MessageStatus(StrEnum):
+    PENDING = "PENDING"  # its step was decided; waiting for its time, window and rate
+    SENDING = "SENDING"  # the sent marker: a request may be in flight; never sent again
+    QUEUED = "QUEUED"  # the provider accepted it
+    SENT = "SENT"  # handed to the carrier / accepted by the SMTP server
+    DELIVERED = "DELIVERED"
+    UNDELIVERED = "UNDELIVERED"  # the carrier or the mail server refused it (a bounce)
+    FAILED = "FAILED"  # never left the provider (or its fate could not be learned)
+    SKIPPED = "SKIPPED"  # never sent on purpose: opted out, no address, no window left
+    CANCELLED = "CANCELLED"  # its campaign was cancelled first
+
+
+TERMINAL_MESSAGE = frozenset(
+    {
+        MessageStatus.DELIVERED,
+        MessageStatus.UNDELIVERED,
+        MessageStatus.FAILED,
+        MessageStatus.SKIPPED,
+        MessageStatus.CANCELLED,
+    }
+)
+_M = MessageStatus
+_REPORTED = frozenset({_M.QUEUED, _M.SENT, _M.DELIVERED, _M.UNDELIVERED, _M.FAILED})
+MESSAGE_TRANSITIONS: dict[MessageStatus, frozenset[MessageStatus]] = {
+    _M.PENDING: frozenset({_M.SENDING, _M.SKIPPED, _M.CANCELLED}),
+    # A send refused before it left (throttled, provider down) goes back to PENDING.
+    _M.SENDING: _REPORTED | {_M.PENDING},
+    _M.QUEUED: _REPORTED - {_M.QUEUED},
+    _M.SENT: frozenset({_M.DELIVERED, _M.UNDELIVERED, _M.FAILED}),
+    # A delivery receipt may arrive after the carrier said undelivered; the receipt is final.
+    _M.UNDELIVERED: frozenset({_M.DELIVERED}),
+    _M.FAILED: frozenset({_M.DELIVERED, _M.UNDELIVERED}),  # our guess loses to the provider
+    _M.DELIVERED: frozenset(),
+    _M.SKIPPED: frozenset(),
+    _M.CANCELLED: frozenset(),
+}
+
+
+def can_move_message(current: MessageStatus, target: MessageStatus) -> bool:
+    return target in MESSAGE_TRANSITIONS[current]

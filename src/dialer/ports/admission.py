@@ -41,6 +41,12 @@ class Scope:
     campaign_rate: Rate | Rates | None = None
     tenant_rate: Rate | Rates | None = None
     global_rate: Rate | Rates | None = None
+    # Messages are paced on limiters of their own: ``channel`` keeps an SMS step's limiters
+    # apart from the same campaign's calls, and a sender number has its own rate (1 message
+    # per second on a long code).
+    channel: str = "call"
+    sender: str | None = None
+    sender_rate: Rate | None = None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dialer.domain.model import (
 )
 from dialer.domain.safety import NumberHistory
 from dialer.domain.statuses import AttemptStatus, CampaignStatus, LeadStatus
+from dialer.ports.message_store import Messages
 from dialer.ports.records import (
     AttemptQuery,
     CampaignRoute,
@@ -463,6 +464,9 @@ class UnitOfWork(Protocol):
 
     @property
     def views(self) -> Views: ...
+
+    @property
+    def messages(self) -> Messages: ...
 
     async def commit(self) -> None: ...
 

@@ -30,6 +30,7 @@ from dialer.observability import logs
 from dialer.observability.scope import attempt_scope
 from dialer.observability.tracing import Span, SpanKind
 from dialer.ports import Lease, Origination, UnitOfWork
+from dialer.services import message_steps
 from dialer.services.context import Services
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ async def finish_with(
         lead.next_attempt_at = None
     else:
         decide_lead(services, lead, attempt, campaign.settings)
+        await message_steps.after_call(services, uow, campaign, lead, attempt.status)
     await uow.leads.save(lead, attempt.status.value, now)
 
 

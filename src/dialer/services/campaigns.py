@@ -104,6 +104,9 @@ async def move_campaign(services: Services, campaign_id: int, target: CampaignSt
             waiting = lead_moves(DUE_LEAD, LeadStatus.CANCELLED)
             cancelled = await uow.leads.move_all(campaign_id, waiting, LeadStatus.CANCELLED, now)
             log.info("campaign %s cancelled; %d waiting leads cancelled", campaign_id, cancelled)
+            if campaign.settings.steps:
+                unsent = await uow.messages.cancel_campaign(campaign_id, now)
+                log.info("campaign %s cancelled; %d messages not sent", campaign_id, unsent)
         await uow.commit()
     return campaign
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import IO, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from email_validator import EmailNotValidError, validate_email
+
 from dialer.domain.model import Campaign
 from dialer.domain.phone import InvalidNumber, normalize, zone_key, zones_for
 from dialer.domain.window import parse_ranges
@@ -31,6 +33,7 @@ from dialer.services.context import Services
 from dialer.services.dispatch import DO_NOT_CALL
 
 KNOWN_COLUMNS = frozenset({"phone", "name", "timezone", "tags", "quiet_hours"})
+EMAIL_COLUMN = "email"  # the contact's address for email steps; kept among its attributes
 CHUNK_ROWS = 1000
 # A chunk also ends at this many values (a contact counts one per attribute, plus one), so
 # storing a chunk of wide rows is as short a step for the server's loop as one of narrow rows.
@@ -173,6 +176,8 @@ class ContactParser:
             quiet = parse_ranges(row.get("quiet_hours", ""))
         except ValueError as exc:
             raise ValueError(f"quiet_hours: {exc}") from exc
+        if row.get(EMAIL_COLUMN):
+            row[EMAIL_COLUMN] = _email(row[EMAIL_COLUMN])
         return ContactDraft(
             phone=phone,
             zone_key=zone_key(zones),
@@ -187,6 +192,15 @@ class ContactParser:
         first = self._seen.setdefault(phone, line)
         if first != line:
             raise ValueError(f"duplicate of line {first} ({phone[:5]}…)")
+
+
+def _email(text: str) -> str:
+    """The address in its normalised form (the domain in lower case, IDNA decoded), checked
+    by its syntax alone: no DNS lookup at import."""
+    try:
+        return validate_email(text, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"email: {exc}") from exc
 
 
 def _record(text: str) -> list[str]:

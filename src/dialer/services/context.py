@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from dialer.domain.model import Campaign, Rates, ScopeLimits
 from dialer.domain.safety import NumberPolicy
 from dialer.ports import Admission, Clock, Scope, Store, Telephony
+from dialer.ports.messaging import EmailSender, SmsSender
 from dialer.services.attempt_writes import AttemptWrites
 
 
@@ -32,6 +33,8 @@ class Services:
     webhook_base: str
     rng: random.Random = field(default_factory=random.Random)
     allow_vanity_numbers: bool = False  # contacts' numbers may be written with keypad letters
+    sms: SmsSender | None = None  # None: SMS steps fail with the reason (no provider set up)
+    email: EmailSender | None = None  # None: email steps fail likewise (no DIALER_SMTP_URL)
     writes: AttemptWrites = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

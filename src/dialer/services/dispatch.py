@@ -37,6 +37,7 @@ from dialer.ports import (
 )
 from dialer.services.context import Services
 from dialer.services.dispatch_metrics import DispatchMetrics
+from dialer.services.message_dispatch import MessageSteps
 from dialer.services.provider_guard import HealthPublisher, ProviderGuard
 from dialer.services.safety import policy_for
 from dialer.services.tenants import limits_from
@@ -115,6 +116,7 @@ class Dispatcher:
         self._tenants: dict[int, _Cached[ScopeLimits]] = {}
         self._ticks = 0
         self._metrics = DispatchMetrics()  # refusals and dispatch lag
+        self._messages = MessageSteps(services, guard)
 
     async def run_once(self) -> TickReport:
         report = TickReport()
@@ -123,7 +125,9 @@ class Dispatcher:
         self._ticks += 1
         self._senders_behind = False
         self._metrics.saw_running(running, self.services.clock.now())
+        await self._messages.run_once(running)
         if not await self._open_provider_gate(report):
+            await self._messages.divert(running, self._open_zone_keys, self.batch_size)
             return report
         for _, group in itertools.groupby(running, key=lambda c: c.settings.priority):
             await self._dispatch_group(list(group), report)
@@ -436,6 +440,8 @@ class Dispatcher:
     ) -> None:
         if await uow.leads.has_open(campaign.id):
             return
+        if campaign.settings.steps and await uow.messages.open_in_campaign(campaign.id):
+            return  # message steps still to take or to hear back from
         fresh = await uow.campaigns.get(campaign.id)
         if fresh.status is CampaignStatus.RUNNING:
             fresh.move_to(CampaignStatus.COMPLETED)

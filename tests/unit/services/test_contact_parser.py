@@ -218,3 +218,19 @@ def test_a_file_that_is_not_utf8_is_refused_naming_the_line() -> None:
 def test_a_byte_order_mark_is_not_part_of_the_header() -> None:
     file = io.BytesIO("\ufeffphone\n+12125550101\n".encode())
     assert list(file_lines(file)) == ["phone\n", "+12125550101\n"]
+
+
+def test_an_email_column_is_checked_and_kept_normalised_for_email_steps() -> None:
+    rows, report = parse(
+        "phone,name,email\n"
+        "+12125550100,Ann,Ann@Example.COM\n"
+        "+12125550101,Bob,not-an-address\n"
+        "+12125550102,Cy,\n"
+    )
+    assert [(r.line, r.draft.attributes) for r in rows] == [
+        (2, {"email": "Ann@example.com"}),  # the domain part is case-insensitive
+        (4, {}),  # no address: this contact gets no email steps, and that is no error
+    ]
+    [bad] = rejections(report)
+    assert bad.startswith("line 3: email: ")
+    assert "@" in bad

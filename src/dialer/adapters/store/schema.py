@@ -5,9 +5,15 @@ the schema Alembic compares against. Importing a module registers its tables."""
 
 from __future__ import annotations
 
-from dialer.adapters.store import api_tables, cluster_tables, provider_tables, tables
+from dialer.adapters.store import (
+    api_tables,
+    cluster_tables,
+    message_tables,
+    provider_tables,
+    tables,
+)
 from dialer.adapters.store.tables import metadata
 
-TABLE_MODULES = (tables, api_tables, cluster_tables, provider_tables)
+TABLE_MODULES = (tables, api_tables, cluster_tables, provider_tables, message_tables)
 
 __all__ = ["TABLE_MODULES", "metadata"]

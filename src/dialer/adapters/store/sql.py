@@ -21,6 +21,7 @@ from dialer.adapters.store.cluster import SqlCluster
 from dialer.adapters.store.contacts import SqlContacts
 from dialer.adapters.store.do_not_call import SqlDoNotCall
 from dialer.adapters.store.leads import SqlLeads
+from dialer.adapters.store.messages import SqlMessages
 from dialer.adapters.store.providers import SqlProviders
 from dialer.adapters.store.tenants import SqlTenants
 from dialer.adapters.store.transient import translated
@@ -40,6 +41,7 @@ class SqlUnitOfWork:
         self.cluster = SqlCluster(conn, bulk_statements=bulk_statements)
         self.providers = SqlProviders(conn, bulk_statements=bulk_statements)
         self.views = SqlViews(conn, bulk_statements=bulk_statements)
+        self.messages = SqlMessages(conn, bulk_statements=bulk_statements)
 
     async def commit(self) -> None:
         await self._conn.commit()

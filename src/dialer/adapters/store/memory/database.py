@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
 from dialer.adapters.store.memory.rows import (
@@ -21,6 +22,8 @@ from dialer.adapters.store.memory.rows import (
 )
 from dialer.adapters.store.memory.tables import Journal, Table
 from dialer.domain.breaker import ProviderHealth
+from dialer.domain.messages import Message
+from dialer.domain.statuses import MessageStatus
 from dialer.ports.records import DashboardSession, NodeBeat, StoredApiKey
 
 
@@ -91,6 +94,21 @@ class Database:
         )
         self.heartbeats = Table[str, NodeBeat](journal)
         self.provider_health = Table[str, ProviderHealth](journal)
+        self.messages = Table[int, Message](
+            journal,
+            unique={
+                "step": lambda m: (m.lead_id, m.step),
+                "provider_id": lambda m: m.provider_message_id,
+            },
+            groups={
+                "campaign": lambda m: m.campaign_id,
+                "pending": lambda m: True if m.status is MessageStatus.PENDING else None,
+                "unsettled": lambda m: True if m.settled_at is None else None,
+            },
+        )
+        self.message_events = Table[tuple[int, str], str](journal)
+        # (tenant, channel, address) -> (reason, when)
+        self.channel_opt_outs = Table[tuple[int, str, str], tuple[str, datetime]](journal)
 
     def due_zones(self, campaign_id: int) -> list[str]:
         """The zone keys of the campaign's leads still to be called."""

@@ -35,6 +35,7 @@ from dialer.adapters.store.memory.contacts import MemoryContacts
 from dialer.adapters.store.memory.database import Database
 from dialer.adapters.store.memory.do_not_call import MemoryDoNotCall
 from dialer.adapters.store.memory.leads import MemoryLeads
+from dialer.adapters.store.memory.messages import MemoryMessages
 from dialer.adapters.store.memory.providers import MemoryProviders
 from dialer.adapters.store.memory.tenants import MemoryTenants
 from dialer.adapters.store.memory.views import MemoryViews
@@ -54,6 +55,7 @@ class MemoryUnitOfWork:
         self.cluster = MemoryCluster(db)
         self.providers = MemoryProviders(db)
         self.views = MemoryViews(db)
+        self.messages = MemoryMessages(db)
 
     async def commit(self) -> None:
         self._db.journal.forget()

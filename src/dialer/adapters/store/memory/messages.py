@@ -1,0 +1,156 @@
+"""Messages of SMS and email steps, their provider events, and per-channel opt-outs."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from dialer.adapters.store.memory.base import MemoryRepository
+from dialer.domain.channels import Channel
+from dialer.domain.messages import Message, NewMessage
+from dialer.domain.statuses import TERMINAL_MESSAGE, CampaignStatus, MessageStatus
+from dialer.errors import NotFound
+
+_WAITING_FOR_RECEIPT = frozenset({MessageStatus.QUEUED, MessageStatus.SENT})
+
+
+def _copy(message: Message) -> Message:
+    """Stored messages are never handed out: a caller's change reaches the store by save()."""
+    return dataclasses.replace(message)
+
+
+class MemoryMessages(MemoryRepository):
+    async def add(self, new: Sequence[NewMessage], now: datetime) -> int:
+        added = 0
+        for draft in new:
+            if self._db.messages.find("step", (draft.lead_id, draft.step)) is not None:
+                continue
+            message_id = self._db.messages.next_id()
+            fields = {f.name: getattr(draft, f.name) for f in dataclasses.fields(draft)}
+            message = Message(id=message_id, status=MessageStatus.PENDING, created_at=now, **fields)
+            self._db.messages.put(message_id, message)
+            added += 1
+        return added
+
+    def _running(self, campaign_id: int) -> bool:
+        campaign = self._db.campaigns.get(campaign_id)
+        return campaign is not None and campaign.status is CampaignStatus.RUNNING
+
+    async def claim_due(self, now: datetime, limit: int) -> list[Message]:
+        due = [
+            m
+            for m in self._db.messages.group("pending", True)
+            if m.due_at <= now and self._running(m.campaign_id)
+        ]
+        due.sort(key=lambda m: (m.due_at, m.id))
+        return [_copy(m) for m in due[: max(limit, 0)]]
+
+    async def get(self, message_id: int, lock: bool = False) -> Message | None:
+        found = self._db.messages.get(message_id)
+        return None if found is None else _copy(found)
+
+    async def by_provider_id(self, provider_message_id: str, lock: bool = False) -> Message | None:
+        found = self._db.messages.find("provider_id", provider_message_id)
+        return None if found is None else _copy(found)
+
+    async def save(self, message: Message) -> None:
+        if self._db.messages.get(message.id) is None:
+            raise NotFound(f"message {message.id}")
+        self._db.messages.put(message.id, _copy(message))
+
+    async def record_event(
+        self,
+        message_id: int,
+        dedupe_key: str,
+        progress: str,
+        received_at: datetime,
+        payload: Mapping[str, str],
+    ) -> bool:
+        key = (message_id, dedupe_key[:64])
+        if self._db.message_events.get(key) is not None:
+            return False
+        self._db.message_events.put(key, progress)
+        return True
+
+    async def to_settle(self, now: datetime, sent_before: datetime, limit: int) -> list[Message]:
+        def over(m: Message) -> bool:
+            if m.status in TERMINAL_MESSAGE:
+                return True
+            if m.channel is Channel.EMAIL and m.status is MessageStatus.SENT:
+                return True
+            sent = m.sent_at is not None and m.sent_at <= sent_before
+            return m.status in _WAITING_FOR_RECEIPT and sent
+
+        found = sorted(
+            (m for m in self._db.messages.group("unsettled", True) if over(m)), key=lambda m: m.id
+        )
+        return [_copy(m) for m in found[: max(limit, 0)]]
+
+    async def stuck_sending(self, before: datetime, limit: int) -> list[Message]:
+        found = sorted(
+            (
+                m
+                for m in self._db.messages.group("unsettled", True)
+                if m.status is MessageStatus.SENDING and m.sent_at and m.sent_at <= before
+            ),
+            key=lambda m: m.id,
+        )
+        return [_copy(m) for m in found[: max(limit, 0)]]
+
+    async def open_in_campaign(self, campaign_id: int) -> int:
+        return sum(
+            1 for m in self._db.messages.group("campaign", campaign_id) if m.settled_at is None
+        )
+
+    async def cancel_campaign(self, campaign_id: int, now: datetime) -> int:
+        cancelled = 0
+        for m in self._db.messages.group("campaign", campaign_id):
+            if m.status is MessageStatus.PENDING:
+                changed = dataclasses.replace(m, status=MessageStatus.CANCELLED, settled_at=now)
+                self._db.messages.put(m.id, changed)
+                cancelled += 1
+        return cancelled
+
+    async def counts(self, campaign_id: int) -> dict[tuple[Channel, MessageStatus], int]:
+        counted: dict[tuple[Channel, MessageStatus], int] = {}
+        for m in self._db.messages.group("campaign", campaign_id):
+            counted[(m.channel, m.status)] = counted.get((m.channel, m.status), 0) + 1
+        return counted
+
+    async def for_lead(self, lead_id: int) -> list[Message]:
+        found = [m for m in self._db.messages.rows() if m.lead_id == lead_id]
+        return [_copy(m) for m in sorted(found, key=lambda m: m.step)]
+
+    async def sent_since(
+        self, tenant_id: int, channel: Channel, addresses: Sequence[str], since: datetime
+    ) -> dict[str, int]:
+        wanted, counted = set(addresses), dict[str, int]()
+        for m in self._db.messages.rows():
+            ours = m.tenant_id == tenant_id and m.channel is channel and m.to in wanted
+            if ours and m.sent_at is not None and m.sent_at >= since:
+                counted[m.to] = counted.get(m.to, 0) + 1
+        return counted
+
+    async def opted_out(
+        self, tenant_id: int, channel: Channel, addresses: Sequence[str]
+    ) -> set[str]:
+        table = self._db.channel_opt_outs
+        return {a for a in addresses if table.get((tenant_id, channel.value, a)) is not None}
+
+    async def opt_out(
+        self, tenant_id: int, channel: Channel, address: str, reason: str, now: datetime
+    ) -> bool:
+        key = (tenant_id, channel.value, address)
+        if self._db.channel_opt_outs.get(key) is not None:
+            return False
+        self._db.channel_opt_outs.put(key, (reason[:200], now))
+        return True
+
+    async def opt_in(self, tenant_id: int, channel: Channel, address: str) -> bool:
+        return self._db.channel_opt_outs.delete((tenant_id, channel.value, address)) is not None
+
+    async def tenants_of_reply(self, sender: str, contact: str) -> list[int]:
+        used = [m for m in self._db.messages.rows() if m.sender == sender]
+        to_contact = {m.tenant_id for m in used if m.to == contact}
+        return sorted(to_contact or {m.tenant_id for m in used})

@@ -1,0 +1,247 @@
+"""Messages of SMS and email steps, their provider events, and per-channel opt-outs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+
+from dialer.adapters.store.base import SqlRepository
+from dialer.adapters.store.message_tables import channel_opt_outs, message_events, messages
+from dialer.adapters.store.tables import campaigns
+from dialer.domain.channels import Channel
+from dialer.domain.messages import Message, NewMessage
+from dialer.domain.statuses import TERMINAL_MESSAGE, CampaignStatus, MessageStatus
+
+_M = messages.c
+_WAITING_FOR_RECEIPT = [MessageStatus.QUEUED.value, MessageStatus.SENT.value]
+
+
+def _message(row: Any) -> Message:
+    return Message(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        campaign_id=row.campaign_id,
+        lead_id=row.lead_id,
+        step=row.step,
+        channel=Channel(row.channel),
+        to=row.to_address,
+        sender=row.sender,
+        status=MessageStatus(row.status),
+        due_at=row.due_at,
+        created_at=row.created_at,
+        zone_key=row.zone_key,
+        outcomes=tuple(row.outcomes),
+        provider_message_id=row.provider_message_id,
+        segments=row.segments,
+        error=row.error,
+        sent_at=row.sent_at,
+        settled_at=row.settled_at,
+        token=row.token,
+    )
+
+
+def _new_row(message: NewMessage, now: datetime) -> dict[str, Any]:
+    return {
+        "tenant_id": message.tenant_id,
+        "campaign_id": message.campaign_id,
+        "lead_id": message.lead_id,
+        "step": message.step,
+        "channel": message.channel.value,
+        "to_address": message.to,
+        "sender": message.sender,
+        "status": MessageStatus.PENDING.value,
+        "due_at": message.due_at,
+        "created_at": now,
+        "zone_key": message.zone_key,
+        "outcomes": list(message.outcomes),
+        "token": message.token,
+    }
+
+
+class SqlMessages(SqlRepository):
+    async def add(self, new: Sequence[NewMessage], now: datetime) -> int:
+        stmt = (
+            self._insert(messages)
+            .on_conflict_do_nothing(index_elements=["lead_id", "step"])
+            .returning(_M.id)
+        )
+        added = 0
+        for message in new:
+            added += (await self._conn.execute(stmt, _new_row(message, now))).first() is not None
+        return added
+
+    async def claim_due(self, now: datetime, limit: int) -> list[Message]:
+        running = select(campaigns.c.id).where(campaigns.c.status == CampaignStatus.RUNNING.value)
+        stmt = (
+            select(messages)
+            .where(
+                _M.status == MessageStatus.PENDING.value,
+                _M.due_at <= now,
+                _M.campaign_id.in_(running),
+            )
+            .order_by(_M.due_at, _M.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [_message(row) for row in await self._conn.execute(stmt)]
+
+    async def get(self, message_id: int, lock: bool = False) -> Message | None:
+        stmt = select(messages).where(_M.id == message_id)
+        return await self._one(stmt.with_for_update() if lock else stmt)
+
+    async def by_provider_id(self, provider_message_id: str, lock: bool = False) -> Message | None:
+        stmt = select(messages).where(_M.provider_message_id == provider_message_id)
+        return await self._one(stmt.with_for_update() if lock else stmt)
+
+    async def _one(self, stmt: Any) -> Message | None:
+        row = (await self._conn.execute(stmt)).first()
+        return None if row is None else _message(row)
+
+    async def save(self, message: Message) -> None:
+        values = {
+            "status": message.status.value,
+            "due_at": message.due_at,
+            "provider_message_id": message.provider_message_id,
+            "segments": message.segments,
+            "error": None if message.error is None else message.error[:300],
+            "sent_at": message.sent_at,
+            "settled_at": message.settled_at,
+        }
+        await self._conn.execute(update(messages).where(_M.id == message.id).values(values))
+
+    async def record_event(
+        self,
+        message_id: int,
+        dedupe_key: str,
+        progress: str,
+        received_at: datetime,
+        payload: Mapping[str, str],
+    ) -> bool:
+        row = {
+            "message_id": message_id,
+            "dedupe_key": dedupe_key[:64],
+            "progress": progress,
+            "received_at": received_at,
+            "payload": dict(payload),
+        }
+        stmt = (
+            self._insert(message_events)
+            .on_conflict_do_nothing(index_elements=["message_id", "dedupe_key"])
+            .returning(message_events.c.id)
+        )
+        return (await self._conn.execute(stmt, row)).first() is not None
+
+    async def to_settle(self, now: datetime, sent_before: datetime, limit: int) -> list[Message]:
+        over = or_(
+            _M.status.in_([s.value for s in TERMINAL_MESSAGE]),
+            and_(_M.status.in_(_WAITING_FOR_RECEIPT), _M.sent_at <= sent_before),
+            and_(_M.status == MessageStatus.SENT.value, _M.channel == Channel.EMAIL.value),
+        )
+        stmt = (
+            select(messages)
+            .where(_M.settled_at.is_(None), over)
+            .order_by(_M.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [_message(row) for row in await self._conn.execute(stmt)]
+
+    async def stuck_sending(self, before: datetime, limit: int) -> list[Message]:
+        stmt = (
+            select(messages)
+            .where(_M.status == MessageStatus.SENDING.value, _M.sent_at <= before)
+            .order_by(_M.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [_message(row) for row in await self._conn.execute(stmt)]
+
+    async def open_in_campaign(self, campaign_id: int) -> int:
+        stmt = select(func.count()).where(_M.campaign_id == campaign_id, _M.settled_at.is_(None))
+        return int((await self._conn.execute(stmt)).scalar_one())
+
+    async def cancel_campaign(self, campaign_id: int, now: datetime) -> int:
+        stmt = (
+            update(messages)
+            .where(_M.campaign_id == campaign_id, _M.status == MessageStatus.PENDING.value)
+            .values(status=MessageStatus.CANCELLED.value, settled_at=now)
+        )
+        return int((await self._conn.execute(stmt)).rowcount)
+
+    async def counts(self, campaign_id: int) -> dict[tuple[Channel, MessageStatus], int]:
+        stmt = (
+            select(_M.channel, _M.status, func.count())
+            .where(_M.campaign_id == campaign_id)
+            .group_by(_M.channel, _M.status)
+        )
+        return {
+            (Channel(channel), MessageStatus(status)): int(count)
+            for channel, status, count in await self._conn.execute(stmt)
+        }
+
+    async def for_lead(self, lead_id: int) -> list[Message]:
+        stmt = select(messages).where(_M.lead_id == lead_id).order_by(_M.step)
+        return [_message(row) for row in await self._conn.execute(stmt)]
+
+    async def sent_since(
+        self, tenant_id: int, channel: Channel, addresses: Sequence[str], since: datetime
+    ) -> dict[str, int]:
+        if not addresses:
+            return {}
+        stmt = (
+            select(_M.to_address, func.count())
+            .where(
+                _M.tenant_id == tenant_id,
+                _M.channel == channel.value,
+                _M.to_address.in_(list(addresses)),
+                _M.sent_at >= since,
+            )
+            .group_by(_M.to_address)
+        )
+        return {address: int(count) for address, count in await self._conn.execute(stmt)}
+
+    async def opted_out(
+        self, tenant_id: int, channel: Channel, addresses: Sequence[str]
+    ) -> set[str]:
+        if not addresses:
+            return set()
+        o = channel_opt_outs.c
+        stmt = select(o.address).where(
+            o.tenant_id == tenant_id, o.channel == channel.value, o.address.in_(list(addresses))
+        )
+        return set((await self._conn.scalars(stmt)).all())
+
+    async def opt_out(
+        self, tenant_id: int, channel: Channel, address: str, reason: str, now: datetime
+    ) -> bool:
+        row = {
+            "tenant_id": tenant_id,
+            "channel": channel.value,
+            "address": address,
+            "reason": reason[:200],
+            "created_at": now,
+        }
+        stmt = (
+            self._insert(channel_opt_outs)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "channel", "address"])
+            .returning(channel_opt_outs.c.id)
+        )
+        return (await self._conn.execute(stmt, row)).first() is not None
+
+    async def opt_in(self, tenant_id: int, channel: Channel, address: str) -> bool:
+        o = channel_opt_outs.c
+        stmt = delete(channel_opt_outs).where(
+            o.tenant_id == tenant_id, o.channel == channel.value, o.address == address
+        )
+        return int((await self._conn.execute(stmt)).rowcount) > 0
+
+    async def tenants_of_reply(self, sender: str, contact: str) -> list[int]:
+        to_contact = select(_M.tenant_id).where(_M.sender == sender, _M.to_address == contact)
+        found = list((await self._conn.scalars(to_contact.distinct())).all())
+        if found:
+            return found
+        from_sender = select(_M.tenant_id).where(_M.sender == sender).distinct()
+        return list((await self._conn.scalars(from_sender)).all())

@@ -1,0 +1,130 @@
+"""What providers tell about messages: status callbacks, replies (STOP, START, HELP), and
+the settling of each message step so the lead can move on to its next one."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from datetime import datetime, timedelta
+
+from dialer.domain.channels import Channel
+from dialer.domain.messages import Message
+from dialer.domain.phone import mask
+from dialer.domain.sms import OptKeyword, opt_keyword
+from dialer.domain.statuses import CampaignStatus, MessageStatus, can_move_message
+from dialer.ports import UnitOfWork
+from dialer.ports.messaging import InboundMessage, MessageEvent
+from dialer.services import message_steps
+from dialer.services.context import Services
+
+log = logging.getLogger(__name__)
+
+UNSUBSCRIBED_CODES = frozenset({"21610"})  # the carrier says the number replied STOP
+RECEIPT_WAIT = timedelta(minutes=10)  # an SMS with no delivery receipt by then counts as sent
+UNKNOWN_AFTER = timedelta(minutes=10)  # a send never heard of by then is given up on
+SETTLE_BATCH = 500
+
+
+async def apply_message_event(
+    services: Services, event: MessageEvent, message_id: int | None
+) -> bool:
+    """Record one status callback; False when it names no message of ours (answered 2xx all
+    the same: the provider must not retry it forever). ``message_id`` comes from the callback
+    URL we gave, so a callback that overtakes the send's own answer still finds its message."""
+    now = services.clock.now()
+    async with services.store.unit() as uow:
+        message = await _find(uow, event.provider_message_id, message_id)
+        if message is None:
+            log.info("status of unknown message %s ignored", event.provider_message_id)
+            return False
+        key = f"{event.progress}:{event.error_code or '-'}"
+        if await uow.messages.record_event(message.id, key, event.progress, now, event.raw):
+            await _apply(uow, message, event, now)
+            await uow.commit()
+    return True
+
+
+async def _find(uow: UnitOfWork, provider_id: str, message_id: int | None) -> Message | None:
+    if message_id is not None:
+        message = await uow.messages.get(message_id, lock=True)
+        ours = message is not None and message.provider_message_id in {None, provider_id}
+        return message if ours else None
+    return await uow.messages.by_provider_id(provider_id, lock=True)
+
+
+async def _apply(uow: UnitOfWork, message: Message, event: MessageEvent, now: datetime) -> None:
+    message.provider_message_id = message.provider_message_id or event.provider_message_id
+    target = MessageStatus(event.progress.value.upper())
+    if can_move_message(message.status, target):
+        message.move_to(target)
+        if event.error_code:
+            message.error = f"provider error {event.error_code}"
+    if event.error_code in UNSUBSCRIBED_CODES and message.channel is Channel.SMS:
+        reason = "the carrier: replied STOP"
+        await uow.messages.opt_out(message.tenant_id, Channel.SMS, message.to, reason, now)
+    await uow.messages.save(message)
+
+
+async def apply_inbound(services: Services, inbound: InboundMessage) -> OptKeyword | None:
+    """Honour STOP (and its synonyms) at once, START, and say when HELP was asked for; other
+    replies are logged and left alone."""
+    keyword = opt_keyword(inbound.body)
+    if keyword is None or keyword is OptKeyword.HELP:
+        log.info("reply from %s to %s: %s", mask(inbound.from_), inbound.to, keyword or "text")
+        return keyword
+    now = services.clock.now()
+    async with services.store.unit() as uow:
+        tenants = await uow.messages.tenants_of_reply(inbound.to, inbound.from_)
+        for tenant_id in tenants:
+            if keyword is OptKeyword.STOP:
+                reason = f"replied {inbound.body.strip()[:20]!r} to {inbound.to}"
+                await uow.messages.opt_out(tenant_id, Channel.SMS, inbound.from_, reason, now)
+            else:
+                await uow.messages.opt_in(tenant_id, Channel.SMS, inbound.from_)
+        await uow.commit()
+    log.info("%s from %s for %d tenant(s)", keyword, mask(inbound.from_), len(tenants))
+    return keyword
+
+
+async def settle_messages(services: Services) -> int:
+    """Move leads on from the message steps that are over; give up on sends never heard of.
+    Returns how many messages were settled."""
+    now = services.clock.now()
+    async with services.store.unit() as uow:
+        for lost in await uow.messages.stuck_sending(now - UNKNOWN_AFTER, SETTLE_BATCH):
+            lost.move_to(MessageStatus.FAILED)
+            lost.error = "outcome unknown: the provider never answered the send nor reported it"
+            await uow.messages.save(lost)
+        over = await uow.messages.to_settle(now, now - RECEIPT_WAIT, SETTLE_BATCH)
+        for message in over:
+            await _next_step(services, uow, message)
+            message.settled_at = now
+            await uow.messages.save(message)
+        await uow.commit()
+    return len(over)
+
+
+async def _next_step(services: Services, uow: UnitOfWork, message: Message) -> None:
+    campaign = await uow.campaigns.get(message.campaign_id)
+    if campaign.status is CampaignStatus.CANCELLED:
+        return
+    lead = await uow.leads.get(message.lead_id)
+    outcomes = (*message.outcomes, message.outcome)
+    await message_steps.queue_next(
+        services, uow, campaign, lead, after=message.step, outcomes=outcomes
+    )
+
+
+async def unsubscribe(services: Services, message_id: int, token: str) -> bool:
+    """Put the address of an email we sent on the tenant's email opt-out list (the one-click
+    link of RFC 8058); False when the link is not one of ours."""
+    now = services.clock.now()
+    async with services.store.unit() as uow:
+        message = await uow.messages.get(message_id)
+        if message is None or not token or not hmac.compare_digest(message.token, token):
+            return False
+        reason = f"unsubscribe link of message {message.id}"
+        await uow.messages.opt_out(message.tenant_id, message.channel, message.to, reason, now)
+        await uow.commit()
+    log.info("message %s: %s unsubscribed from %s", message_id, "recipient", message.channel)
+    return True

@@ -1,0 +1,254 @@
+"""Sending the due messages of SMS and email steps, at most once each.
+
+A tick claims due messages (SKIP LOCKED: dispatchers on many machines never take the same
+one), checks each against the contact's window, the do-not-call lists and the channel's
+opt-outs, renders it, and commits the sent marker (SENDING) for those that go, all in one
+transaction. Only then are they sent, each after its send slot (the step's rate, the sender
+number's rate). A message found SENDING is never sent again: its status callback (which names
+our message id) or, failing that, the stuck-message sweep settles it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from dialer.domain.channels import Channel, MessageStep
+from dialer.domain.messages import Message
+from dialer.domain.model import Campaign, Lead, Rate
+from dialer.domain.phone import mask, zones_of_key
+from dialer.domain.statuses import MessageStatus
+from dialer.domain.templates import MessageTemplate, RenderFailed
+from dialer.errors import (
+    ProviderOutcomeUnknown,
+    ProviderRejected,
+    ProviderThrottled,
+    ProviderUnavailable,
+)
+from dialer.ports import Scope, UnitOfWork
+from dialer.ports.messaging import EmailRequest, MessageAccepted, SmsRequest
+from dialer.services.context import Services
+
+log = logging.getLogger(__name__)
+
+MAX_SEND_WAIT = 5.0  # seconds a claimed message may wait for its slot; later: claimed again
+RETRY_AFTER_UNAVAILABLE = 10.0  # seconds before a message the provider could not take
+UNSUBSCRIBED_RECIPIENT = "21610"  # Twilio: the number replied STOP to this sender
+# Senders' own rates, as carriers allow them: short codes 100/s, toll-free 3/s, long codes 1/s.
+TOLL_FREE_AREAS = frozenset({"800", "833", "844", "855", "866", "877", "888"})
+
+
+def sender_rate(sender: str) -> Rate:
+    digits = sender.removeprefix("+")
+    if sender.isdigit() and len(digits) <= 6:
+        return Rate(100.0, 100)
+    if digits.startswith("1") and digits[1:4] in TOLL_FREE_AREAS:
+        return Rate(3.0, 3)
+    return Rate(1.0, 1)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    message: Message
+    request: SmsRequest | EmailRequest
+    scope: Scope
+
+
+class MessageSender:
+    def __init__(self, services: Services, batch_size: int = 200, concurrency: int = 50) -> None:
+        self.services = services
+        self.batch_size = batch_size
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def run_once(self) -> int:
+        """Claim and send one batch of due messages; returns how many were sent."""
+        return await self.send_all(await self.claim())
+
+    async def send_all(self, outgoing: list[Outgoing]) -> int:
+        sent = await asyncio.gather(*(self._send(o) for o in outgoing))
+        return sum(sent)
+
+    # ------------------------------------------------------------------ claim
+
+    async def claim(self) -> list[Outgoing]:
+        now = self.services.clock.now()
+        async with self.services.store.unit() as uow:
+            claimed = await uow.messages.claim_due(now, self.batch_size)
+            if not claimed:
+                return []
+            leads = await uow.leads.get_many({m.lead_id for m in claimed})
+            campaigns: dict[int, Campaign] = {}
+            outgoing = []
+            for message in claimed:
+                if message.campaign_id not in campaigns:
+                    campaigns[message.campaign_id] = await uow.campaigns.get(message.campaign_id)
+                campaign = campaigns[message.campaign_id]
+                lead = leads[message.lead_id]
+                ready = await self._prepare(uow, campaign, lead, message, now)
+                if ready is not None:
+                    outgoing.append(ready)
+                await uow.messages.save(message)
+            await uow.commit()
+        return outgoing
+
+    async def _prepare(
+        self, uow: UnitOfWork, campaign: Campaign, lead: Lead, message: Message, now: datetime
+    ) -> Outgoing | None:
+        """The request to send, with the message marked SENDING; or None, with the message
+        skipped, failed or moved to its next opening."""
+        step = campaign.settings.steps[message.step - 1]
+        refusal = await self._refusal(uow, campaign, lead, message)
+        if refusal is not None:
+            _end(message, MessageStatus.SKIPPED, refusal)
+            return None
+        window = lead.window(campaign.settings.window)
+        opens = window.next_open(now, zones_of_key(message.zone_key))
+        if opens is None:
+            _end(message, MessageStatus.SKIPPED, "no window left in the contact's zone")
+            return None
+        if opens > now:
+            message.due_at = opens  # quiet hours: SMS at night is a legal matter too
+            return None
+        contact = await uow.contacts.get(lead.contact_id)
+        values = {**contact.attributes, **({"name": contact.name} if contact.name else {})}
+        try:
+            request = self._request(campaign, step, message, values)
+        except RenderFailed as exc:  # a missing attribute among them: never a blank
+            _end(message, MessageStatus.FAILED, str(exc))
+            return None
+        message.move_to(MessageStatus.SENDING)
+        message.sent_at = now
+        return Outgoing(message, request, self._scope(campaign, step, message))
+
+    async def _refusal(
+        self, uow: UnitOfWork, campaign: Campaign, lead: Lead, message: Message
+    ) -> str | None:
+        if not message.to:
+            return "the contact has no email address"  # a number every lead has
+        if await uow.do_not_call.listed(campaign.tenant_id, [lead.phone]):
+            return "on a do-not-call list"
+        if await uow.messages.opted_out(campaign.tenant_id, message.channel, [message.to]):
+            return f"opted out of {message.channel}"
+        return None
+
+    def _request(
+        self, campaign: Campaign, step: MessageStep, message: Message, values: dict[str, str]
+    ) -> SmsRequest | EmailRequest:
+        base = self.services.webhook_base.rstrip("/")
+        body = MessageTemplate.parse(step.body).render(values)
+        if message.channel is Channel.SMS:
+            callback = f"{base}/webhooks/twilio/messages/status?m={message.id}"
+            return SmsRequest(message.id, message.to, message.sender, body, callback)
+        subject = MessageTemplate.parse(step.subject or "", where="subject").render(values)
+        html = (
+            None
+            if step.html is None
+            else MessageTemplate.parse(step.html, html=True, where="html").render(values)
+        )
+        unsubscribe = f"{base}/unsubscribe/{message.id}/{message.token}"
+        domain = _domain_of(message.sender)
+        return EmailRequest(
+            message.id, message.to, message.sender, subject, body, html, unsubscribe, domain
+        )
+
+    def _scope(self, campaign: Campaign, step: MessageStep, message: Message) -> Scope:
+        is_sms = message.channel is Channel.SMS
+        return Scope(
+            tenant_id=campaign.tenant_id,
+            campaign_id=campaign.id,
+            global_max=self.services.limits.global_max,
+            campaign_max=campaign.settings.max_concurrency,
+            campaign_rate=step.rate,
+            channel=f"{message.channel}{message.step}" if step.rate else str(message.channel),
+            sender=message.sender if is_sms else None,
+            sender_rate=sender_rate(message.sender) if is_sms else None,
+        )
+
+    # ------------------------------------------------------------------ send
+
+    async def _send(self, outgoing: Outgoing) -> bool:
+        async with self._slots:
+            slot = await self.services.admission.reserve_send(outgoing.scope, MAX_SEND_WAIT)
+            if not slot.reserved:
+                await self._put_back(outgoing.message, MAX_SEND_WAIT)
+                return False
+            await self.services.clock.sleep(slot.wait)
+            try:
+                accepted = await self._provider_send(outgoing)
+            except (ProviderThrottled, ProviderUnavailable) as exc:
+                retry_after = getattr(exc, "retry_after", None) or RETRY_AFTER_UNAVAILABLE
+                log.warning("message %s not sent (%s)", outgoing.message.id, exc)
+                await self._put_back(outgoing.message, retry_after)
+                return False
+            except ProviderRejected as exc:
+                await self._refused(outgoing.message, exc)
+                return False
+            except ProviderOutcomeUnknown as exc:
+                log.warning("message %s may have been sent (%s)", outgoing.message.id, exc)
+                return False  # the callback or the stuck-message sweep settles it
+            await self._accepted(outgoing.message, accepted)
+            return True
+
+    async def _provider_send(self, outgoing: Outgoing) -> MessageAccepted:
+        request = outgoing.request
+        if isinstance(request, SmsRequest):
+            if self.services.sms is None:
+                raise ProviderRejected("no SMS provider is set up")
+            return await self.services.sms.send_sms(request)
+        if self.services.email is None:
+            raise ProviderRejected("no SMTP server is set up (DIALER_SMTP_URL)")
+        return await self.services.email.send_email(request)
+
+    async def _put_back(self, message: Message, after: float) -> None:
+        async with self.services.store.unit() as uow:
+            current = await uow.messages.get(message.id, lock=True)
+            if current is None or current.status is not MessageStatus.SENDING:
+                return
+            current.move_to(MessageStatus.PENDING)
+            current.due_at = self.services.clock.now() + timedelta(seconds=after)
+            current.sent_at = None
+            await uow.messages.save(current)
+            await uow.commit()
+
+    async def _refused(self, message: Message, exc: ProviderRejected) -> None:
+        now = self.services.clock.now()
+        async with self.services.store.unit() as uow:
+            current = await uow.messages.get(message.id, lock=True)
+            if current is None or current.status is not MessageStatus.SENDING:
+                return
+            # A refused email address is a bounce; a refused SMS never left the provider.
+            bounced = current.channel is Channel.EMAIL
+            current.move_to(MessageStatus.UNDELIVERED if bounced else MessageStatus.FAILED)
+            current.error = f"refused: {exc}"
+            if UNSUBSCRIBED_RECIPIENT in str(exc):
+                await uow.messages.opt_out(
+                    current.tenant_id, Channel.SMS, current.to, "the carrier: replied STOP", now
+                )
+            await uow.messages.save(current)
+            await uow.commit()
+        log.info("message %s to %s refused: %s", message.id, mask(message.to), exc)
+
+    async def _accepted(self, message: Message, accepted: MessageAccepted) -> None:
+        async with self.services.store.unit() as uow:
+            current = await uow.messages.get(message.id, lock=True)
+            if current is None:
+                return
+            current.provider_message_id = accepted.provider_message_id
+            current.segments = accepted.segments if accepted.segments else current.segments
+            target = MessageStatus(accepted.progress.value.upper())
+            if current.status is MessageStatus.SENDING and target is not MessageStatus.SENDING:
+                current.move_to(target)
+            await uow.messages.save(current)
+            await uow.commit()
+
+
+def _end(message: Message, status: MessageStatus, reason: str) -> None:
+    message.move_to(status)
+    message.error = reason
+
+
+def _domain_of(sender: str) -> str:
+    address = sender.rsplit("<", 1)[-1].rstrip(">").strip()
+    return address.rsplit("@", 1)[-1] if "@" in address else "dialer.invalid"

@@ -1,0 +1,69 @@
+"""SMS steps after the call step, end to end on SQLite and PostgreSQL: the simulator as the
+voice and SMS provider over real HTTP, our webhook listener receiving its signed callbacks
+and replies. What was sent is counted from the simulator's side."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import select
+
+from dialer.adapters.store.message_tables import messages
+from dialer.domain.channels import Channel, MessageStep
+from dialer.domain.phone import zone_key
+from dialer.domain.retry import RetryPolicy
+from dialer.domain.statuses import CampaignStatus
+from dialer.ports import ContactDraft
+from dialer.runner import run_to_end
+from dialer.simulator.config import Outcome, SmsOutcome
+from tests.support.engine import NY, Engine, EngineFactory, settings, sim_config
+
+SENDER = "+14155550199"
+ANSWERS, NO_ANSWER, BUSY, ANSWERS_TOO = (f"+1212555{n:04d}" for n in (100, 101, 102, 103))
+CALLS = {ANSWERS: Outcome.ANSWER, NO_ANSWER: Outcome.NO_ANSWER, BUSY: Outcome.BUSY}
+CALLS[ANSWERS_TOO] = Outcome.ANSWER
+MISSED = MessageStep(
+    Channel.SMS,
+    "Hi {{ name }}, we missed you. Reply STOP to opt out.",
+    when=frozenset({"no_answer", "busy"}),
+    sender=SENDER,
+)
+
+
+def contacts(numbers: list[str]) -> list[ContactDraft]:
+    return [ContactDraft(number, zone_key((NY,)), name=f"c{number[-3:]}") for number in numbers]
+
+
+async def message_rows(e: Engine, campaign_id: int) -> list[dict[str, Any]]:
+    async with e.store.unit() as uow:
+        conn = uow._conn  # type: ignore[attr-defined]
+        stmt = select(messages).where(messages.c.campaign_id == campaign_id)
+        return [dict(row._mapping) for row in await conn.execute(stmt)]
+
+
+async def test_unanswered_calls_get_the_sms_and_answered_ones_do_not(
+    engine: EngineFactory,
+) -> None:
+    sim = sim_config(
+        outcome_overrides=CALLS, sms_outcome_mix={SmsOutcome.DELIVERED: 1.0}, sms_mps=10.0
+    )
+    campaign_settings = settings(retry=RetryPolicy(1), steps=(MISSED,), ramp_up=0)
+    async with engine(sim=sim) as e:
+        campaign = await e.campaign(campaign_settings, contacts(list(CALLS)))
+        final = await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
+        stats = await e.stats()
+        rows = await message_rows(e, campaign.id)
+    assert final.status is CampaignStatus.COMPLETED
+    sent = stats["sms"]["messages"]
+    assert sorted((m["to"], m["from"], m["body"]) for m in sent) == [
+        (NO_ANSWER, SENDER, "Hi c101, we missed you. Reply STOP to opt out."),
+        (BUSY, SENDER, "Hi c102, we missed you. Reply STOP to opt out."),
+    ]
+    assert stats["sms"]["duplicates"] == 0
+    # Each settled on its delivery receipt, which reached us signed through the listener.
+    assert sorted((r["to_address"], r["status"]) for r in rows) == [
+        (NO_ANSWER, "DELIVERED"),
+        (BUSY, "DELIVERED"),
+    ]
+    assert all(r["settled_at"] is not None and r["segments"] == 1 for r in rows)
