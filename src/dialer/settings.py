@@ -104,6 +104,7 @@ class Settings(ObservabilitySettings):
     # Email steps: smtp://user:pass@host:port (STARTTLS when offered) or smtps://... (TLS).
     smtp_url: SecretStr | None = None
     smtp_pool_size: int = Field(default=4, ge=1, le=100)
+    smtp_ca_file: str | None = None  # a private CA the SMTP server's certificate is signed by
 
     # ---- providers and resilience: Plivo, Telnyx, circuit breaker, adaptive pacing
     plivo_auth_id: str | None = Field(default=None, validation_alias=AliasChoices("PLIVO_AUTH_ID"))

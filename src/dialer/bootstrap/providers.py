@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 from dialer.adapters.guard.memory import LocalGuardState
 from dialer.adapters.guard.redis import RedisGuardState
 from dialer.adapters.messaging.smtp import SmtpSender
@@ -166,4 +168,9 @@ def build_sms(settings: Settings) -> TwilioSms | None:
 def build_email(settings: Settings) -> SmtpSender | None:
     """Email through DIALER_SMTP_URL; None when it is not set."""
     url = _secret(settings.smtp_url)
-    return SmtpSender.from_url(url, pool_size=settings.smtp_pool_size) if url else None
+    if not url:
+        return None
+    tls = (
+        ssl.create_default_context(cafile=settings.smtp_ca_file) if settings.smtp_ca_file else None
+    )
+    return SmtpSender.from_url(url, pool_size=settings.smtp_pool_size, tls_context=tls)
