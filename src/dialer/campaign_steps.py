@@ -19,10 +19,19 @@ import re
 from typing import Annotated, Any
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from dialer.domain.channels import CALL_OUTCOMES, WHEN_WORDS, Channel, MessageStep
+from dialer.domain.durations import parse_duration
 from dialer.domain.model import Rate
 from dialer.domain.phone import InvalidNumber, normalize
 from dialer.domain.templates import MessageTemplate
@@ -122,6 +131,10 @@ def _when_word(word: str) -> str:
 
 
 WhenWord = Annotated[str, AfterValidator(_when_word)]
+MAX_STEP_DELAY = 30 * 86_400  # a month: a step later than that is a new campaign
+# How long after the previous step the message is due ("1h", "2d", seconds); its window and
+# rate still apply from then on.
+StepDelay = Annotated[int, BeforeValidator(parse_duration), Field(ge=0, le=MAX_STEP_DELAY)]
 
 
 def _email_sender(value: str) -> str:
@@ -148,6 +161,7 @@ class SmsStepSpec(Strict):
     sender: CallerId | None = Field(default=None, alias="from")  # None: the caller ID
     body: TextTemplate
     rate: StepRateSpec | None = None
+    after: StepDelay = 0
 
 
 class EmailStepSpec(Strict):
@@ -157,6 +171,7 @@ class EmailStepSpec(Strict):
     body: TextTemplate
     html: HtmlTemplate | None = None
     rate: StepRateSpec | None = None
+    after: StepDelay = 0
 
 
 class StepSpec(Strict):
@@ -235,13 +250,22 @@ def _message_step(step: StepSpec) -> MessageStep | None:
     if step.sms is not None:
         sms = step.sms
         rate = sms.rate.rate() if sms.rate else None
-        return MessageStep(Channel.SMS, sms.body, frozenset(sms.when), sms.sender, rate=rate)
+        return MessageStep(
+            Channel.SMS, sms.body, frozenset(sms.when), sms.sender, rate=rate, after=sms.after
+        )
     if step.email is not None:
         email = step.email
         rate = email.rate.rate() if email.rate else None
         when = frozenset(email.when)
         return MessageStep(
-            Channel.EMAIL, email.body, when, email.sender, email.subject, email.html, rate
+            Channel.EMAIL,
+            email.body,
+            when,
+            email.sender,
+            email.subject,
+            email.html,
+            rate,
+            after=email.after,
         )
     return None
 
@@ -264,4 +288,6 @@ def _step_document(step: MessageStep) -> dict[str, Any]:
         doc["html"] = step.html
     if step.rate is not None:
         doc["rate"] = {"per_second": step.rate.per_second, "burst": step.rate.burst}
+    if step.after:
+        doc["after"] = step.after
     return doc

@@ -377,3 +377,17 @@ def test_message_steps_read_back_unchanged(steps: tuple[MessageStep, ...]) -> No
     assert settings_from_mapping(stored) == original
     assert settings_to_mapping(settings_from_mapping(stored)) == stored
     assert settings_from_yaml(yaml.safe_dump(stored, allow_unicode=True)) == original
+
+
+def test_a_step_may_wait_after_the_previous_one() -> None:
+    [step] = steps_of(CALL, sms(after="2h"))
+    assert step.after == 7200
+    [later] = steps_of(CALL, email(after=90))
+    assert later.after == 90
+
+
+@pytest.mark.parametrize(("after", "says"), [("31d", "less than or equal"), (-1, "cannot be negative")])
+def test_a_step_delay_out_of_bounds(after: Any, says: str) -> None:
+    location, message = only_problem(CALL, sms(after=after))
+    assert location == "steps[1].sms.after"
+    assert says in message

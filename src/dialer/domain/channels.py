@@ -60,6 +60,7 @@ class MessageStep:
     subject: str | None = None  # email only
     html: str | None = None  # email only, optional
     rate: Rate | None = None  # this step's own send rate, beside the channel's
+    after: int = 0  # seconds to wait after the previous step ended (then its window applies)
 
     def runs_after(self, outcomes: Iterable[str]) -> bool:
         return not self.when or bool(self.when & set(outcomes))

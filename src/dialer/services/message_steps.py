@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import timedelta
 from collections.abc import Sequence
 
 from dialer.domain.channels import Channel, call_outcome, next_step
@@ -91,7 +92,7 @@ async def queue_next(
         channel=step.channel,
         to=to,
         sender=sender,
-        due_at=services.clock.now(),
+        due_at=services.clock.now() + timedelta(seconds=step.after),
         zone_key=lead.zone_key,
         outcomes=outcomes,
         token=secrets.token_urlsafe(24),
