@@ -89,6 +89,14 @@ def _e164_number(value: str) -> str:
 
 
 CallerId = Annotated[str, AfterValidator(_e164_number)]
+SHORT_CODE = re.compile(r"[0-9]{5,6}")  # a carrier short code: not E.164, a sender all the same
+
+
+def _sms_sender(value: str) -> str:
+    return value if SHORT_CODE.fullmatch(value) else _e164_number(value)
+
+
+SmsSender = Annotated[str, AfterValidator(_sms_sender)]
 
 # Line breaks and tabs belong in a message; other control characters only hide what it says,
 # and a NUL cannot be stored in PostgreSQL text.
@@ -158,7 +166,8 @@ class CallStepSpec(Strict):
 
 class SmsStepSpec(Strict):
     when: list[WhenWord] = Field(default_factory=list, max_length=len(WHEN_WORDS))
-    sender: CallerId | None = Field(default=None, alias="from")  # None: the caller ID
+    # E.164 or a short code; None: the campaign's caller ID
+    sender: SmsSender | None = Field(default=None, alias="from")
     body: TextTemplate
     rate: StepRateSpec | None = None
     after: StepDelay = 0

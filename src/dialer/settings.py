@@ -105,6 +105,9 @@ class Settings(ObservabilitySettings):
     smtp_url: SecretStr | None = None
     smtp_pool_size: int = Field(default=4, ge=1, le=100)
     smtp_ca_file: str | None = None  # a private CA the SMTP server's certificate is signed by
+    # Deployment-wide send rates per channel (messages per second; unset: no such limit).
+    sms_rate_per_second: float | None = Field(default=None, gt=0)
+    email_rate_per_second: float | None = Field(default=None, gt=0)
 
     # ---- providers and resilience: Plivo, Telnyx, circuit breaker, adaptive pacing
     plivo_auth_id: str | None = Field(default=None, validation_alias=AliasChoices("PLIVO_AUTH_ID"))
@@ -227,6 +230,16 @@ class Settings(ObservabilitySettings):
         if self.global_rate_per_hour is not None:
             rates.append(Rate.per_period(self.global_rate_per_hour, 3600))
         return tuple(rates)
+
+    @property
+    def channel_rates(self) -> dict[str, Rates]:
+        """The deployment-wide send rate of each message channel that has one."""
+        given = {"sms": self.sms_rate_per_second, "email": self.email_rate_per_second}
+        return {
+            channel: (Rate(per_second, max(1, math.ceil(per_second))),)
+            for channel, per_second in given.items()
+            if per_second is not None
+        }
 
     @property
     def listen_host(self) -> str:

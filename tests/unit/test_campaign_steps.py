@@ -386,7 +386,9 @@ def test_a_step_may_wait_after_the_previous_one() -> None:
     assert later.after == 90
 
 
-@pytest.mark.parametrize(("after", "says"), [("31d", "less than or equal"), (-1, "cannot be negative")])
+@pytest.mark.parametrize(
+    ("after", "says"), [("31d", "less than or equal"), (-1, "cannot be negative")]
+)
 def test_a_step_delay_out_of_bounds(after: Any, says: str) -> None:
     location, message = only_problem(CALL, sms(after=after))
     assert location == "steps[1].sms.after"

@@ -211,6 +211,7 @@ async def open_runtime(
                 global_rates=settings.global_rates,
                 campaign_max=settings.campaign_max_concurrency,
                 allow_private_answer_urls=settings.allow_private_answer_urls,
+                channel_rates=settings.channel_rates,
             ),
             webhook_base=settings.webhook_base,
             rng=random.Random(seed),

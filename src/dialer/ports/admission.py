@@ -45,6 +45,7 @@ class Scope:
     # apart from the same campaign's calls, and a sender number has its own rate (1 message
     # per second on a long code).
     channel: str = "call"
+    step: int | None = None  # a message step's own rate is the campaign-level one, per step
     sender: str | None = None
     sender_rate: Rate | None = None
 

@@ -21,6 +21,7 @@ class Limits:
     global_rates: Rates = ()
     campaign_max: int | None = None  # the largest campaign cap; None: the global cap
     allow_private_answer_urls: bool = False
+    channel_rates: dict[str, Rates] = field(default_factory=dict)  # "sms"/"email" -> rates
 
 
 @dataclass

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import timedelta
 from collections.abc import Sequence
+from datetime import timedelta
 
 from dialer.domain.channels import Channel, call_outcome, next_step
 from dialer.domain.messages import NewMessage

@@ -67,3 +67,32 @@ async def test_unanswered_calls_get_the_sms_and_answered_ones_do_not(
         (BUSY, "DELIVERED"),
     ]
     assert all(r["settled_at"] is not None and r["segments"] == 1 for r in rows)
+
+
+async def test_a_long_code_sends_at_most_one_message_a_second(engine: EngineFactory) -> None:
+    """Counted by the simulator on its clock, which here runs at real speed, as admission's
+    send slots do: a carrier allows a long code 1 message per second, and the simulator
+    refuses (429) what comes faster."""
+    busy = [f"+1212555{n:04d}" for n in range(300, 305)]
+    sim = sim_config(
+        speed=1.0,
+        outcome_mix={"busy": 1.0},
+        busy_ring=0.2,
+        setup_time=0.1,
+        sms_outcome_mix={SmsOutcome.DELIVERED: 1.0},
+        sms_delay_min=0.05,
+        sms_delay_max=0.1,
+        sms_mps=1.0,
+    )
+    campaign_settings = settings(retry=RetryPolicy(1), steps=(MISSED,), ramp_up=0)
+    async with engine(sim=sim) as e:
+        campaign = await e.campaign(campaign_settings, contacts(busy))
+        final = await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
+        stats = (await e.stats())["sms"]
+    assert final.status is CampaignStatus.COMPLETED
+    assert stats["messages_accepted"] == 5
+    assert stats["rejected_429_over_mps"] == 0
+    assert stats["max_per_second_by_sender"] == {SENDER: 1}
+    # Five sends a second apart: the first at once, the last four seconds later at least.
+    elapsed = sorted(m["elapsed"] for m in stats["messages"])
+    assert elapsed[-1] - elapsed[0] >= 4 * 0.95

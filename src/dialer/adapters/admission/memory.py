@@ -48,10 +48,11 @@ def rate_limiters(scope: Scope) -> list[RateLimiter]:
     """The scope's limiters, global first, then tenant, then campaign; each level may carry
     one rate or several (e.g. per second, per minute and per hour, each with its burst)."""
     channel = "" if scope.channel == "call" else f"{scope.channel}:"
+    step = "" if scope.step is None else f".{scope.step}"
     levels = [
         (Limit.GLOBAL_RATE, f"{channel}g", scope.global_rate),
         (Limit.TENANT_RATE, f"{channel}t:{scope.tenant_id}", scope.tenant_rate),
-        (Limit.CAMPAIGN_RATE, f"{channel}c:{scope.campaign_id}", scope.campaign_rate),
+        (Limit.CAMPAIGN_RATE, f"{channel}c:{scope.campaign_id}{step}", scope.campaign_rate),
     ]
     if scope.sender is not None:
         levels.append((Limit.CAMPAIGN_RATE, f"{channel}s:{scope.sender}", scope.sender_rate))
