@@ -128,6 +128,7 @@ class Dispatcher:
         await self._messages.run_once(running)
         if not await self._open_provider_gate(report):
             await self._messages.divert(running, self._open_zone_keys, self.batch_size)
+            await self._complete_finished(running, report)
             return report
         for _, group in itertools.groupby(running, key=lambda c: c.settings.priority):
             await self._dispatch_group(list(group), report)
@@ -434,6 +435,14 @@ class Dispatcher:
                 await uow.commit()
         async with self.services.store.unit() as uow:
             await self._complete_if_done(uow, campaign, now, report)
+
+    async def _complete_finished(self, running: list[Campaign], report: TickReport) -> None:
+        """While no call can be placed, a campaign whose every lead has ended (its last
+        ones diverted to a message step, say) completes all the same."""
+        now = self.services.clock.now()
+        for campaign in running:
+            async with self.services.store.unit() as uow:
+                await self._complete_if_done(uow, campaign, now, report)
 
     async def _complete_if_done(
         self, uow: UnitOfWork, campaign: Campaign, now: datetime, report: TickReport

@@ -30,10 +30,12 @@ from dialer.errors import (
 from dialer.ports import Scope, UnitOfWork
 from dialer.ports.messaging import EmailRequest, MessageAccepted, SmsRequest
 from dialer.services.context import Services
+from dialer.services.safety import policy_for
 
 log = logging.getLogger(__name__)
 
 MAX_SEND_WAIT = 5.0  # seconds a claimed message may wait for its slot; later: claimed again
+FREQUENCY_RECHECK = 3600  # seconds before a capped message is looked at again
 RETRY_AFTER_UNAVAILABLE = 10.0  # seconds before a message the provider could not take
 UNSUBSCRIBED_RECIPIENT = "21610"  # Twilio: the number replied STOP to this sender
 TOLL_FREE_AREAS = frozenset({"800", "833", "844", "855", "866", "877", "888"})
@@ -120,6 +122,11 @@ class MessageSender:
         if opens > now:
             message.due_at = opens  # quiet hours: SMS at night is a legal matter too
             return None
+        recheck = await self._over_frequency_cap(uow, message, now)
+        if recheck is not None:
+            message.due_at = recheck
+            message.error = "waiting: the channel's frequency cap for this address"
+            return None
         contact = await uow.contacts.get(lead.contact_id)
         values = {**contact.attributes, **({"name": contact.name} if contact.name else {})}
         try:
@@ -128,7 +135,7 @@ class MessageSender:
             _end(message, MessageStatus.FAILED, str(exc))
             return None
         message.move_to(MessageStatus.SENDING)
-        message.sent_at = now
+        message.sent_at, message.error = now, None
         return Outgoing(message, request, self._scope(campaign, step, message))
 
     async def _refusal(
@@ -141,6 +148,20 @@ class MessageSender:
         if await uow.messages.opted_out(campaign.tenant_id, message.channel, [message.to]):
             return f"opted out of {message.channel}"
         return None
+
+    async def _over_frequency_cap(
+        self, uow: UnitOfWork, message: Message, now: datetime
+    ) -> datetime | None:
+        """When to look again, if the address already had the tenant's number policy's worth
+        of messages of this channel within its window (as a number has of calls)."""
+        policy = await policy_for(uow, message.tenant_id, self.services.limits.number_policy)
+        since = now - timedelta(seconds=policy.window)
+        sent = await uow.messages.sent_since(
+            message.tenant_id, message.channel, [message.to], since
+        )
+        if sent.get(message.to, 0) < policy.max_attempts:
+            return None
+        return now + timedelta(seconds=min(policy.window, FREQUENCY_RECHECK))
 
     def _request(
         self, campaign: Campaign, step: MessageStep, message: Message, values: dict[str, str]

@@ -176,6 +176,7 @@ class SimulatorConfig:
         data["outcome_overrides"] = {k: str(v) for k, v in self.outcome_overrides.items()}
         data["sms_outcome_mix"] = {str(k): v for k, v in self.sms_outcome_mix.items()}
         data["sms_outcome_overrides"] = {k: str(v) for k, v in self.sms_outcome_overrides.items()}
+        data["epoch"] = None if self.epoch is None else self.epoch.isoformat()
         return data
 
 
