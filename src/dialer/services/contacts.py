@@ -30,6 +30,7 @@ from dialer.domain.window import parse_ranges
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import ContactDraft
 from dialer.services.context import Services
+from dialer.services.message_steps import template_names
 from dialer.services.dispatch import DO_NOT_CALL
 
 KNOWN_COLUMNS = frozenset({"phone", "name", "timezone", "tags", "quiet_hours"})
@@ -118,11 +119,17 @@ class ContactParser:
     ``allow_vanity`` lets numbers be written with keypad letters (1-800-FLOWERS)."""
 
     def __init__(
-        self, default_zone: str, default_region: str = "US", *, allow_vanity: bool = False
+        self,
+        default_zone: str,
+        default_region: str = "US",
+        *,
+        allow_vanity: bool = False,
+        needs: frozenset[str] = frozenset(),
     ) -> None:
         self.default_zone = default_zone
         self.default_region = default_region
         self.allow_vanity = allow_vanity
+        self.needs = needs  # what the campaign's message templates read: each row must have it
         self._seen: dict[str, int] = {}
 
     def rows(self, lines: Iterable[str], report: ImportReport) -> Iterator[ParsedRow]:
@@ -178,6 +185,9 @@ class ContactParser:
             raise ValueError(f"quiet_hours: {exc}") from exc
         if row.get(EMAIL_COLUMN):
             row[EMAIL_COLUMN] = _email(row[EMAIL_COLUMN])
+        missing = sorted(name for name in self.needs if not row.get(name))
+        if missing:  # never a message with a blank where the value should be
+            raise ValueError(f"{missing[0]}: the campaign's messages use it; this row has none")
         return ContactDraft(
             phone=phone,
             zone_key=zone_key(zones),
@@ -353,10 +363,11 @@ async def import_contacts(
         campaign = await uow.campaigns.get(campaign_id)
     zone = campaign.settings.default_timezone
     vanity = services.allow_vanity_numbers
+    needs = template_names(campaign.settings.steps)
     if strict:
-        await _check_paced(ContactParser(zone, allow_vanity=vanity), source())
+        await _check_paced(ContactParser(zone, allow_vanity=vanity, needs=needs), source())
     report = ImportReport()
-    parser = ContactParser(zone, allow_vanity=vanity)
+    parser = ContactParser(zone, allow_vanity=vanity, needs=needs)
     async for chunk in _chunks(parser.per_line(source(), report)):
         added, outside = await _store_chunk(services, campaign, [r.draft for r in chunk])
         report.added += added

@@ -11,10 +11,11 @@ import secrets
 from collections.abc import Sequence
 from datetime import timedelta
 
-from dialer.domain.channels import Channel, call_outcome, next_step
+from dialer.domain.channels import Channel, MessageStep, call_outcome, next_step
 from dialer.domain.messages import NewMessage
 from dialer.domain.model import Campaign, Lead
 from dialer.domain.statuses import AttemptStatus, LeadStatus
+from dialer.domain.templates import MessageTemplate
 from dialer.ports import UnitOfWork
 from dialer.services.context import Services
 
@@ -100,3 +101,14 @@ async def queue_next(
     await uow.messages.add([message], services.clock.now())
     log.debug("lead %s: step %d (%s) queued", lead.id, number, step.channel)
     return True
+
+
+def template_names(steps: Sequence[MessageStep]) -> frozenset[str]:
+    """Every contact field or attribute the steps' templates read (``name`` among them)."""
+    sources = [
+        (source, html)
+        for step in steps
+        for source, html in ((step.body, False), (step.subject, False), (step.html, True))
+        if source
+    ]
+    return frozenset().union(*(MessageTemplate.parse(s, html=h).names for s, h in sources))

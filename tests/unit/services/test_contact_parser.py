@@ -234,3 +234,15 @@ def test_an_email_column_is_checked_and_kept_normalised_for_email_steps() -> Non
     [bad] = rejections(report)
     assert bad.startswith("line 3: email: ")
     assert "@" in bad
+
+
+def test_a_row_without_a_value_the_campaigns_messages_read_is_rejected() -> None:
+    report = ImportReport()
+    text = "phone,name,day\n+12125550100,Ann,Friday\n+12125550101,,Monday\n+12125550102,Cy,\n"
+    parser = ContactParser(ZONE, needs=frozenset({"name", "day"}))
+    rows = list(parser.rows(lines(text), report))
+    assert [r.draft.phone for r in rows] == ["+12125550100"]
+    assert rejections(report) == [
+        "line 3: name: the campaign's messages use it; this row has none",
+        "line 4: day: the campaign's messages use it; this row has none",
+    ]
