@@ -3,6 +3,7 @@ place in the list, and the round trip through the stored form."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -393,3 +394,15 @@ def test_a_step_delay_out_of_bounds(after: Any, says: str) -> None:
     location, message = only_problem(CALL, sms(after=after))
     assert location == "steps[1].sms.after"
     assert says in message
+
+
+def test_the_channels_guide_example_is_a_valid_campaign() -> None:
+    """docs/channels.md's three-step campaign, read as `dialer run` reads a file."""
+    guide = (Path(__file__).parents[2] / "docs" / "channels.md").read_text()
+    example = guide.split("```yaml\n", 1)[1].split("```", 1)[0]
+    settings = settings_from_yaml(example)
+    assert [(s.channel, sorted(s.when), s.after) for s in settings.steps] == [
+        (Channel.SMS, ["busy", "no_answer", "unreachable"], 0),
+        (Channel.EMAIL, ["no_answer"], 7200),
+    ]
+    assert settings.steps[0].rate == Rate(20, 20)
