@@ -182,6 +182,25 @@ def test_demo_reports_invariants_from_the_simulator(tmp_path: Path) -> None:
     assert "campaign COMPLETED" in result.stdout
 
 
+def test_the_channels_demo_texts_and_emails_those_who_did_not_answer(tmp_path: Path) -> None:
+    result = dialer(
+        "demo", "--channels", "--contacts", "200", "--cap", "20", "--speed", "300",
+        env={}, timeout=150,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "campaign COMPLETED" in result.stdout
+    counted = {
+        line.split("│")[1].strip(): int(line.split("│")[2])
+        for line in result.stdout.splitlines()
+        if line.count("│") == 5 and line.split("│")[2].strip().isdigit()
+    }
+    assert counted["texts accepted by the provider"] > 0
+    assert counted["emails received by the SMTP server"] > 0
+    assert counted["texts to a number that had replied STOP"] == 0
+    assert counted["the same text twice to one number"] == 0
+    assert counted["the same email twice (Message-ID)"] == 0
+
+
 def test_do_not_call_commands(tmp_path: Path) -> None:
     env = {"DIALER_DATABASE_URL": f"sqlite:///{tmp_path / 'dnc.db'}"}
     added = dialer("dnc", "add", "(212) 555-0100", "+442079460123", "--reason", "asked", env=env)

@@ -24,6 +24,7 @@ from dialer.bootstrap import Runtime, open_runtime
 from dialer.campaign_document import read_campaign_file
 from dialer.cli.cluster_status import print_cluster_status
 from dialer.cli.common import CommandGroup, errors, print_problems, run_command
+from dialer.cli.demo_channels import run_channels_demo, simulator_with_sink
 from dialer.cli.display import print_outcomes, progress_view
 from dialer.cli.providers import print_provider_health
 from dialer.cli.safety import dnc, history, limits, policy
@@ -82,6 +83,9 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed for contacts and outcomes.")] = 7,
     database: Annotated[Path | None, typer.Option(help="SQLite file (default: temporary).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    channels: Annotated[
+        bool, typer.Option("--channels", help="Follow the calls with an SMS and an email.")
+    ] = False,
 ) -> None:
     """Run a demo campaign end to end against the built-in simulator. No servers needed."""
     _logging(verbose)
@@ -89,6 +93,11 @@ def demo(
         db = database or Path(tmp) / "demo.db"
         sim_args = ["--speed", str(speed), "--seed", str(seed), "--cps", "1000"]
         sim_args += ["--talk-mean", "45", "--ring-max", "20"]
+        if channels:
+            options = (contacts, cap, rate or None, speed, seed)
+            with simulator_with_sink(sim_args) as sim:
+                ok = run_command(run_channels_demo(console, db, sim, options))
+            raise typer.Exit(0 if ok else 1)
         with simulator_process(sim_args) as sim_url:
             ok = run_command(_demo(db, sim_url, contacts, cap, rate or None, speed, seed))
     raise typer.Exit(0 if ok else 1)

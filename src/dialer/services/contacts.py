@@ -30,8 +30,8 @@ from dialer.domain.window import parse_ranges
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import ContactDraft
 from dialer.services.context import Services
-from dialer.services.message_steps import template_names
 from dialer.services.dispatch import DO_NOT_CALL
+from dialer.services.message_steps import template_names
 
 KNOWN_COLUMNS = frozenset({"phone", "name", "timezone", "tags", "quiet_hours"})
 EMAIL_COLUMN = "email"  # the contact's address for email steps; kept among its attributes

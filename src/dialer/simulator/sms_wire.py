@@ -3,6 +3,7 @@ message statuses, error codes, the create request, segment counting and opt-out 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from dialer.simulator import wire
@@ -59,6 +60,9 @@ class SmsCreate:
     status_callback: str | None
 
 
+SHORT_CODE = re.compile(r"[0-9]{5,6}")  # a carrier short code sends as well as a number
+
+
 def parse_create(params: wire.Params) -> SmsCreate:
     """The parameters of ``POST .../Messages.json``; ApiError 400 with Twilio's code if
     invalid. Media and messaging services are not simulated: a message needs From and Body."""
@@ -72,7 +76,7 @@ def parse_create(params: wire.Params) -> SmsCreate:
     if not wire.E164.match(to):
         message = f"The 'To' number {to} is not a valid phone number."
         raise wire.ApiError(400, wire.INVALID_TO, message)
-    if not wire.E164.match(from_):
+    if not (wire.E164.match(from_) or SHORT_CODE.fullmatch(from_)):
         raise wire.ApiError(
             400,
             wire.INVALID_FROM,
