@@ -81,6 +81,12 @@ async def test_the_email_follows_the_sms_and_its_unsubscribe_link_works(
                 forged = await http.post(link[: link.rindex("/") + 1] + "not-the-token")
                 one_click = await http.post(link, data={"List-Unsubscribe": "One-Click"})
             after_post = await opt_outs(e)
+            # The next campaign's email to the address that unsubscribed is not sent.
+            again = settings(name="again", retry=RetryPolicy(1), steps=STEPS)
+            second = await e.campaign(again, contacts()[:1])
+            await asyncio.wait_for(run_to_end(e.runtime, second.id), 60)
+            later = {r["channel"]: r for r in await message_rows(e, second.id)}
+            received = len(sink.received)
     assert final.status is CampaignStatus.COMPLETED
     assert mail.envelope_to == ("ann@example.com",)
     assert mail.header("Subject") == "We tried to reach you, Ann"
@@ -102,3 +108,7 @@ async def test_the_email_follows_the_sms_and_its_unsubscribe_link_works(
     assert forged.status_code == 404
     assert one_click.status_code == 200
     assert after_post == [("email", "ann@example.com")]
+    assert later["email"]["status"] == "SKIPPED"
+    assert later["email"]["error"] == "opted out of email"
+    assert later["sms"]["status"] == "DELIVERED"  # an email opt-out is not an SMS one
+    assert received == 1
