@@ -47,6 +47,12 @@ class LimitsBody(BaseModel):
     rate_per_second: StrictInt | None = Field(default=None, description="Call starts a second")
     rate_per_minute: StrictInt | None = Field(default=None, description="Call starts a minute")
     rate_per_hour: StrictInt | None = Field(default=None, description="Call starts an hour")
+    sms_per_second: StrictInt | None = Field(
+        default=None, description="SMS sent a second over all the tenant's campaigns"
+    )
+    email_per_second: StrictInt | None = Field(
+        default=None, description="Emails sent a second over all the tenant's campaigns"
+    )
 
 
 class PolicyBody(BaseModel):

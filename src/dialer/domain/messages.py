@@ -42,6 +42,7 @@ class Message:
     sent_at: datetime | None = None
     settled_at: datetime | None = None  # when the lead moved on to its next step (or ended)
     token: str = ""  # the secret part of its unsubscribe link
+    tries: int = 0  # sends the provider could not take (down, refusing us); not throttling
 
     @property
     def is_terminal(self) -> bool:

@@ -202,7 +202,9 @@ MESSAGE_TRANSITIONS: dict[MessageStatus, frozenset[MessageStatus]] = {
     _M.SENT: frozenset({_M.DELIVERED, _M.UNDELIVERED, _M.FAILED}),
     # A delivery receipt may arrive after the carrier said undelivered; the receipt is final.
     _M.UNDELIVERED: frozenset({_M.DELIVERED}),
-    _M.FAILED: frozenset({_M.DELIVERED, _M.UNDELIVERED}),  # our guess loses to the provider
+    # Our guess loses to the provider; a message that never left may be sent again (replayed
+    # from the dead-letter queue).
+    _M.FAILED: frozenset({_M.DELIVERED, _M.UNDELIVERED, _M.PENDING}),
     _M.DELIVERED: frozenset(),
     _M.SKIPPED: frozenset(),
     _M.CANCELLED: frozenset(),

@@ -27,6 +27,7 @@ from dialer.ports import DeadLetter, Store
 from dialer.ports.jobs import ORIGINATE, job_from_payload
 from dialer.services.calls import lease_of, withdraw
 from dialer.services.context import Services
+from dialer.services.message_sending import MESSAGE_JOB, resend
 
 __all__ = ["ORIGINATE", "DeadLetter", "discard", "list_dead_letters", "replay"]
 
@@ -59,6 +60,10 @@ async def replay(services: Services, letter_id: int, tenant_id: int | None) -> D
     """Finish what the letter's job could not (see the module's notes); the letter is then
     closed as replayed. Conflict when it was closed already, or cannot be replayed."""
     letter = await _open_letter(services.store, letter_id, tenant_id)
+    if letter.kind == MESSAGE_JOB:
+        done = await resend(services, int(letter.payload.get("message_id", 0)))
+        log.info("dead letter %s replayed: %s", letter_id, done)
+        return await _close(services.store, letter_id, "replayed", services.clock.now())
     if letter.kind != ORIGINATE:
         raise Conflict(f"dead letter {letter_id} ({letter.kind}) cannot be replayed; discard it")
     try:

@@ -32,9 +32,9 @@ class MessageSteps:
         self.sender = MessageSender(services)
         self._sending: asyncio.Task[int] | None = None
 
-    async def run_once(self, running: Sequence[Campaign]) -> None:
-        if not any(campaign.settings.steps for campaign in running):
-            return
+    async def run_once(self) -> None:
+        # Run even when no running campaign has steps: a completed campaign's message may be
+        # due again (replayed). Both queries read small partial indexes; nothing due is cheap.
         await settle_messages(self.services)
         if self._sending is not None and not self._sending.done():
             return  # the previous batch is still being sent

@@ -12,30 +12,37 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from dialer.domain.channels import Channel, MessageStep
 from dialer.domain.messages import Message
-from dialer.domain.model import Campaign, Lead, Rate
+from dialer.domain.model import Campaign, Lead, Rate, Rates
 from dialer.domain.phone import mask, zones_of_key
 from dialer.domain.statuses import MessageStatus
 from dialer.domain.templates import MessageTemplate, RenderFailed
 from dialer.errors import (
+    Conflict,
     ProviderOutcomeUnknown,
     ProviderRejected,
     ProviderThrottled,
     ProviderUnavailable,
 )
-from dialer.ports import Scope, UnitOfWork
+from dialer.ports import NewDeadLetter, Scope, UnitOfWork
 from dialer.ports.messaging import EmailRequest, MessageAccepted, SmsRequest
 from dialer.services.context import Services
-from dialer.services.safety import policy_for
+from dialer.services.safety import policy_from
+from dialer.services.tenants import channel_rates
 
 log = logging.getLogger(__name__)
 
 MAX_SEND_WAIT = 5.0  # seconds a claimed message may wait for its slot; later: claimed again
 FREQUENCY_RECHECK = 3600  # seconds before a capped message is looked at again
+MAX_SEND_TRIES = 5  # sends the provider could not take before the message is dead-lettered
+NOT_SENT = "not sent "  # how a dead-lettered message's error begins: it never left
+MESSAGE_JOB = "message"  # the dead letters' kind for messages
 RETRY_AFTER_UNAVAILABLE = 10.0  # seconds before a message the provider could not take
 UNSUBSCRIBED_RECIPIENT = "21610"  # Twilio: the number replied STOP to this sender
 TOLL_FREE_AREAS = frozenset({"800", "833", "844", "855", "866", "877", "888"})
@@ -72,6 +79,7 @@ class MessageSender:
         self.services = services
         self.batch_size = batch_size
         self._slots = asyncio.Semaphore(concurrency)
+        self._tenants: dict[int, Mapping[str, Any]] = {}  # settings, read once per claim
 
     async def run_once(self) -> int:
         """Claim and send one batch of due messages; returns how many were sent."""
@@ -85,6 +93,7 @@ class MessageSender:
 
     async def claim(self) -> list[Outgoing]:
         now = self.services.clock.now()
+        self._tenants = {}
         async with self.services.store.unit() as uow:
             claimed = await uow.messages.claim_due(now, self.batch_size)
             if not claimed:
@@ -136,7 +145,9 @@ class MessageSender:
             return None
         message.move_to(MessageStatus.SENDING)
         message.sent_at, message.error = now, None
-        return Outgoing(message, request, self._scope(campaign, step, message))
+        tenant = await self._tenant_settings(uow, message.tenant_id)
+        scope = self._scope(campaign, step, message, channel_rates(tenant, message.channel))
+        return Outgoing(message, request, scope)
 
     async def _refusal(
         self, uow: UnitOfWork, campaign: Campaign, lead: Lead, message: Message
@@ -154,7 +165,8 @@ class MessageSender:
     ) -> datetime | None:
         """When to look again, if the address already had the tenant's number policy's worth
         of messages of this channel within its window (as a number has of calls)."""
-        policy = await policy_for(uow, message.tenant_id, self.services.limits.number_policy)
+        tenant = await self._tenant_settings(uow, message.tenant_id)
+        policy = policy_from(tenant, self.services.limits.number_policy)
         since = now - timedelta(seconds=policy.window)
         sent = await uow.messages.sent_since(
             message.tenant_id, message.channel, [message.to], since
@@ -183,7 +195,15 @@ class MessageSender:
             message.id, message.to, message.sender, subject, body, html, unsubscribe, domain
         )
 
-    def _scope(self, campaign: Campaign, step: MessageStep, message: Message) -> Scope:
+    async def _tenant_settings(self, uow: UnitOfWork, tenant_id: int) -> Mapping[str, Any]:
+        """The tenant's settings, read once per claim (its policy and its channel rates)."""
+        if tenant_id not in self._tenants:
+            self._tenants[tenant_id] = await uow.tenants.settings(tenant_id)
+        return self._tenants[tenant_id]
+
+    def _scope(
+        self, campaign: Campaign, step: MessageStep, message: Message, tenant_rates: Rates
+    ) -> Scope:
         is_sms = message.channel is Channel.SMS
         return Scope(
             tenant_id=campaign.tenant_id,
@@ -192,6 +212,7 @@ class MessageSender:
             campaign_max=campaign.settings.max_concurrency,
             campaign_rate=step.rate,
             global_rate=self.services.limits.channel_rates.get(message.channel.value),
+            tenant_rate=tenant_rates,
             channel=message.channel.value,
             step=message.step,
             sender=message.sender if is_sms else None,
@@ -209,10 +230,12 @@ class MessageSender:
             await self.services.clock.sleep(slot.wait)
             try:
                 accepted = await self._provider_send(outgoing)
-            except (ProviderThrottled, ProviderUnavailable) as exc:
-                retry_after = getattr(exc, "retry_after", None) or RETRY_AFTER_UNAVAILABLE
+            except ProviderThrottled as exc:  # the provider's pace, not a failure
+                await self._put_back(outgoing.message, exc.retry_after or RETRY_AFTER_UNAVAILABLE)
+                return False
+            except ProviderUnavailable as exc:
                 log.warning("message %s not sent (%s)", outgoing.message.id, exc)
-                await self._put_back(outgoing.message, retry_after)
+                await self._put_back(outgoing.message, RETRY_AFTER_UNAVAILABLE, failure=str(exc))
                 return False
             except ProviderRejected as exc:
                 await self._refused(outgoing.message, exc)
@@ -233,14 +256,24 @@ class MessageSender:
             raise ProviderRejected("no SMTP server is set up (DIALER_SMTP_URL)")
         return await self.services.email.send_email(request)
 
-    async def _put_back(self, message: Message, after: float) -> None:
+    async def _put_back(self, message: Message, after: float, failure: str | None = None) -> None:
+        """Due again after ``after`` seconds: it was not sent. A ``failure`` (the provider
+        down, our credentials refused) counts as a try; after MAX_SEND_TRIES the message
+        fails and goes to the dead-letter queue, from which an operator may send it again."""
+        now = self.services.clock.now()
         async with self.services.store.unit() as uow:
             current = await uow.messages.get(message.id, lock=True)
             if current is None or current.status is not MessageStatus.SENDING:
                 return
-            current.move_to(MessageStatus.PENDING)
-            current.due_at = self.services.clock.now() + timedelta(seconds=after)
-            current.sent_at = None
+            current.tries += failure is not None
+            if failure is not None and current.tries >= MAX_SEND_TRIES:
+                current.move_to(MessageStatus.FAILED)
+                current.error = f"{NOT_SENT}after {current.tries} tries: {failure}"[:300]
+                await uow.cluster.add_dead_letter(_dead_letter(current, failure), now)
+            else:
+                current.move_to(MessageStatus.PENDING)
+                current.due_at = now + timedelta(seconds=after)
+                current.sent_at = None
             await uow.messages.save(current)
             await uow.commit()
 
@@ -284,3 +317,32 @@ def _end(message: Message, status: MessageStatus, reason: str) -> None:
 def _domain_of(sender: str) -> str:
     address = sender.rsplit("<", 1)[-1].rstrip(">").strip()
     return address.rsplit("@", 1)[-1] if "@" in address else "dialer.invalid"
+
+
+def _dead_letter(message: Message, cause: str) -> NewDeadLetter:
+    return NewDeadLetter(
+        tenant_id=message.tenant_id,
+        kind=MESSAGE_JOB,
+        key=f"message:{message.id}",
+        cause=cause[:500],
+        payload={"message_id": message.id, "channel": message.channel.value},
+        attempts=message.tries,
+    )
+
+
+async def resend(services: Services, message_id: int) -> str:
+    """Replay a dead-lettered message: due again at once if it never left; what was done."""
+    async with services.store.unit() as uow:
+        message = await uow.messages.get(message_id, lock=True)
+        if message is None:
+            raise Conflict(f"message {message_id} does not exist; discard the letter")
+        never_left = message.status is MessageStatus.FAILED and (message.error or "").startswith(
+            NOT_SENT
+        )
+        if not never_left:
+            return f"message {message_id} is {message.status}: nothing to send again"
+        message.move_to(MessageStatus.PENDING)
+        message.due_at, message.sent_at, message.tries = services.clock.now(), None, 0
+        await uow.messages.save(message)
+        await uow.commit()
+    return f"message {message_id} is due again"

@@ -12,8 +12,17 @@ from dialer.domain.model import Rate, ScopeLimits
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import Store
 
-LIMIT_KEYS = ("max_concurrency", "rate_per_second", "rate_per_minute", "rate_per_hour")
+LIMIT_KEYS = (
+    "max_concurrency",
+    "rate_per_second",
+    "rate_per_minute",
+    "rate_per_hour",
+    "sms_per_second",  # the tenant's messages of each channel, per second
+    "email_per_second",
+)
 _BOUNDS = {
+    "sms_per_second": (1, 100_000),
+    "email_per_second": (1, 100_000),
     "max_concurrency": (1, 1_000_000),
     "rate_per_second": (1, 100_000),
     "rate_per_minute": (1, 10_000_000),
@@ -30,6 +39,12 @@ def limits_from(values: Mapping[str, Any]) -> ScopeLimits:
     if (per_hour := values.get("rate_per_hour")) is not None:
         rates.append(Rate.per_period(per_hour, 3600))
     return ScopeLimits(values.get("max_concurrency"), tuple(rates))
+
+
+def channel_rates(values: Mapping[str, Any], channel: str) -> tuple[Rate, ...]:
+    """The tenant's own send rate for one message channel (sms, email), if it has one."""
+    per_second = values.get(f"{channel}_per_second")
+    return () if per_second is None else (Rate.per_period(per_second, 1),)
 
 
 def bounded_problems(

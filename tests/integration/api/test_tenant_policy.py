@@ -19,6 +19,8 @@ NO_LIMITS = {
     "rate_per_second": None,
     "rate_per_minute": None,
     "rate_per_hour": None,
+    "sms_per_second": None,
+    "email_per_second": None,
 }
 DEFAULT_POLICY = {
     "number_max_attempts": 3,

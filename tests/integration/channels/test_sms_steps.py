@@ -5,6 +5,7 @@ and replies. What was sent is counted from the simulator's side."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from dialer.domain.retry import RetryPolicy
 from dialer.domain.statuses import CampaignStatus
 from dialer.ports import ContactDraft
 from dialer.runner import run_to_end
+from dialer.services.tenants import save_limits
 from dialer.simulator.config import Outcome, SmsOutcome
 from tests.support.engine import NY, Engine, EngineFactory, settings, sim_config
 
@@ -96,3 +98,30 @@ async def test_a_long_code_sends_at_most_one_message_a_second(engine: EngineFact
     # Five sends a second apart: the first at once, the last four seconds later at least.
     elapsed = sorted(m["elapsed"] for m in stats["messages"])
     assert elapsed[-1] - elapsed[0] >= 4 * 0.95
+
+
+async def test_the_tenants_sms_rate_holds_over_a_fast_sender(engine: EngineFactory) -> None:
+    """A short code may send 90 a second; the tenant's own SMS rate (2 a second) binds."""
+    busy = [f"+1212555{n:04d}" for n in range(320, 328)]
+    sim = sim_config(
+        speed=1.0,
+        outcome_mix={"busy": 1.0},
+        busy_ring=0.2,
+        setup_time=0.1,
+        sms_outcome_mix={SmsOutcome.DELIVERED: 1.0},
+        sms_delay_min=0.05,
+        sms_delay_max=0.1,
+        sms_mps=100.0,
+    )
+    short_code = replace(MISSED, sender="12345")
+    campaign_settings = settings(retry=RetryPolicy(1), steps=(short_code,), ramp_up=0)
+    async with engine(sim=sim) as e:
+        await save_limits(e.store, "acme", {"sms_per_second": 2})
+        campaign = await e.campaign(campaign_settings, contacts(busy))
+        final = await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
+        stats = (await e.stats())["sms"]
+    assert final.status is CampaignStatus.COMPLETED
+    assert stats["messages_accepted"] == 8
+    assert stats["max_per_second_by_sender"]["12345"] <= 2
+    elapsed = sorted(m["elapsed"] for m in stats["messages"])
+    assert elapsed[-1] - elapsed[0] >= (8 - 2) / 2 * 0.95  # a burst of 2, then 2 a second

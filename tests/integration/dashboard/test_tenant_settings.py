@@ -13,6 +13,8 @@ LIMITS_FORM = {
     "rate_per_second": "",
     "rate_per_minute": "600",
     "rate_per_hour": "",
+    "sms_per_second": "",
+    "email_per_second": "5",
 }
 
 
@@ -41,6 +43,8 @@ async def test_an_admin_changes_the_limits_and_policy_from_the_page(
         "rate_per_second": None,
         "rate_per_minute": 600,
         "rate_per_hour": None,
+        "sms_per_second": None,
+        "email_per_second": 5,
     }
     assert await _limits(client, keys.other) == dict.fromkeys(LIMITS_FORM)  # globex untouched
 

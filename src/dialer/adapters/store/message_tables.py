@@ -42,6 +42,7 @@ messages = Table(
     Column("sent_at", UtcDateTime()),
     Column("settled_at", UtcDateTime()),
     Column("token", String(64), nullable=False),
+    Column("tries", Integer, nullable=False, server_default="0"),  # sends that failed to leave
     # One message per step of a lead: a step decided twice (a crash, a repeated event) adds
     # nothing the second time.
     UniqueConstraint("lead_id", "step"),

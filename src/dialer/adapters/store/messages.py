@@ -40,6 +40,7 @@ def _message(row: Any) -> Message:
         sent_at=row.sent_at,
         settled_at=row.settled_at,
         token=row.token,
+        tries=row.tries,
     )
 
 
@@ -74,7 +75,9 @@ class SqlMessages(SqlRepository):
         return added
 
     async def claim_due(self, now: datetime, limit: int) -> list[Message]:
-        running = select(campaigns.c.id).where(campaigns.c.status == CampaignStatus.RUNNING.value)
+        # A completed campaign's message is due only when replayed from the dead-letter queue.
+        sending = [CampaignStatus.RUNNING.value, CampaignStatus.COMPLETED.value]
+        running = select(campaigns.c.id).where(campaigns.c.status.in_(sending))
         stmt = (
             select(messages)
             .where(
@@ -109,6 +112,7 @@ class SqlMessages(SqlRepository):
             "error": None if message.error is None else message.error[:300],
             "sent_at": message.sent_at,
             "settled_at": message.settled_at,
+            "tries": message.tries,
         }
         await self._conn.execute(update(messages).where(_M.id == message.id).values(values))
 

@@ -38,6 +38,8 @@ LIMIT_FIELDS = (
     ("rate_per_second", "Call starts per second"),
     ("rate_per_minute", "Call starts per minute"),
     ("rate_per_hour", "Call starts per hour"),
+    ("sms_per_second", "SMS sent per second"),
+    ("email_per_second", "Emails sent per second"),
 )
 POLICY_FIELDS = (
     ("number_max_attempts", "Attempts to one number per window, over all campaigns"),

@@ -35,7 +35,9 @@ class MemoryMessages(MemoryRepository):
 
     def _running(self, campaign_id: int) -> bool:
         campaign = self._db.campaigns.get(campaign_id)
-        return campaign is not None and campaign.status is CampaignStatus.RUNNING
+        # A completed campaign's message is due only when replayed from the dead-letter queue.
+        sending = {CampaignStatus.RUNNING, CampaignStatus.COMPLETED}
+        return campaign is not None and campaign.status in sending
 
     async def claim_due(self, now: datetime, limit: int) -> list[Message]:
         due = [
