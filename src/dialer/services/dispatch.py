@@ -23,6 +23,7 @@ from dialer.domain.model import CallAttempt, Campaign, Lead, ScopeLimits
 from dialer.domain.phone import zones_of_key
 from dialer.domain.safety import NumberHistory, NumberPolicy, blocked_until
 from dialer.domain.statuses import DUE_LEAD, CampaignStatus, LeadStatus, lead_moves
+from dialer.errors import Conflict
 from dialer.observability import logs, tracing
 from dialer.ports import (
     AdmissionResult,
@@ -454,7 +455,10 @@ class Dispatcher:
         fresh = await uow.campaigns.get(campaign.id)
         if fresh.status is CampaignStatus.RUNNING:
             fresh.move_to(CampaignStatus.COMPLETED)
-            await uow.campaigns.save_status(fresh, now)
+            try:
+                await uow.campaigns.save_status(fresh, now)
+            except Conflict:  # another dispatcher completed (or changed) it first
+                return
             await uow.commit()
             report.completed_campaigns.append(campaign.id)
             self._zones.pop(campaign.id, None)
