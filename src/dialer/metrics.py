@@ -4,8 +4,9 @@ Two kinds:
 
 * Figures read from the store and admission at scrape time: calls started and ended, calls
   live against each cap (global, tenant, campaign), the due-lead backlog, the dead-letter
-  queue, the providers' breakers. True across every process of a deployment; ``dialer serve``
-  renders them at /metrics. ``refresh()`` reads them through ``SnapshotCache``.
+  queue, the providers' breakers, the messages of SMS and email steps by status. True
+  across every process of a deployment; ``dialer serve`` renders them at /metrics.
+  ``refresh()`` reads them through ``SnapshotCache``.
 * Figures measured in this process (``process_registry``): admission refusals, dispatch lag,
   provider errors, webhook latency. ``dialer serve`` includes them in /metrics; a dispatcher,
   worker or webhook listener serves its own on DIALER_METRICS_PORT (``process_exporter``,
@@ -45,8 +46,9 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from dialer.domain.breaker import BreakerState, ProviderHealth
+from dialer.domain.channels import Channel
 from dialer.domain.figures import CampaignLoad, Snapshot, TenantLoad
-from dialer.domain.statuses import TERMINAL_ATTEMPT
+from dialer.domain.statuses import TERMINAL_ATTEMPT, MessageStatus
 from dialer.errors import (
     ProviderAuthFailed,
     ProviderError,
@@ -191,6 +193,24 @@ class _StoreCollector(Collector):
             value=s.dead_letters,
         )
         yield from _provider_metrics(s.providers)
+        yield _message_metric(s.messages)
+
+
+MESSAGE_CHANNELS = (Channel.SMS, Channel.EMAIL)
+
+
+def _message_metric(counts: dict[tuple[Channel, MessageStatus], int]) -> Metric:
+    """Every channel and status, 0 included: a status reached for the first time is a step
+    of a known series, not a series appearing from nowhere."""
+    family = GaugeMetricFamily(
+        "dialer_messages",
+        "Messages of SMS and email steps, by channel and current status.",
+        labels=["channel", "status"],
+    )
+    for channel in MESSAGE_CHANNELS:
+        for status in MessageStatus:
+            family.add_metric([channel.value, status.value], counts.get((channel, status), 0))
+    return family
 
 
 def _tenant_metrics(tenants: tuple[TenantLoad, ...]) -> Iterator[Metric]:

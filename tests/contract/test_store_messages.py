@@ -4,6 +4,7 @@ provider events recorded once, settling, and per-channel opt-outs kept per tenan
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from dialer.adapters.clock import ManualClock
@@ -12,6 +13,7 @@ from dialer.domain.messages import NewMessage
 from dialer.domain.model import Campaign
 from dialer.domain.statuses import CampaignStatus, MessageStatus
 from dialer.ports import Store
+from dialer.ports.message_store import MessageQuery
 from tests.contract.test_store_repositories import NY, draft, with_leads
 
 
@@ -132,3 +134,125 @@ async def test_opt_outs_are_per_tenant_and_channel(store: Store, clock: ManualCl
         await uow.commit()
     async with store.unit() as uow:
         assert await uow.messages.opted_out(1, Channel.SMS, [number]) == set()
+
+
+# ---------------------------------------------------------------- what operators read
+
+
+def email_message(campaign: Campaign, lead_id: int, step: int, clock: ManualClock) -> NewMessage:
+    sms = new_message(campaign, lead_id, step, clock)
+    return replace(sms, channel=Channel.EMAIL, to="ada@example.com", sender="a@acme.example")
+
+
+async def with_messages(store: Store, clock: ManualClock) -> tuple[Campaign, list[int]]:
+    """A running campaign whose one lead has an SMS (step 1, later DELIVERED), an email
+    (step 2) and another SMS due in an hour (step 3); the contact's email is Ada's."""
+    campaign = await with_leads(
+        store, clock, [replace(draft(1), attributes={"email": "ada@example.com"})]
+    )
+    async with store.unit() as uow:
+        fresh = await uow.campaigns.get(campaign.id)
+        fresh.move_to(CampaignStatus.RUNNING)
+        await uow.campaigns.save_status(fresh, clock.now())
+        [lead] = await uow.leads.claim_due(campaign.id, [NY], clock.now(), 1)
+        later = replace(
+            new_message(fresh, lead.id, 3, clock), due_at=clock.now() + timedelta(hours=1)
+        )
+        drafts = [
+            new_message(fresh, lead.id, 1, clock),
+            email_message(fresh, lead.id, 2, clock),
+            later,
+        ]
+        await uow.messages.add(drafts, clock.now())
+        [first, *_] = await uow.messages.for_lead(lead.id)
+        first.move_to(MessageStatus.SENDING)
+        first.move_to(MessageStatus.DELIVERED)
+        await uow.messages.save(first)
+        await uow.commit()
+        ids = [m.id for m in await uow.messages.for_lead(lead.id)]
+    return fresh, ids
+
+
+async def test_a_campaigns_messages_are_paged_and_filtered(
+    store: Store, clock: ManualClock
+) -> None:
+    campaign, ids = await with_messages(store, clock)
+    async with store.unit() as uow:
+        first = await uow.messages.find(MessageQuery(campaign.id, limit=2))
+        rest = await uow.messages.find(MessageQuery(campaign.id, after_id=first[-1].id))
+        sms = await uow.messages.find(MessageQuery(campaign.id, channels=(Channel.SMS,)))
+        pending = await uow.messages.find(
+            MessageQuery(campaign.id, statuses=(MessageStatus.PENDING,))
+        )
+        elsewhere = await uow.messages.find(MessageQuery(campaign.id + 1))
+    assert [m.id for m in first + rest] == ids
+    assert [m.step for m in sms] == [1, 3]
+    assert [m.step for m in pending] == [2, 3]
+    assert elsewhere == []
+
+
+async def test_a_contacts_messages_are_those_to_its_number_and_email(
+    store: Store, clock: ManualClock
+) -> None:
+    campaign, _ = await with_messages(store, clock)
+    async with store.unit() as uow:
+        found = await uow.messages.for_contact(campaign.tenant_id, "+12125550001", 10)
+        newest = await uow.messages.for_contact(campaign.tenant_id, "+12125550001", 1)
+        other_tenant = await uow.messages.for_contact(campaign.tenant_id + 1, "+12125550001", 10)
+        stranger = await uow.messages.for_contact(campaign.tenant_id, "+12125550002", 10)
+    assert [(m.step, m.channel, name) for m, name in found] == [
+        (3, Channel.SMS, "c"),
+        (2, Channel.EMAIL, "c"),
+        (1, Channel.SMS, "c"),
+    ]
+    assert [m.step for m, _ in newest] == [3]
+    assert other_tenant == stranger == []
+
+
+async def test_message_figures_by_channel_and_status(store: Store, clock: ManualClock) -> None:
+    campaign, _ = await with_messages(store, clock)
+    async with store.unit() as uow:
+        later = await uow.messages.due_later(campaign.id, clock.now())
+        everyone = await uow.messages.totals()
+        mine = await uow.messages.totals(campaign.tenant_id)
+        nobody = await uow.messages.totals(campaign.tenant_id + 1)
+    assert later == {Channel.SMS: 1}
+    assert (
+        everyone
+        == mine
+        == {
+            (Channel.SMS, MessageStatus.DELIVERED): 1,
+            (Channel.SMS, MessageStatus.PENDING): 1,
+            (Channel.EMAIL, MessageStatus.PENDING): 1,
+        }
+    )
+    assert nobody == {}
+
+
+async def test_opt_outs_are_listed_per_tenant_and_channel(store: Store, clock: ManualClock) -> None:
+    numbers = [f"+1212555000{n}" for n in range(1, 4)]
+    async with store.unit() as uow:
+        for number in numbers:
+            await uow.messages.opt_out(1, Channel.SMS, number, "replied STOP", clock.now())
+        await uow.messages.opt_out(1, Channel.EMAIL, "ada@example.com", "unsubscribed", clock.now())
+        await uow.messages.opt_out(2, Channel.SMS, numbers[0], "theirs", clock.now())
+        await uow.commit()
+    async with store.unit() as uow:
+        first = await uow.messages.opt_outs(1, Channel.SMS, 0, 2)
+        rest = await uow.messages.opt_outs(1, Channel.SMS, first[-1].id, 2)
+        emails = await uow.messages.opt_outs(1, Channel.EMAIL, 0, 10)
+        assert await uow.messages.opt_out_counts(1) == {Channel.SMS: 3, Channel.EMAIL: 1}
+        assert await uow.messages.opt_out_counts(3) == {}
+        assert await uow.messages.opt_in(1, Channel.SMS, numbers[1])
+        await uow.commit()
+    assert [e.address for e in first + rest] == numbers
+    assert (first[0].channel, first[0].reason, first[0].created_at) == (
+        Channel.SMS,
+        "replied STOP",
+        clock.now(),
+    )
+    assert [(e.address, e.reason) for e in emails] == [("ada@example.com", "unsubscribed")]
+    async with store.unit() as uow:
+        left = await uow.messages.opt_outs(1, Channel.SMS, 0, 10)
+        assert await uow.messages.opt_out_counts(1) == {Channel.SMS: 2, Channel.EMAIL: 1}
+    assert [e.address for e in left] == [numbers[0], numbers[2]]

@@ -16,7 +16,9 @@ from dialer.api import (
     dlq,
     keys,
     leads,
+    messages,
     ops,
+    opt_outs,
     problems,
     tenant_policy,
 )
@@ -75,7 +77,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     token = runtime.settings.twilio_auth_token
     auth_token = token.get_secret_value() if token else None
     app.include_router(message_webhook_router(runtime, auth_token), include_in_schema=False)
-    routers = (ops, campaigns, contacts, leads, calls, keys, dlq, tenant_policy)
+    routers = (ops, campaigns, contacts, leads, messages, calls, keys, dlq, tenant_policy, opt_outs)
     for module in routers:
         app.include_router(module.router)
     problems.install(app)

@@ -13,7 +13,14 @@ from starlette.exceptions import HTTPException
 
 from dialer.api.auth import Operator, RuntimeDep, Viewer
 from dialer.api.common import Cursor, Id, IdempotencyKey, Limit, cursor_value, next_cursor, write
-from dialer.api.models import CampaignOut, CampaignPage, ProgressOut, Usage, WaitingOut
+from dialer.api.models import (
+    CampaignOut,
+    CampaignPage,
+    ChannelProgressOut,
+    ProgressOut,
+    Usage,
+    WaitingOut,
+)
 from dialer.api.problems import PROBLEM_RESPONSES
 from dialer.campaign_document import settings_from_mapping
 from dialer.domain.model import Campaign
@@ -142,8 +149,9 @@ for _action, _summary in (
 
 
 @router.get("/{campaign_id}/progress", response_model=ProgressOut)
-async def get_progress(caller: Viewer, runtime: RuntimeDep, campaign_id: Id) -> ProgressOut:
-    """Leads by state, live calls against the caps, the start rate, and an ETA."""
+async def get_progress(caller: Viewer, runtime: RuntimeDep, campaign_id: Id) -> JSONResponse:
+    """Leads by state, live calls against the caps, the start rate, an ETA, and for a
+    campaign with SMS or email steps its messages per channel (`channels`)."""
     services = runtime.services
     await owned_campaigns.get(services, caller.tenant_id, campaign_id)
     now = services.clock.now()
@@ -152,7 +160,7 @@ async def get_progress(caller: Viewer, runtime: RuntimeDep, campaign_id: Id) -> 
     remaining = sum(progress.leads.get(s, 0) for s in OPEN_LEADS)
     rate = progress.calls_per_second
     eta = math.ceil(remaining / rate) if rate > 0 else (0.0 if remaining == 0 else None)
-    return ProgressOut(
+    out = ProgressOut(
         campaign_id=progress.campaign_id,
         name=progress.name,
         status=progress.status,
@@ -167,7 +175,11 @@ async def get_progress(caller: Viewer, runtime: RuntimeDep, campaign_id: Id) -> 
         calls_per_second=rate,
         eta_seconds=eta,
         waiting=[_waiting_out(wait, now) for wait in progress.waiting],
+        channels={c.value: ChannelProgressOut.of(f) for c, f in progress.channels.items()},
     )
+    # `channels` only for a campaign with message steps: the others' progress is unchanged.
+    exclude = None if progress.channels else {"channels"}
+    return JSONResponse(out.model_dump(mode="json", by_alias=True, exclude=exclude))
 
 
 def _waiting_out(wait: Waiting, now: datetime) -> WaitingOut:

@@ -1,4 +1,5 @@
-"""Contacts: import into a campaign (CSV streamed, or JSON), do-not-call lists, history."""
+"""Contacts: import into a campaign (CSV streamed, or JSON), do-not-call lists, history (calls
+and messages)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,15 @@ from starlette.exceptions import HTTPException
 from dialer.api.auth import Operator, RuntimeDep, Viewer
 from dialer.api.common import Cursor, Id, Limit, cursor_value, next_cursor
 from dialer.api.limits import PayloadTooLarge
-from dialer.api.models import NO_CONTROL, AttemptOut, Number, Text, _In
+from dialer.api.models import NO_CONTROL, AttemptOut, MessageOut, Number, Text, _In
 from dialer.api.problems import PROBLEM_RESPONSES
 from dialer.bootstrap import Runtime
 from dialer.domain.phone import normalize
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import DoNotCallEntry
-from dialer.services import contact_records, owned_campaigns, safety
+from dialer.services import channel_views, contact_records, owned_campaigns, safety
 from dialer.services.access import KeyScope, Principal
+from dialer.services.channel_views import MessageEntry
 from dialer.services.contact_records import ContactRecord
 from dialer.services.contacts import ImportReport, file_lines, import_contacts, skip_listed
 
@@ -350,13 +352,29 @@ def _normalised(number: str) -> str:
 
 class HistoryItem(BaseModel):
     campaign: str
-    call: AttemptOut
+    kind: Literal["call", "message"]
+    at: datetime | None = Field(description="When the call started or the message was made")
+    call: AttemptOut | None = Field(description="The call (kind call), else null")
+    message: MessageOut | None = Field(description="The SMS or email (kind message), else null")
+
+
+def _history_item(entry: channel_views.Entry) -> HistoryItem:
+    if isinstance(entry, MessageEntry):
+        message = MessageOut.of(entry.message)
+        return HistoryItem(
+            campaign=entry.campaign, kind="message", at=entry.started_at, call=None, message=message
+        )
+    call = AttemptOut.of(entry.attempt)
+    return HistoryItem(
+        campaign=entry.campaign, kind="call", at=entry.started_at, call=call, message=None
+    )
 
 
 @router.get("/v1/contacts/{number}/history", response_model=list[HistoryItem])
 async def contact_history(
     caller: Viewer, runtime: RuntimeDep, number: Number, limit: Limit = 100
 ) -> list[HistoryItem]:
-    """Every call to this number across the tenant's campaigns, newest first."""
-    entries = await safety.contact_history(runtime.store, caller.tenant, number, limit)
-    return [HistoryItem(campaign=e.campaign, call=AttemptOut.of(e.attempt)) for e in entries]
+    """Every call and message to this contact across the tenant's campaigns, newest first:
+    calls and SMS to the number, email to the contact's email address."""
+    entries = await channel_views.contact_timeline(runtime.store, caller.tenant, number, limit)
+    return [_history_item(entry) for entry in entries]

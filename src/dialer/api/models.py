@@ -8,9 +8,12 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from dialer.campaign_document import WindowSpec, settings_to_mapping
+from dialer.domain.channels import Channel
+from dialer.domain.figures import ChannelFigures
+from dialer.domain.messages import Message
 from dialer.domain.model import CallAttempt, Campaign, Lead
 from dialer.domain.stages import Stage, attempt_stage, lead_stage
-from dialer.domain.statuses import AttemptStatus, CampaignStatus, LeadStatus
+from dialer.domain.statuses import AttemptStatus, CampaignStatus, LeadStatus, MessageStatus
 
 MAX_ID = 2**53 - 1  # ids stay exact in every JSON client
 NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
@@ -68,6 +71,29 @@ class WaitingOut(BaseModel):
     message: str = Field(description="The same in one sentence, for people")
 
 
+class ChannelProgressOut(BaseModel):
+    """One channel's messages; each is counted under exactly one of waiting, pending, sent,
+    delivered, failed and skipped."""
+
+    statuses: dict[str, int] = Field(description="Messages by status")
+    total: int
+    waiting: int = Field(
+        description="PENDING, not due yet: a step's `after`, the contact's window, a send put "
+        "back for a while"
+    )
+    pending: int = Field(description="PENDING and due now: the next ticks send them")
+    sent: int = Field(description="SENDING, QUEUED or SENT: left, no delivery receipt yet")
+    delivered: int
+    failed: int = Field(description="UNDELIVERED (refused, bounced) or FAILED")
+    skipped: int = Field(
+        description="SKIPPED (opted out, do-not-call, no address, no window left) or CANCELLED"
+    )
+
+    @classmethod
+    def of(cls, figures: ChannelFigures) -> ChannelProgressOut:
+        return cls(statuses={s.value: n for s, n in figures.statuses.items()}, **figures.words())
+
+
 class ProgressOut(BaseModel):
     campaign_id: int
     name: str
@@ -89,6 +115,11 @@ class ProgressOut(BaseModel):
         default_factory=list,
         description="Why the leads still due are not being dialled, soonest first; each due "
         "lead is counted under one reason",
+    )
+    channels: dict[str, ChannelProgressOut] | None = Field(
+        default=None,
+        description="Only for a campaign with SMS or email steps: each channel of its steps "
+        "(`sms`, `email`) and its messages",
     )
 
 
@@ -172,6 +203,46 @@ class AttemptOut(BaseModel):
             ended_at=a.ended_at,
             duration=a.duration,
             hangup_cause=a.hangup_cause,
+        )
+
+
+class MessageOut(BaseModel):
+    id: int
+    campaign_id: int
+    lead_id: int
+    step: int = Field(description="The campaign step it carries out (1: the first after the call)")
+    channel: Channel = Field(description="sms or email")
+    to: str = Field(description="E.164 for SMS, the address for email")
+    from_: str = Field(serialization_alias="from")
+    status: MessageStatus
+    outcome: str = Field(description="The word later steps' `when` see: `sms.delivered` ...")
+    provider_message_id: str | None
+    segments: int | None = Field(description="SMS segments the provider billed")
+    error: str | None = Field(description="Why it was skipped, refused or failed")
+    created_at: datetime
+    due_at: datetime = Field(description="When it is (or was) due to be sent")
+    sent_at: datetime | None
+    settled_at: datetime | None = Field(description="When the lead moved on to its next step")
+
+    @classmethod
+    def of(cls, m: Message) -> MessageOut:
+        return cls(
+            id=m.id,
+            campaign_id=m.campaign_id,
+            lead_id=m.lead_id,
+            step=m.step,
+            channel=m.channel,
+            to=m.to,
+            from_=m.sender,
+            status=m.status,
+            outcome=m.outcome,
+            provider_message_id=m.provider_message_id,
+            segments=m.segments,
+            error=m.error,
+            created_at=m.created_at,
+            due_at=m.due_at,
+            sent_at=m.sent_at,
+            settled_at=m.settled_at,
         )
 
 

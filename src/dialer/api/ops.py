@@ -14,6 +14,8 @@ from dialer import metrics
 from dialer.api.auth import RuntimeDep, Viewer
 from dialer.api.problems import PROBLEM_RESPONSES, problem
 from dialer.bootstrap import Runtime
+from dialer.domain.channels import Channel
+from dialer.domain.statuses import MessageStatus
 from dialer.errors import Problem
 from dialer.services.figures import snapshot
 
@@ -118,11 +120,15 @@ class MetricsOut(BaseModel):
     global_live_calls: int
     global_cap: int
     running_campaigns: list[CampaignLoadOut]
+    messages: dict[str, dict[str, int]] = Field(
+        description="The tenant's messages of SMS and email steps, by channel then status"
+    )
 
 
 @router.get("/v1/metrics", response_model=MetricsOut)
 async def tenant_metrics(caller: Viewer, runtime: RuntimeDep) -> MetricsOut:
-    """The tenant's figures: calls started and by status, live calls against caps."""
+    """The tenant's figures: calls started and by status, live calls against caps, and
+    messages by channel and status."""
     mine = await snapshot(runtime.services, caller.tenant_id)
     usage = await runtime.services.admission.usage()
     return MetricsOut(
@@ -135,4 +141,12 @@ async def tenant_metrics(caller: Viewer, runtime: RuntimeDep) -> MetricsOut:
             CampaignLoadOut(campaign_id=c.campaign_id, name=c.name, live_calls=c.live, cap=c.cap)
             for c in mine.campaigns
         ],
+        messages=_by_channel(mine.messages),
     )
+
+
+def _by_channel(counts: dict[tuple[Channel, MessageStatus], int]) -> dict[str, dict[str, int]]:
+    nested: dict[str, dict[str, int]] = {}
+    for (channel, status), count in sorted(counts.items()):
+        nested.setdefault(channel.value, {})[status.value] = count
+    return nested

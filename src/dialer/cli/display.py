@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol
@@ -14,11 +14,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from dialer.domain.statuses import AttemptStatus, LeadStatus
+from dialer.domain.figures import CHANNEL_WORDS, ChannelFigures
+from dialer.domain.statuses import AttemptStatus, LeadStatus, MessageStatus
 from dialer.services.progress import Progress as CampaignProgress
 
 LEAD_ORDER = list(LeadStatus)
 ATTEMPT_ORDER = list(AttemptStatus)
+MESSAGE_ORDER = list(MessageStatus)
 PLAIN_PROGRESS_SECONDS = 10.0  # without a terminal: one progress line this often
 MOST_WAITING_LINES = 6  # the live view's waiting reasons, soonest first
 
@@ -182,3 +184,30 @@ def print_outcomes(console: Console, progress: CampaignProgress) -> None:
     attempts = {s.value: n for s, n in progress.attempts.items()}
     console.print(counts_table("Leads", leads, [s.value for s in LEAD_ORDER]))
     console.print(counts_table("Attempts", attempts, [s.value for s in ATTEMPT_ORDER]))
+    for channel, figures in progress.channels.items():
+        statuses = {s.value: n for s, n in figures.statuses.items()}
+        title = f"{channel.value.upper()} messages"
+        console.print(counts_table(title, statuses, [s.value for s in MESSAGE_ORDER]))
+
+
+def channel_summary(figures: ChannelFigures) -> dict[str, object]:
+    """One channel's figures as ``dialer status`` prints them (and its --json)."""
+    summary: dict[str, object] = dict(figures.words())
+    summary["by_status"] = {s.value: n for s, n in figures.statuses.items()}
+    return summary
+
+
+CampaignChannels = tuple[int, str, Mapping[str, Mapping[str, object]]]
+
+
+def messages_table(campaigns: Iterable[CampaignChannels]) -> Table:
+    """Per campaign (id, name, its ``channel_summary`` per channel), per channel: its
+    messages (``dialer status``)."""
+    table = Table(title="Messages")
+    for column in ("id", "campaign", "channel", *CHANNEL_WORDS):
+        table.add_column(column, justify="right" if column in CHANNEL_WORDS else "left")
+    for campaign_id, name, channels in campaigns:
+        for channel, summary in channels.items():
+            figures = [str(summary[column]) for column in CHANNEL_WORDS]
+            table.add_row(str(campaign_id), name, channel, *figures)
+    return table

@@ -25,7 +25,7 @@ from dialer.campaign_document import read_campaign_file
 from dialer.cli.cluster_status import print_cluster_status
 from dialer.cli.common import CommandGroup, errors, print_problems, run_command
 from dialer.cli.demo_channels import run_channels_demo, simulator_with_sink
-from dialer.cli.display import print_outcomes, progress_view
+from dialer.cli.display import channel_summary, messages_table, print_outcomes, progress_view
 from dialer.cli.providers import print_provider_health
 from dialer.cli.safety import dnc, history, limits, policy
 from dialer.cli.simproc import simulator_process
@@ -273,7 +273,8 @@ async def _migrate(settings: Settings) -> None:
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Campaigns in the database, with their leads by state and calls live now."""
+    """Campaigns in the database, with their leads by state and calls live now, and the
+    messages of those with SMS or email steps, per channel."""
     rows = run_command(_status(load_settings()))
     if as_json:
         console.print_json(json.dumps(rows))
@@ -285,6 +286,9 @@ def status(
         keys = ("id", "name", "status", "leads", "finished", "live", "cap")
         table.add_row(*(str(row[k]) for k in keys))
     console.print(table)
+    with_steps = [(row["id"], row["name"], row["channels"]) for row in rows if row["channels"]]
+    if with_steps:
+        console.print(messages_table(with_steps))
     _print_waiting(rows)
     print_cluster_status(console)  # processes, capacity
     print_provider_health(console)  # circuit breaker and pacing per provider account
@@ -321,6 +325,7 @@ def _status_row(progress: Progress) -> dict[str, Any]:
         "cap": progress.cap,
         "by_state": {s.value: n for s, n in progress.leads.items()},
         "waiting": [_waiting_row(wait, progress.at) for wait in progress.waiting],
+        "channels": {c.value: channel_summary(f) for c, f in progress.channels.items()},
     }
 
 

@@ -1,4 +1,5 @@
-"""Commands for contact safety: do-not-call lists, the tenant's number policy, history."""
+"""Commands for contact safety: do-not-call lists (and, with ``--channel``, the per-channel
+opt-out lists), the tenant's number policy, history."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from dialer.bootstrap import number_policy, open_store
+from dialer.cli import opt_outs
 from dialer.cli.common import run_command
+from dialer.cli.opt_outs import ChannelOption, ListChannel
 from dialer.domain.model import ScopeLimits
 from dialer.domain.phone import mask
 from dialer.domain.safety import NumberPolicy
@@ -23,7 +26,11 @@ from dialer.services import safety, tenants
 from dialer.services.safety import GLOBAL_LIST
 from dialer.settings import load_settings
 
-dnc = typer.Typer(help="Do-not-call lists: numbers never to be dialled.", no_args_is_help=True)
+dnc = typer.Typer(
+    help="Do-not-call lists: numbers never to be dialled nor messaged; with --channel, a "
+    "channel's opt-out list (sms numbers, email addresses).",
+    no_args_is_help=True,
+)
 console = Console()
 
 GlobalOption = Annotated[
@@ -31,13 +38,27 @@ GlobalOption = Annotated[
 ]
 
 
+def _channel_list(channel: ListChannel | None, is_global: bool) -> ListChannel | None:
+    """The opt-out list asked for, if any; the global list has none of its own."""
+    if channel is not None and is_global:
+        raise InvalidInput(Problem("--channel", "opt-out lists are the tenant's: not --global"))
+    return channel
+
+
 @dnc.command("add")
 def dnc_add(
-    numbers: Annotated[list[str], typer.Argument(help="Numbers to list.")],
+    numbers: Annotated[
+        list[str], typer.Argument(help="Numbers to list (with --channel email: addresses).")
+    ],
     reason: Annotated[str | None, typer.Option(help="Why (kept with the entry).")] = None,
     is_global: GlobalOption = False,
+    channel: ChannelOption = None,
 ) -> None:
-    """List numbers; campaigns already running stop dialling them at once."""
+    """List numbers; campaigns already running stop dialling and messaging them at once.
+    With --channel, opt numbers (sms) or addresses (email) out of that channel only."""
+    if (listed := _channel_list(channel, is_global)) is not None:
+        opt_outs.add(console, listed, numbers, reason)
+        return
 
     async def add() -> int:
         settings = load_settings()
@@ -81,11 +102,19 @@ def _csv_rows(file: Path) -> Iterator[tuple[str, str, str | None]]:
 
 @dnc.command("remove")
 def dnc_remove(
-    numbers: Annotated[list[str], typer.Argument(help="Numbers to take off the list.")],
+    numbers: Annotated[
+        list[str],
+        typer.Argument(help="Numbers to take off the list (with --channel email: addresses)."),
+    ],
     is_global: GlobalOption = False,
+    channel: ChannelOption = None,
 ) -> None:
     """Take numbers off the list. Off the global list this is a platform action, which the
-    API allows only platform keys; here the machine's operator is the platform."""
+    API allows only platform keys; here the machine's operator is the platform. With
+    --channel, opt them back in to that channel (the do-not-call lists still apply)."""
+    if (listed := _channel_list(channel, is_global)) is not None:
+        opt_outs.remove(console, listed, numbers)
+        return
 
     async def remove() -> int:
         settings = load_settings()
@@ -115,9 +144,14 @@ def dnc_check(number: Annotated[str, typer.Argument(help="The number to check.")
 def dnc_list(
     is_global: GlobalOption = False,
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+    channel: ChannelOption = None,
 ) -> None:
     """Show the list (numbers masked), with who listed each number and why: the command
-    line acts as the platform, so it reads every tenant's reasons on the global list."""
+    line acts as the platform, so it reads every tenant's reasons on the global list.
+    With --channel, the tenant's opt-outs of that channel."""
+    if (listed := _channel_list(channel, is_global)) is not None:
+        opt_outs.show(console, listed, limit)
+        return
 
     async def entries() -> list[DoNotCallEntry]:
         settings = load_settings()

@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from dialer.domain.channels import Channel
 from dialer.domain.messages import Message, NewMessage
 from dialer.domain.statuses import MessageStatus
+
+EMAIL_ATTRIBUTE = "email"  # the contact attribute that holds its address for email steps
+
+
+@dataclass(frozen=True)
+class OptOut:
+    """An address opted out of one channel by one tenant (a STOP reply, an unsubscribe link,
+    an operator)."""
+
+    id: int
+    channel: Channel
+    address: str
+    reason: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class MessageQuery:
+    """A page of a campaign's messages, oldest first; empty filters match everything."""
+
+    campaign_id: int
+    after_id: int = 0
+    limit: int = 100
+    channels: tuple[Channel, ...] = ()
+    statuses: tuple[MessageStatus, ...] = ()
 
 
 class Messages(Protocol):
@@ -63,6 +89,30 @@ class Messages(Protocol):
 
     async def for_lead(self, lead_id: int) -> list[Message]: ...
 
+    # ---- what operators read: pages, a contact's messages, figures
+
+    async def find(self, query: MessageQuery) -> list[Message]:
+        """A page of the campaign's messages, by id, after ``query.after_id``."""
+        ...
+
+    async def for_contact(
+        self, tenant_id: int, phone: str, limit: int
+    ) -> list[tuple[Message, str]]:
+        """The tenant's messages to this contact, newest first, each with its campaign's name:
+        SMS to the number, and email to the address the contact's ``email`` attribute holds."""
+        ...
+
+    async def due_later(self, campaign_id: int, now: datetime) -> dict[Channel, int]:
+        """The campaign's PENDING messages not due yet (a step's ``after``, a closed window,
+        a send put back), by channel."""
+        ...
+
+    async def totals(
+        self, tenant_id: int | None = None
+    ) -> dict[tuple[Channel, MessageStatus], int]:
+        """Messages by channel and status, of one tenant or (None) of every tenant."""
+        ...
+
     async def sent_since(
         self, tenant_id: int, channel: Channel, addresses: Sequence[str], since: datetime
     ) -> dict[str, int]:
@@ -84,6 +134,16 @@ class Messages(Protocol):
         ...
 
     async def opt_in(self, tenant_id: int, channel: Channel, address: str) -> bool: ...
+
+    async def opt_outs(
+        self, tenant_id: int, channel: Channel, after_id: int, limit: int
+    ) -> list[OptOut]:
+        """A page of the tenant's opt-outs of the channel, in the order they were made."""
+        ...
+
+    async def opt_out_counts(self, tenant_id: int) -> dict[Channel, int]:
+        """How many addresses the tenant has opted out of each channel (absent: none)."""
+        ...
 
     async def tenants_of_reply(self, sender: str, contact: str) -> list[int]:
         """The tenants a reply from ``contact`` to our ``sender`` concerns: those that sent

@@ -19,6 +19,7 @@ async def snapshot(services: Services, tenant_id: int | None = None) -> Snapshot
         due = await uow.views.due_lead_counts([c.id for c in mine], now)
         providers = tuple(await uow.providers.health()) if everyone else ()
         letters = await uow.views.open_dead_letter_count() if everyone else 0
+        messages = await uow.messages.totals(tenant_id)
         tenant_ids = {c.tenant_id for c in running} | set(usage.by_tenant) if everyone else set()
         caps = {t: limits_from(await uow.tenants.settings(t)).max_concurrency for t in tenant_ids}
     backlog = open_backlog(mine, due, now)
@@ -45,4 +46,5 @@ async def snapshot(services: Services, tenant_id: int | None = None) -> Snapshot
             for t, cap in sorted(caps.items())
         ),
         dead_letters=letters,
+        messages=messages,
     )

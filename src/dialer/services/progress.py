@@ -1,13 +1,17 @@
-"""A campaign's progress: counts by state, calls live against the cap, pace, and why the leads
-still due are waiting (see ``dialer.services.waiting``)."""
+"""A campaign's progress: counts by state, calls live against the cap, pace, why the leads
+still due are waiting (see ``dialer.services.waiting``), and the messages of its SMS and email
+steps, per channel."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from dialer.domain.channels import Channel
+from dialer.domain.figures import ChannelFigures, channel_figures
+from dialer.domain.model import Campaign
 from dialer.domain.statuses import TERMINAL_LEAD, AttemptStatus, CampaignStatus, LeadStatus
-from dialer.ports import Store
+from dialer.ports import Store, UnitOfWork
 from dialer.services.context import Limits
 from dialer.services.waiting import Lines, Waiting, explain
 
@@ -26,6 +30,8 @@ class Progress:
     calls_per_second: float  # attempts started per second of the dialer's clock, lately
     waiting: tuple[Waiting, ...] = ()  # why the due leads are not being dialled
     at: datetime | None = None  # the instant the figures were read (for the waiting sentences)
+    # per channel of its message steps (none for a campaign that only calls)
+    channels: dict[Channel, ChannelFigures] = field(default_factory=dict)
 
     def waiting_lines(self) -> list[str]:
         now = self.at or datetime.now().astimezone()
@@ -62,6 +68,7 @@ async def campaign_progress(
         tenant_live = (
             await uow.views.live_attempts(tenant_id=campaign.tenant_id) if tenant_cap else 0
         )
+        channels = await message_figures(uow, campaign, now)
     cap = campaign.settings.max_concurrency
     global_cap = limits.global_max if limits else None
     lines = Lines(live, cap, everywhere, global_cap, tenant_live, tenant_cap)
@@ -76,7 +83,20 @@ async def campaign_progress(
         calls_per_second=recent / PACE_WINDOW.total_seconds(),
         waiting=tuple(explain(campaign, groups, lines, now)),
         at=now,
+        channels=channels,
     )
+
+
+async def message_figures(
+    uow: UnitOfWork, campaign: Campaign, now: datetime
+) -> dict[Channel, ChannelFigures]:
+    """The campaign's messages per channel of its steps; nothing when it has no steps."""
+    steps = campaign.settings.steps
+    if not steps:
+        return {}
+    counts = await uow.messages.counts(campaign.id)
+    later = await uow.messages.due_later(campaign.id, now)
+    return channel_figures((step.channel for step in steps), counts, later)
 
 
 async def all_progress(store: Store, now: datetime, limits: Limits | None = None) -> list[Progress]:

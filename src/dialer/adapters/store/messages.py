@@ -10,12 +10,14 @@ from sqlalchemy import and_, delete, func, or_, select, update
 
 from dialer.adapters.store.base import SqlRepository
 from dialer.adapters.store.message_tables import channel_opt_outs, message_events, messages
-from dialer.adapters.store.tables import campaigns
+from dialer.adapters.store.tables import campaigns, contacts
 from dialer.domain.channels import Channel
 from dialer.domain.messages import Message, NewMessage
 from dialer.domain.statuses import TERMINAL_MESSAGE, CampaignStatus, MessageStatus
+from dialer.ports.message_store import EMAIL_ATTRIBUTE, MessageQuery, OptOut
 
 _M = messages.c
+_O = channel_opt_outs.c
 _WAITING_FOR_RECEIPT = [MessageStatus.QUEUED.value, MessageStatus.SENT.value]
 
 
@@ -190,6 +192,64 @@ class SqlMessages(SqlRepository):
         stmt = select(messages).where(_M.lead_id == lead_id).order_by(_M.step)
         return [_message(row) for row in await self._conn.execute(stmt)]
 
+    async def find(self, query: MessageQuery) -> list[Message]:
+        found = [_M.campaign_id == query.campaign_id, _M.id > query.after_id]
+        if query.channels:
+            found.append(_M.channel.in_([c.value for c in query.channels]))
+        if query.statuses:
+            found.append(_M.status.in_([s.value for s in query.statuses]))
+        stmt = select(messages).where(*found).order_by(_M.id).limit(max(query.limit, 0))
+        return [_message(row) for row in await self._conn.execute(stmt)]
+
+    async def for_contact(
+        self, tenant_id: int, phone: str, limit: int
+    ) -> list[tuple[Message, str]]:
+        to_contact = and_(_M.channel == Channel.SMS.value, _M.to_address == phone)
+        email = await self._email_of(tenant_id, phone)
+        if email:
+            to_email = and_(_M.channel == Channel.EMAIL.value, _M.to_address == email)
+            to_contact = or_(to_contact, to_email)
+        stmt = (
+            select(messages, campaigns.c.name.label("campaign_name"))
+            .join(campaigns, campaigns.c.id == _M.campaign_id)
+            .where(_M.tenant_id == tenant_id, to_contact)
+            .order_by(_M.created_at.desc(), _M.id.desc())
+            .limit(max(limit, 0))
+        )
+        return [(_message(row), row.campaign_name) for row in await self._conn.execute(stmt)]
+
+    async def _email_of(self, tenant_id: int, phone: str) -> str | None:
+        stmt = select(contacts.c.attributes).where(
+            contacts.c.tenant_id == tenant_id, contacts.c.phone == phone
+        )
+        attributes = (await self._conn.execute(stmt)).scalar_one_or_none() or {}
+        email = attributes.get(EMAIL_ATTRIBUTE)
+        return email if isinstance(email, str) and email else None
+
+    async def due_later(self, campaign_id: int, now: datetime) -> dict[Channel, int]:
+        stmt = (
+            select(_M.channel, func.count())
+            .where(
+                _M.campaign_id == campaign_id,
+                _M.status == MessageStatus.PENDING.value,
+                _M.settled_at.is_(None),  # the unsettled index holds every PENDING message
+                _M.due_at > now,
+            )
+            .group_by(_M.channel)
+        )
+        return {Channel(channel): int(n) for channel, n in await self._conn.execute(stmt)}
+
+    async def totals(
+        self, tenant_id: int | None = None
+    ) -> dict[tuple[Channel, MessageStatus], int]:
+        stmt = select(_M.channel, _M.status, func.count()).group_by(_M.channel, _M.status)
+        if tenant_id is not None:
+            stmt = stmt.where(_M.tenant_id == tenant_id)
+        return {
+            (Channel(channel), MessageStatus(status)): int(count)
+            for channel, status, count in await self._conn.execute(stmt)
+        }
+
     async def sent_since(
         self, tenant_id: int, channel: Channel, addresses: Sequence[str], since: datetime
     ) -> dict[str, int]:
@@ -241,6 +301,26 @@ class SqlMessages(SqlRepository):
             o.tenant_id == tenant_id, o.channel == channel.value, o.address == address
         )
         return int((await self._conn.execute(stmt)).rowcount) > 0
+
+    async def opt_outs(
+        self, tenant_id: int, channel: Channel, after_id: int, limit: int
+    ) -> list[OptOut]:
+        stmt = (
+            select(channel_opt_outs)
+            .where(_O.tenant_id == tenant_id, _O.channel == channel.value, _O.id > after_id)
+            .order_by(_O.id)
+            .limit(max(limit, 0))
+        )
+        return [
+            OptOut(row.id, Channel(row.channel), row.address, row.reason, row.created_at)
+            for row in await self._conn.execute(stmt)
+        ]
+
+    async def opt_out_counts(self, tenant_id: int) -> dict[Channel, int]:
+        stmt = (
+            select(_O.channel, func.count()).where(_O.tenant_id == tenant_id).group_by(_O.channel)
+        )
+        return {Channel(channel): int(n) for channel, n in await self._conn.execute(stmt)}
 
     async def tenants_of_reply(self, sender: str, contact: str) -> list[int]:
         to_contact = select(_M.tenant_id).where(_M.sender == sender, _M.to_address == contact)

@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dialer.domain.channels import Channel
+from dialer.domain.figures import ChannelFigures
 from dialer.domain.model import Campaign
 from dialer.domain.statuses import TERMINAL_ATTEMPT, TERMINAL_LEAD, CampaignStatus, LeadStatus
 from dialer.ports import Usage
@@ -151,6 +153,23 @@ def _outcomes(progress: Progress) -> list[dict[str, Any]]:
     ]
 
 
+def _channels(channels: dict[Channel, ChannelFigures]) -> list[dict[str, Any]]:
+    """Per channel of the campaign's steps, its messages in the words of CHANNEL_WORDS."""
+    return [
+        {"channel": channel.value, "label": channel.value.upper(), **figures.words()}
+        for channel, figures in channels.items()
+    ]
+
+
+def _channel_text(channels: dict[Channel, ChannelFigures]) -> dict[str, str]:
+    """The same as the page's live fields: ``sms-delivered`` ..."""
+    return {
+        f"{channel.value}-{word}": str(count)
+        for channel, figures in channels.items()
+        for word, count in figures.words().items()
+    }
+
+
 class Snapshots:
     """Builds the snapshots from the store and admission, for one tenant at a time."""
 
@@ -217,6 +236,7 @@ class Snapshots:
             "outcomes": _outcomes(progress),
             "waiting": progress.waiting_lines(),  # why the due leads are not dialled
             "leads": {s.value: n for s, n in progress.leads.items()},
+            "channels": _channels(progress.channels),  # none for a campaign without steps
             "text": {
                 "status": progress.status.value,
                 "progress": f"{progress.finished_leads} / {progress.total_leads}",
@@ -228,6 +248,7 @@ class Snapshots:
                 "live-global": str(world["live"]),
                 "cap-global": cap_text(world["cap"]),
                 **figures["text"],
+                **_channel_text(progress.channels),
             },
         }
 

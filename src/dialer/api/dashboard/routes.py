@@ -45,6 +45,7 @@ from dialer.api.dashboard.web import (
     signed_in,
 )
 from dialer.api.models import MAX_ID
+from dialer.domain.figures import CHANNEL_WORDS
 from dialer.domain.model import Campaign
 from dialer.errors import Conflict, DialerError, InvalidInput, NotFound, Unavailable
 from dialer.services import dlq, owned_campaigns
@@ -172,6 +173,7 @@ async def _render_campaign(
         campaign=campaign,
         detail=snapshot["campaign"],
         outcomes=OUTCOMES,
+        channel_words=CHANNEL_WORDS,
         actions_when=ACTIONS_WHEN,
         error=error,
         events=f"{PREFIX}/events?campaign={campaign.id}",

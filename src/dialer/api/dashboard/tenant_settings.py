@@ -1,4 +1,5 @@
-"""The dashboard's tenant page: the tenant's own cap and start rates, and its number policy.
+"""The dashboard's tenant page: the tenant's own cap and start rates, its number policy, and
+how many addresses are on its per-channel opt-out lists.
 
 Any signed-in key reads them; an admin key changes them through a form (CSRF token), with the
 same service functions, and so the same bounds, as the REST API and the command line."""
@@ -27,7 +28,7 @@ from dialer.api.dashboard.web import (
 )
 from dialer.domain.window import format_ranges
 from dialer.errors import InvalidInput, Problem
-from dialer.services import safety, tenants
+from dialer.services import opt_outs, safety, tenants
 from dialer.services.access import KeyScope
 from dialer.services.safety import CALLING_HOURS
 
@@ -96,6 +97,9 @@ async def _render_tenant(
         },
         calling_hours=format_ranges(policy.calling_hours),
         policy_fields=POLICY_FIELDS,
+        opt_outs=[
+            (c.value, n) for c, n in (await opt_outs.counts(runtime.store, tenant_id)).items()
+        ],
         can_change=visitor.principal.scope.includes(KeyScope.ADMIN),
         error=error,
     )

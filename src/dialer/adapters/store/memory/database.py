@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import cast
 
 from dialer.adapters.store.memory.rows import (
@@ -24,6 +23,7 @@ from dialer.adapters.store.memory.tables import Journal, Table
 from dialer.domain.breaker import ProviderHealth
 from dialer.domain.messages import Message
 from dialer.domain.statuses import MessageStatus
+from dialer.ports.message_store import OptOut
 from dialer.ports.records import DashboardSession, NodeBeat, StoredApiKey
 
 
@@ -31,6 +31,12 @@ from dialer.ports.records import DashboardSession, NodeBeat, StoredApiKey
 class SessionRow:
     session: DashboardSession
     notices: list[object]  # pending notices: a JSON column, copied in and out
+
+
+@dataclass(frozen=True, slots=True)
+class OptOutRow:
+    tenant_id: int
+    entry: OptOut
 
 
 def _due_zone(row: LeadRow) -> tuple[int, str] | None:
@@ -107,8 +113,10 @@ class Database:
             },
         )
         self.message_events = Table[tuple[int, str], str](journal)
-        # (tenant, channel, address) -> (reason, when)
-        self.channel_opt_outs = Table[tuple[int, str, str], tuple[str, datetime]](journal)
+        # (tenant, channel, address) -> the opt-out
+        self.channel_opt_outs = Table[tuple[int, str, str], OptOutRow](
+            journal, groups={"list": lambda r: (r.tenant_id, r.entry.channel.value)}
+        )
 
     def due_zones(self, campaign_id: int) -> list[str]:
         """The zone keys of the campaign's leads still to be called."""

@@ -7,10 +7,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from dialer.adapters.store.memory.base import MemoryRepository
+from dialer.adapters.store.memory.database import OptOutRow
 from dialer.domain.channels import Channel
 from dialer.domain.messages import Message, NewMessage
 from dialer.domain.statuses import TERMINAL_MESSAGE, CampaignStatus, MessageStatus
 from dialer.errors import NotFound
+from dialer.ports.message_store import EMAIL_ATTRIBUTE, MessageQuery, OptOut
 
 _WAITING_FOR_RECEIPT = frozenset({MessageStatus.QUEUED, MessageStatus.SENT})
 
@@ -124,6 +126,55 @@ class MemoryMessages(MemoryRepository):
         found = [m for m in self._db.messages.rows() if m.lead_id == lead_id]
         return [_copy(m) for m in sorted(found, key=lambda m: m.step)]
 
+    async def find(self, query: MessageQuery) -> list[Message]:
+        def wanted(m: Message) -> bool:
+            of_channel = not query.channels or m.channel in query.channels
+            of_status = not query.statuses or m.status in query.statuses
+            return m.id > query.after_id and of_channel and of_status
+
+        found = sorted(
+            (m for m in self._db.messages.group("campaign", query.campaign_id) if wanted(m)),
+            key=lambda m: m.id,
+        )
+        return [_copy(m) for m in found[: max(query.limit, 0)]]
+
+    async def for_contact(
+        self, tenant_id: int, phone: str, limit: int
+    ) -> list[tuple[Message, str]]:
+        contact = self._db.contacts.find("phone", (tenant_id, phone))
+        email = contact.attributes.get(EMAIL_ATTRIBUTE) if contact is not None else None
+        addresses = {(Channel.SMS, phone)} | ({(Channel.EMAIL, email)} if email else set())
+        found = sorted(
+            (
+                m
+                for m in self._db.messages.rows()
+                if m.tenant_id == tenant_id and (m.channel, m.to) in addresses
+            ),
+            key=lambda m: (m.created_at, m.id),
+            reverse=True,
+        )
+        return [
+            (_copy(m), campaign.settings.name)
+            for m in found
+            if (campaign := self._db.campaigns.get(m.campaign_id)) is not None
+        ][: max(limit, 0)]
+
+    async def due_later(self, campaign_id: int, now: datetime) -> dict[Channel, int]:
+        counted: dict[Channel, int] = {}
+        for m in self._db.messages.group("campaign", campaign_id):
+            if m.status is MessageStatus.PENDING and m.due_at > now:
+                counted[m.channel] = counted.get(m.channel, 0) + 1
+        return counted
+
+    async def totals(
+        self, tenant_id: int | None = None
+    ) -> dict[tuple[Channel, MessageStatus], int]:
+        counted: dict[tuple[Channel, MessageStatus], int] = {}
+        for m in self._db.messages.rows():
+            if tenant_id is None or m.tenant_id == tenant_id:
+                counted[(m.channel, m.status)] = counted.get((m.channel, m.status), 0) + 1
+        return counted
+
     async def sent_since(
         self, tenant_id: int, channel: Channel, addresses: Sequence[str], since: datetime
     ) -> dict[str, int]:
@@ -146,11 +197,24 @@ class MemoryMessages(MemoryRepository):
         key = (tenant_id, channel.value, address)
         if self._db.channel_opt_outs.get(key) is not None:
             return False
-        self._db.channel_opt_outs.put(key, (reason[:200], now))
+        entry = OptOut(self._db.channel_opt_outs.next_id(), channel, address, reason[:200], now)
+        self._db.channel_opt_outs.put(key, OptOutRow(tenant_id, entry))
         return True
 
     async def opt_in(self, tenant_id: int, channel: Channel, address: str) -> bool:
         return self._db.channel_opt_outs.delete((tenant_id, channel.value, address)) is not None
+
+    async def opt_outs(
+        self, tenant_id: int, channel: Channel, after_id: int, limit: int
+    ) -> list[OptOut]:
+        rows = self._db.channel_opt_outs.group("list", (tenant_id, channel.value))
+        found = sorted((r.entry for r in rows if r.entry.id > after_id), key=lambda e: e.id)
+        return found[: max(limit, 0)]
+
+    async def opt_out_counts(self, tenant_id: int) -> dict[Channel, int]:
+        table = self._db.channel_opt_outs
+        sizes = {c: table.group_size("list", (tenant_id, c.value)) for c in Channel}
+        return {channel: size for channel, size in sizes.items() if size}
 
     async def tenants_of_reply(self, sender: str, contact: str) -> list[int]:
         used = [m for m in self._db.messages.rows() if m.sender == sender]
