@@ -126,7 +126,7 @@ class Dispatcher:
         self._ticks += 1
         self._senders_behind = False
         self._metrics.saw_running(running, self.services.clock.now())
-        await self._messages.run_once()
+        await self._messages.run_once(running)
         if not await self._open_provider_gate(report):
             await self._messages.divert(running, self._open_zone_keys, self.batch_size)
             await self._complete_finished(running, report)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
@@ -22,6 +23,7 @@ from dialer.services.provider_guard import ProviderGuard
 
 log = logging.getLogger(__name__)
 
+IDLE_CHECK_SECONDS = 5.0
 OpenZones = Callable[[Campaign, datetime], Awaitable[set[str]]]
 
 
@@ -31,10 +33,15 @@ class MessageSteps:
         self.guard = guard
         self.sender = MessageSender(services)
         self._sending: asyncio.Task[int] | None = None
+        self._idle_check = 0.0  # monotonic time of the last look without message campaigns
 
-    async def run_once(self) -> None:
-        # Run even when no running campaign has steps: a completed campaign's message may be
-        # due again (replayed). Both queries read small partial indexes; nothing due is cheap.
+    async def run_once(self, running: Sequence[Campaign]) -> None:
+        # Without a running campaign that has steps, only a replayed message of a completed
+        # campaign can be due: looked for every few seconds, not on every tick of the calls.
+        if not any(campaign.settings.steps for campaign in running):
+            if time.monotonic() - self._idle_check < IDLE_CHECK_SECONDS:
+                return
+            self._idle_check = time.monotonic()
         await settle_messages(self.services)
         if self._sending is not None and not self._sending.done():
             return  # the previous batch is still being sent

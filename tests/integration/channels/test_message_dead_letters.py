@@ -43,7 +43,7 @@ async def test_an_unsendable_message_is_dead_lettered_then_replayed_once(
         await services.sms.aclose()
         services.sms = working  # the provider is back
         await replay(services, letter.id, campaign.tenant_id)
-        for _ in range(500):
+        for _ in range(2000):  # a completed campaign's messages are looked for every 5 s
             await e.runtime.dispatcher.run_once()
             [row] = await message_rows(e, campaign.id)
             if row["status"] == "DELIVERED":
