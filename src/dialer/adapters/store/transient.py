@@ -19,6 +19,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from dialer.errors import StoreUnavailable, TransientStoreError
 
 RETRY_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+# The server refusing us rather than the statement: too_many_connections, an admin or crash
+# shutdown, "the database system is starting up"; and class 08, connection exceptions.
+UNAVAILABLE_SQLSTATES = frozenset({"53300", "57P01", "57P02", "57P03"})
 
 
 def is_transient_database_error(exc: BaseException) -> bool:
@@ -42,6 +45,9 @@ def is_transient(exc: BaseException) -> bool:
 
 def _unreachable(exc: BaseException) -> bool:
     if isinstance(exc, OSError):
+        return True
+    sqlstate = str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
+    if sqlstate in UNAVAILABLE_SQLSTATES or sqlstate.startswith("08"):
         return True
     return isinstance(exc, OperationalError | InterfaceError) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated
