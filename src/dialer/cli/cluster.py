@@ -163,6 +163,7 @@ async def _run_dispatcher(settings: Settings, name: str, listen: str | None) -> 
         await asyncio.gather(
             loops.dispatch(), loops.reconcile(), heartbeat.run(runtime.store, stop)
         )
+        await runtime.dispatcher.wait_messages()  # sends in flight finish before we close
         await runtime.executor.drain()
 
 

@@ -135,6 +135,11 @@ class Dispatcher:
             await self._dispatch_group(list(group), report)
         return report
 
+    async def wait_messages(self) -> None:
+        """Let the message sends in flight finish: a dispatcher stopping calls this before it
+        closes its providers' clients (a send cut off there would be given up, never made)."""
+        await self._messages.wait_sent()
+
     async def _dispatch_group(self, group: list[Campaign], report: TickReport) -> None:
         """Campaigns of one priority share the free capacity by weight. Each gets a quantum
         of what the caps would admit now, in proportion to its weight; the campaign served
