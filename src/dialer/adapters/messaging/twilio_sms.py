@@ -33,17 +33,13 @@ from dialer.adapters.telephony import rest
 from dialer.adapters.telephony.twilio import (
     API_VERSION,
     TWILIO_API_BASE,
-    TwilioRejected,
-    retry_after,
+    status_error,
 )
 from dialer.adapters.telephony.twilio_signature import TwilioWebhookVerifier
 from dialer.errors import (
     InvalidInput,
     Problem,
-    ProviderAuthFailed,
-    ProviderError,
     ProviderOutcomeUnknown,
-    ProviderThrottled,
     ProviderUnavailable,
 )
 from dialer.ports.messaging import (
@@ -138,30 +134,6 @@ def accepted_from_resource(payload: Mapping[str, Any]) -> MessageAccepted:
         progress=progress,
         segments=rest.int_or_none(payload.get("num_segments")),
     )
-
-
-def status_error(response: httpx.Response) -> ProviderError:
-    code, message = _twilio_error(response)
-    detail = f"twilio HTTP {response.status_code} (code {code}): {message}"
-    if response.status_code == httpx.codes.TOO_MANY_REQUESTS:
-        return ProviderThrottled(detail, retry_after=retry_after(response.headers))
-    if response.status_code in (httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN):
-        return ProviderAuthFailed(detail)
-    if response.is_server_error:
-        return ProviderUnavailable(detail)
-    return TwilioRejected(detail, code)
-
-
-def _twilio_error(response: httpx.Response) -> tuple[int | None, str]:
-    """Twilio's error body is ``{"code": 21610, "message": "...", "more_info": ..., ...}``."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None, response.text[:200] or response.reason_phrase
-    if not isinstance(body, dict):
-        return None, response.text[:200]
-    code = body.get("code")
-    return (code if isinstance(code, int) else None), str(body.get("message", ""))
 
 
 # ---------------------------------------------------------------- inbound: what Twilio posts

@@ -205,7 +205,7 @@ class TwilioTelephony:
                 raise ProviderUnavailable(f"twilio did not answer: {exc!r}") from exc
             raise ProviderOutcomeUnknown(f"twilio did not answer: {exc!r}") from exc
         if not response.is_success:
-            raise _status_error(response)
+            raise status_error(response)
         return response
 
 
@@ -300,7 +300,8 @@ def _optional_rfc2822(
 # ---------------------------------------------------------------- responses
 
 
-def _status_error(response: httpx.Response) -> ProviderError:
+def status_error(response: httpx.Response) -> ProviderError:
+    """A Twilio API error answer as the project's error (the Messages API adapter's too)."""
     code, message = _twilio_error(response)
     detail = f"twilio HTTP {response.status_code} (code {code}): {message}"
     if response.status_code == httpx.codes.TOO_MANY_REQUESTS:
