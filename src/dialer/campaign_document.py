@@ -25,6 +25,11 @@ from pydantic import (
     model_validator,
 )
 
+from dialer.campaign_machines import (
+    MachineDetectionSpec,
+    machine_detection,
+    machine_detection_document,
+)
 from dialer.campaign_steps import (
     CallerId,
     RateSpec,
@@ -156,6 +161,7 @@ class RetrySpec(Strict):
     busy: RuleSpec | None = None
     failed: RuleSpec | None = None
     disconnected: RuleSpec | None = None
+    machine: RuleSpec | None = None  # absent: a machine is retried by the no_answer rule
     unknown: RuleSpec | None = None
 
 
@@ -175,6 +181,7 @@ class CampaignSpec(Strict):
     max_call_duration: Seconds = Field(default=480, ge=10, le=14400)
     default_timezone: Text = "America/New_York"
     answer_url: AnswerUrl | None = None
+    machine_detection: MachineDetectionSpec | None = None
     ramp_up: Seconds = Field(default=10, ge=0, le=3600)
     weight: int = Field(default=1, ge=1, le=1000, strict=True)
     start_at: AwareDatetime | None = None
@@ -249,6 +256,7 @@ def _to_settings(spec: CampaignSpec) -> CampaignSettings:
         max_call_duration=spec.max_call_duration,
         default_timezone=spec.default_timezone,
         answer_url=spec.answer_url,
+        machine_detection=machine_detection(spec.machine_detection),
         start_at=spec.start_at.astimezone(UTC) if spec.start_at else None,
         end_at=spec.end_at.astimezone(UTC) if spec.end_at else None,
         tags=tuple(spec.segment.tags) if spec.segment else (),
@@ -439,6 +447,8 @@ def settings_to_mapping(settings: CampaignSettings) -> dict[str, Any]:
         doc["rate"] = rate
     if settings.answer_url is not None:
         doc["answer_url"] = settings.answer_url
+    if settings.machine_detection is not None:
+        doc["machine_detection"] = machine_detection_document(settings.machine_detection)
     for key in ("start_at", "end_at"):
         if (moment := getattr(settings, key)) is not None:
             doc[key] = moment.isoformat()

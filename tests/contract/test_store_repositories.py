@@ -10,6 +10,7 @@ import pytest
 
 from dialer.adapters.clock import ManualClock
 from dialer.domain.breaker import BreakerState, ProviderHealth
+from dialer.domain.machines import AnsweredBy
 from dialer.domain.model import Campaign, CampaignSettings
 from dialer.domain.stages import Stage
 from dialer.domain.statuses import AttemptStatus, CallProgress, CampaignStatus, LeadStatus
@@ -523,3 +524,24 @@ async def test_batched_attempt_saves_and_events(store: Store, clock: ManualClock
     assert {a.duration for a in saved.values()} == {7}
     assert sorted(leads) == sorted(a.lead_id for a in saved.values())
     assert {lead.status for lead in leads.values()} == {LeadStatus.DIALING}
+
+
+async def test_who_answered_is_kept_with_the_attempt(store: Store, clock: ManualClock) -> None:
+    campaign = await with_leads(store, clock, [draft(1), draft(2)])
+    ids = await dial(store, clock, campaign, 2)
+    async with store.unit() as uow:
+        attempts = await uow.attempts.get_many(ids, lock=True)
+        assert {a.answered_by for a in attempts.values()} == {None}
+        first, second = attempts[ids[0]], attempts[ids[1]]
+        first.status, first.answered_by = AttemptStatus.MACHINE, AnsweredBy.MACHINE
+        await uow.attempts.save(first)
+        second.answered_by = AnsweredBy.HUMAN
+        await uow.attempts.save_many([second])
+        await uow.commit()
+    async with store.unit() as uow:
+        saved = await uow.attempts.get_many(ids)
+    assert (saved[ids[0]].status, saved[ids[0]].answered_by) == (
+        AttemptStatus.MACHINE,
+        AnsweredBy.MACHINE,
+    )
+    assert saved[ids[1]].answered_by is AnsweredBy.HUMAN

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from dialer.adapters.clock import ScaledClock
 from dialer.adapters.store.tables import call_attempts, leads
 from dialer.bootstrap import Runtime, open_runtime
+from dialer.domain.machines import Voicemail
 from dialer.domain.model import Campaign, CampaignSettings
 from dialer.domain.phone import zone_key
 from dialer.domain.retry import FixedDelays, Outcome, RetryPolicy
@@ -185,6 +186,7 @@ class NoTelephony:
     """A provider never called: the test's executor keeps the calls."""
 
     name = "twilio"
+    leaves_voicemail = True
 
     async def create_call(self, request: CallRequest) -> str:
         raise AssertionError("not used")
@@ -196,6 +198,9 @@ class NoTelephony:
         raise AssertionError("not used")
 
     async def hang_up(self, provider_call_id: str) -> None:
+        raise AssertionError("not used")
+
+    async def leave_voicemail(self, provider_call_id: str, voicemail: Voicemail) -> None:
         raise AssertionError("not used")
 
     async def aclose(self) -> None:

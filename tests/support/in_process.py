@@ -14,6 +14,7 @@ from datetime import datetime
 from dialer.adapters.admission.memory import MemoryAdmission
 from dialer.adapters.clock import ManualClock
 from dialer.adapters.store.memory import MemoryStore
+from dialer.domain.machines import Voicemail
 from dialer.domain.statuses import CallProgress
 from dialer.ports import CallRequest, Origination, ProviderEvent
 from dialer.services.context import Limits, Services
@@ -27,6 +28,8 @@ class InProcessProvider:
     name: str = "twilio"
     created: list[CallRequest] = field(default_factory=list)
     hung_up: list[str] = field(default_factory=list)
+    voicemails: list[tuple[str, Voicemail]] = field(default_factory=list)
+    leaves_voicemail: bool = True
 
     async def create_call(self, request: CallRequest) -> str:
         self.created.append(request)
@@ -40,6 +43,9 @@ class InProcessProvider:
 
     async def hang_up(self, provider_call_id: str) -> None:
         self.hung_up.append(provider_call_id)
+
+    async def leave_voicemail(self, provider_call_id: str, voicemail: Voicemail) -> None:
+        self.voicemails.append((provider_call_id, voicemail))
 
     async def aclose(self) -> None:
         return None

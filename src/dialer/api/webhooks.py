@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Request, Response
 
@@ -40,17 +41,19 @@ class ProviderWebhook:
     """How one provider's status webhooks are read, and what it expects back."""
 
     parse: Callable[[Inbound], ProviderEvent | None]  # None: no status change, not stored
-    reply: Callable[[], Response]
+    reply: Callable[[Inbound], Response]
 
 
-def _no_content() -> Response:
+def _no_content(_: Inbound) -> Response:
     return Response(status_code=204)
 
 
-def _plivo_xml() -> Response:
+def _plivo_xml(inbound: Inbound) -> Response:
     # The same URL serves ring, answer and hangup: Plivo reads XML from the answer request
-    # and ignores the body of the others.
-    return Response(plivo.DEFAULT_ANSWER_XML, media_type="application/xml")
+    # and ignores the body of the others. With machine detection, our answer URL asks for the
+    # call to be held (``hold``) while detection listens.
+    hold = parse_qs(urlsplit(inbound.url).query).get("hold")
+    return Response(plivo.answer_xml(hold[0] if hold else None), media_type="application/xml")
 
 
 WEBHOOKS: dict[str, ProviderWebhook] = {
@@ -126,7 +129,7 @@ def webhook_router(runtime: Runtime) -> APIRouter:
             event = webhook.parse(inbound)
             if event is None:
                 runtime.callbacks.heard(runtime.services.clock.now())
-                return webhook.reply()
+                return webhook.reply(inbound)
             result = await writer.write(_attempt_id(request), event)
         except InvalidInput as exc:
             answer = problem(400, "Bad Request", str(exc), exc.problems)
@@ -145,6 +148,6 @@ def webhook_router(runtime: Runtime) -> APIRouter:
             return refusals.refuse("store unavailable", answer, detail)
         log.debug("attempt %s: %s", result.attempt_id, result.effect)
         runtime.callbacks.heard(runtime.services.clock.now())  # the provider reaches us
-        return webhook.reply()
+        return webhook.reply(inbound)
 
     return router

@@ -44,6 +44,7 @@ _CALL_OUTCOME_OF = {
     AttemptStatus.BUSY: "busy",
     AttemptStatus.FAILED: "failed",
     AttemptStatus.DISCONNECTED: "disconnected",
+    AttemptStatus.MACHINE: "machine",  # an answering machine (or a fax) picked up
     AttemptStatus.UNKNOWN: "failed",  # never learned: not a conversation
 }
 

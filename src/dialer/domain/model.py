@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from dialer.domain.channels import MessageStep
+from dialer.domain.machines import AnsweredBy, MachineDetection
 from dialer.domain.rates import Rate as Rate  # re-exported: the settings speak of rates
 from dialer.domain.rates import Rates as Rates
 from dialer.domain.retry import RetryPolicy
@@ -47,6 +48,8 @@ class CampaignSettings:
     max_call_duration: int = 480  # sent as the call's time limit; bounds every lease
     default_timezone: str = "America/New_York"  # for numbers whose zone cannot be derived
     answer_url: str | None = None  # where the provider fetches what to do once answered
+    # answering-machine detection, and the voicemail left after the beep (None: no detection)
+    machine_detection: MachineDetection | None = None
     start_at: datetime | None = None  # no call before this instant
     end_at: datetime | None = None  # no call from this instant on; the rest are skipped
     tags: tuple[str, ...] = ()  # the segment: only contacts with one of these tags (all if empty)
@@ -182,6 +185,7 @@ class CallAttempt:
     duration: int | None = None
     hangup_cause: str | None = None
     traceparent: str | None = None  # W3C trace context of its dispatch: later spans' parent
+    answered_by: AnsweredBy | None = None  # what answering-machine detection found
 
     @property
     def is_terminal(self) -> bool:

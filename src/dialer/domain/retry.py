@@ -22,6 +22,7 @@ class Outcome(StrEnum):
     BUSY = "busy"
     FAILED = "failed"
     DISCONNECTED = "disconnected"
+    MACHINE = "machine"  # an answering machine (or a fax) picked up
     UNKNOWN = "unknown"
 
 
@@ -31,6 +32,7 @@ OUTCOME_OF_STATUS: dict[AttemptStatus, Outcome] = {
     AttemptStatus.FAILED: Outcome.FAILED,
     AttemptStatus.CANCELED: Outcome.FAILED,
     AttemptStatus.DISCONNECTED: Outcome.DISCONNECTED,
+    AttemptStatus.MACHINE: Outcome.MACHINE,
     AttemptStatus.UNKNOWN: Outcome.UNKNOWN,
 }
 
@@ -81,6 +83,10 @@ class RetryPolicy:
     def rule_for(self, outcome: Outcome) -> DelayRule:
         if outcome in self.rules:
             return self.rules[outcome]
+        if outcome is Outcome.MACHINE:
+            # Nobody was reached, as if nobody had answered: the no_answer rule applies
+            # unless the operator gives machines a rule of their own.
+            return self.rule_for(Outcome.NO_ANSWER)
         # An unknown outcome may well have been a call that never rang: give it one safe,
         # late retry unless the operator says otherwise.
         return DEFAULT_UNKNOWN_DELAY if outcome is Outcome.UNKNOWN else FixedDelays(())
@@ -111,10 +117,13 @@ def decide_after_attempt(
     """
     if ending is AttemptStatus.COMPLETED:
         return LeadDecision(LeadStatus.DONE)
-    rule = policy.rule_for(OUTCOME_OF_STATUS[ending])
-    delay = rule.delay(attempts_made - 1, rng)
+    outcome = OUTCOME_OF_STATUS[ending]
+    delay = policy.rule_for(outcome).delay(attempts_made - 1, rng)
     if delay is None:
-        return LeadDecision(LeadStatus.FAILED)
+        # A machine that picked up is a number that works with nobody reached: the lead
+        # ends without a conversation (exhausted), not as a failure.
+        reached = outcome is Outcome.MACHINE
+        return LeadDecision(LeadStatus.EXHAUSTED if reached else LeadStatus.FAILED)
     retry_at = _retry_instant(ended_at, delay)
     if attempts_made >= policy.max_attempts or retry_at is None:
         return LeadDecision(LeadStatus.EXHAUSTED)

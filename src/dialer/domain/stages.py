@@ -17,7 +17,7 @@ class Stage(StrEnum):
     INITIATED = "INITIATED"  # handed to the provider, not answered yet
     PICKED = "PICKED"  # answered, the call is on
     RNR = "RNR"  # rang, no response
-    DISCONNECTED = "DISCONNECTED"  # ended without a conversation: busy, dropped, hung up by us
+    DISCONNECTED = "DISCONNECTED"  # no conversation: busy, dropped, a machine, hung up by us
     FAILED = "FAILED"  # never connected, or the outcome could not be learned
     RETRYING = "RETRYING"  # a retry is scheduled
     COMPLETED = "COMPLETED"  # a conversation happened
@@ -34,6 +34,7 @@ ATTEMPT_STAGES: dict[AttemptStatus, Stage] = {
     _A.BUSY: Stage.DISCONNECTED,
     _A.CANCELED: Stage.DISCONNECTED,
     _A.DISCONNECTED: Stage.DISCONNECTED,
+    _A.MACHINE: Stage.DISCONNECTED,  # an answering machine picked up: no conversation
     _A.FAILED: Stage.FAILED,
     _A.UNKNOWN: Stage.FAILED,
 }

@@ -40,6 +40,7 @@ class AttemptStatus(StrEnum):
     FAILED = "FAILED"  # never connected (bad number, network, carrier refusal)
     CANCELED = "CANCELED"  # hung up by us before it was answered
     DISCONNECTED = "DISCONNECTED"  # answered, then dropped abnormally
+    MACHINE = "MACHINE"  # answered by an answering machine (or a fax): no conversation
     UNKNOWN = "UNKNOWN"  # the outcome could not be learned from the provider
 
 
@@ -77,6 +78,7 @@ TERMINAL_ATTEMPT = frozenset(
         AttemptStatus.FAILED,
         AttemptStatus.CANCELED,
         AttemptStatus.DISCONNECTED,
+        AttemptStatus.MACHINE,
         AttemptStatus.UNKNOWN,
     }
 )
@@ -113,7 +115,7 @@ ATTEMPT_TRANSITIONS: dict[AttemptStatus, frozenset[AttemptStatus]] = {
     _A.QUEUED: frozenset({_A.INITIATED, _A.RINGING, _A.ANSWERED}) | _ENDINGS,
     _A.INITIATED: frozenset({_A.RINGING, _A.ANSWERED}) | _ENDINGS,
     _A.RINGING: frozenset({_A.ANSWERED}) | _ENDINGS,
-    _A.ANSWERED: frozenset({_A.COMPLETED, _A.DISCONNECTED, _A.UNKNOWN}),
+    _A.ANSWERED: frozenset({_A.COMPLETED, _A.DISCONNECTED, _A.MACHINE, _A.UNKNOWN}),
     # The provider's late word beats our guess: an UNKNOWN attempt takes its real ending.
     _A.UNKNOWN: _ENDINGS - {_A.UNKNOWN},
     _A.COMPLETED: frozenset(),
@@ -122,9 +124,12 @@ ATTEMPT_TRANSITIONS: dict[AttemptStatus, frozenset[AttemptStatus]] = {
     _A.FAILED: frozenset(),
     _A.CANCELED: frozenset(),
     _A.DISCONNECTED: frozenset(),
+    _A.MACHINE: frozenset(),
 }
 
 _UNANSWERED_ENDINGS = frozenset({_A.BUSY, _A.NO_ANSWER, _A.CANCELED})
+# How a call ends that a machine picked up: however it ended, nobody was spoken to.
+_ANSWERED_ENDINGS = frozenset({_A.COMPLETED, _A.DISCONNECTED})
 
 _PROGRESS_TO_STATUS = {
     CallProgress.INITIATED: _A.INITIATED,
@@ -156,16 +161,23 @@ def lead_moves(sources: Iterable[LeadStatus], target: LeadStatus) -> list[LeadSt
 
 
 def attempt_status_after(
-    current: AttemptStatus, progress: CallProgress, *, was_answered: bool
+    current: AttemptStatus,
+    progress: CallProgress,
+    *,
+    was_answered: bool,
+    by_machine: bool = False,
 ) -> AttemptStatus | None:
     """The status an attempt moves to on this provider event, or None to ignore the event
-    (a duplicate, or one that arrived after a later one)."""
+    (a duplicate, or one that arrived after a later one). ``by_machine``: the provider
+    reported that a machine answered (now, or earlier for this call)."""
     if progress is CallProgress.QUEUED:
         return None
     target = _PROGRESS_TO_STATUS[progress]
     answered = was_answered or current is _A.ANSWERED
     if target is _A.FAILED and answered:
         target = _A.DISCONNECTED
+    if target in _ANSWERED_ENDINGS and by_machine:
+        target = _A.MACHINE
     if target in _UNANSWERED_ENDINGS and answered:
         return None  # a call that was answered cannot end as if nobody had picked up
     return target if target in ATTEMPT_TRANSITIONS[current] else None

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from dialer.domain.breaker import BreakerSnapshot
+from dialer.domain.machines import AnsweredBy, Voicemail
 from dialer.domain.statuses import CallProgress
 
 
@@ -21,11 +22,19 @@ class CallRequest:
     ring_timeout: int
     time_limit: int
     answer_url: str | None = None  # where the provider fetches call instructions (TwiML...)
+    # answering-machine detection: "detect" or "detect_end" (DetectionMode's values), reported
+    # asynchronously to the status callback URL; None: no detection
+    machine_detection: str | None = None
 
 
 @dataclass(frozen=True)
 class ProviderEvent:
-    """A status change reported by the provider, in provider-neutral words."""
+    """A status change reported by the provider, in provider-neutral words.
+
+    A report of answering-machine detection alone (Twilio's async AMD callback, Plivo's
+    machine detection, Telnyx's ``call.machine.*``) is an event too: the call is ``ANSWERED``
+    and ``answered_by`` says by whom; ``greeting_ended`` when a machine's greeting is over (the
+    beep), the moment a voicemail can be left."""
 
     provider_call_id: str
     progress: CallProgress
@@ -34,11 +43,17 @@ class ProviderEvent:
     duration: int | None = None  # seconds of conversation, on the ending event
     hangup_cause: str | None = None
     raw: Mapping[str, str] = field(default_factory=dict)
+    answered_by: AnsweredBy | None = None  # human / machine / fax / unknown, when detected
+    greeting_ended: bool = False
 
     @property
     def dedupe_key(self) -> str:
-        """Identifies one report of one status change: a repeated delivery has the same key."""
-        return f"{self.progress}:{self.sequence if self.sequence is not None else '-'}"
+        """Identifies one report of one status change: a repeated delivery has the same key.
+        Who answered is part of it: a detection report is another report than the answer."""
+        key = f"{self.progress}:{self.sequence if self.sequence is not None else '-'}"
+        if self.answered_by is not None:
+            key += f":{self.answered_by}{'-end' if self.greeting_ended else ''}"
+        return key
 
 
 class Telephony(Protocol):
@@ -59,6 +74,14 @@ class Telephony(Protocol):
         ...
 
     async def hang_up(self, provider_call_id: str) -> None: ...
+
+    # Whether ``leave_voicemail`` works with this provider (a campaign's voicemail needs it).
+    leaves_voicemail: bool
+
+    async def leave_voicemail(self, provider_call_id: str, voicemail: Voicemail) -> None:
+        """Play or speak ``voicemail`` on the live call, then hang up. A call that has already
+        ended is not an error. Raises ProviderRejected where the provider cannot."""
+        ...
 
     async def aclose(self) -> None: ...
 

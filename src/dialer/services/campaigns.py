@@ -22,6 +22,7 @@ def check_against_limits(settings: CampaignSettings, services: Services) -> None
     _check_lease(settings, limits)
     _check_cap(settings, limits)
     _check_answer_url(settings, limits)
+    _check_voicemail(settings, services)
 
 
 def _check_lease(settings: CampaignSettings, limits: Limits) -> None:
@@ -56,6 +57,22 @@ def _check_cap(settings: CampaignSettings, limits: Limits) -> None:
 def _check_answer_url(settings: CampaignSettings, limits: Limits) -> None:
     problem = answer_url_problem(settings.answer_url, limits)
     if problem is not None:
+        raise InvalidInput(problem)
+
+
+def _check_voicemail(settings: CampaignSettings, services: Services) -> None:
+    """A voicemail needs a provider Dialer can leave one through, and a recording's URL is
+    fetched by the provider as an answer URL is."""
+    detection = settings.machine_detection
+    voicemail = detection.voicemail if detection else None
+    if voicemail is None:
+        return
+    telephony = services.telephony
+    if not telephony.leaves_voicemail:
+        reason = f"the {telephony.name} provider cannot leave one through Dialer (Twilio can)"
+        raise InvalidInput(Problem("machine_detection.voicemail", reason))
+    where = "machine_detection.voicemail.url"
+    if problem := answer_url_problem(voicemail.url, services.limits, where):
         raise InvalidInput(problem)
 
 

@@ -337,6 +337,7 @@ class Dispatcher:
 
     def _origination(self, campaign: Campaign, attempt: CallAttempt, scope: Scope) -> Origination:
         settings = campaign.settings
+        detection = settings.machine_detection
         callback = (
             f"{self.services.webhook_base}/webhooks/{self.services.telephony.name}/status"
             f"?attempt={attempt.id}&campaign={campaign.id}"
@@ -349,6 +350,7 @@ class Dispatcher:
             ring_timeout=settings.ring_timeout,
             time_limit=settings.max_call_duration,
             answer_url=settings.answer_url,
+            machine_detection=detection.mode.value if detection else None,
         )
         return Origination(
             attempt.id,

@@ -9,6 +9,12 @@ attempts in one update, the ended attempts' leads read and decided, one commit â
 ended calls' leases released in one admission script. Every request is answered after the
 commit that stored its event: never a 2xx for an event not kept.
 
+A detection report (who answered, see ``ProviderEvent``) is recorded like any event and sets
+the attempt's ``answered_by``; a call a machine answered ends as MACHINE. When it says a
+machine's greeting has ended and the campaign has a voicemail, the request that brought it
+asks the provider to leave the voicemail once the event is stored (at most once: a repeated
+delivery is a duplicate, and leaves nothing).
+
 One event's trouble is its own: an unknown attempt or a call id that belongs to another
 attempt is that event's answer, decided before anything is written; a batch that fails as a
 whole for any reason but the store's own unavailability is written again one event at a
@@ -18,14 +24,16 @@ time, so that only the culprit fails.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from dialer.domain.machines import Voicemail, merge_answered_by
 from dialer.domain.model import CallAttempt, Campaign
 from dialer.domain.statuses import AttemptStatus, attempt_status_after
-from dialer.errors import DialerError, NotFound, Unavailable
+from dialer.errors import DialerError, NotFound, ProviderError, Unavailable
 from dialer.observability import logs
 from dialer.observability.scope import LateScope
 from dialer.ports import ProviderEvent, RecordedEvent, UnitOfWork
@@ -51,6 +59,7 @@ class EventResult:
     attempt_id: int
     effect: str  # the new status, "ignored" (stale or out of order) or "duplicate"
     attempt: CallAttempt | None = None  # as the event left it: its ids, for logs and traces
+    voicemail: Voicemail | None = None  # to leave now: a machine's greeting has just ended
 
 
 Outcome = EventResult | DialerError
@@ -66,7 +75,9 @@ async def apply_event(
     lead): the reaper's and housekeeping's way in, and a batch of one."""
     with LateScope("provider event") as scope:
         [outcome] = await apply_events(services, [Delivery(attempt_id, event)])
-        return observed(scope, event, outcome)
+        result = observed(scope, event, outcome)
+    await leave_voicemail(services, result)
+    return result
 
 
 def observed(scope: LateScope, event: ProviderEvent, outcome: Outcome) -> EventResult:
@@ -120,6 +131,20 @@ class _Batch:
     first_status: dict[int, AttemptStatus] = field(default_factory=dict)
     records: list[RecordedEvent] = field(default_factory=list)
     moved: dict[int, CallAttempt] = field(default_factory=dict)
+    campaigns: dict[int, Campaign] = field(default_factory=dict)
+
+    def ended(self) -> list[CallAttempt]:
+        """The attempts this batch ended (or, from UNKNOWN, ended again)."""
+        return [
+            a
+            for a in self.moved.values()
+            if a.is_terminal and a.status is not self.first_status[a.id]
+        ]
+
+    async def campaign(self, uow: UnitOfWork, campaign_id: int) -> Campaign:
+        if campaign_id not in self.campaigns:
+            self.campaigns[campaign_id] = await uow.campaigns.get(campaign_id)
+        return self.campaigns[campaign_id]
 
 
 async def _write_batch(services: Services, deliveries: Sequence[Delivery]) -> list[Outcome]:
@@ -135,8 +160,10 @@ async def _write_batch(services: Services, deliveries: Sequence[Delivery]) -> li
         ]
         await uow.attempts.record_events(batch.records, now)
         await uow.attempts.save_many(list(batch.moved.values()))
-        ended = [a for a in batch.moved.values() if a.is_terminal]
-        await _finish(services, uow, ended)
+        await _finish(services, uow, batch)
+        outcomes = [
+            await _voicemail(uow, batch, d, o) for d, o in zip(deliveries, outcomes, strict=True)
+        ]
         await uow.commit()
     await _after_commit(services, batch)
     return outcomes
@@ -170,13 +197,22 @@ def _apply(
     if key in batch.stored:
         return EventResult(attempt.id, "duplicate", attempt)
     batch.stored.add(key)
-    target = attempt_status_after(attempt.status, event.progress, was_answered=attempt.was_answered)
-    effect = target.value if target else "ignored"
+    answered_by = merge_answered_by(attempt.answered_by, event.answered_by)
+    target = attempt_status_after(
+        attempt.status,
+        event.progress,
+        was_answered=attempt.was_answered,
+        by_machine=answered_by is not None and answered_by.is_machine,
+    )
+    learned = answered_by is not attempt.answered_by
+    effect = target.value if target else f"answered by {answered_by}" if learned else "ignored"
     batch.records.append(RecordedEvent(attempt.id, event, effect))
-    if target is None:
+    if target is None and not learned:
         log.info("attempt %s: %s after %s ignored", attempt.id, event.progress, attempt.status)
         return EventResult(attempt.id, effect, attempt)
-    _apply_fields(attempt, event, target, now)
+    attempt.answered_by = answered_by
+    if target is not None:
+        _apply_fields(attempt, event, target, now)
     if not attempt.is_terminal:
         # Progress renews the lease: the store's expiry is what the reaper and a rebuild
         # read, so it moves first; admission follows after the commit.
@@ -201,18 +237,47 @@ def _apply_fields(
         attempt.hangup_cause = event.hangup_cause or attempt.hangup_cause
 
 
-async def _finish(services: Services, uow: UnitOfWork, ended: list[CallAttempt]) -> None:
+async def _finish(services: Services, uow: UnitOfWork, batch: _Batch) -> None:
     """Decide the leads of the attempts that ended: their leads read under locks at once."""
+    ended = batch.ended()
     if not ended:
         return
     leads = await uow.leads.get_many({a.lead_id for a in ended}, lock=True)
-    campaigns: dict[int, Campaign] = {}
     for attempt in ended:
-        if attempt.campaign_id not in campaigns:
-            campaigns[attempt.campaign_id] = await uow.campaigns.get(attempt.campaign_id)
+        campaign = await batch.campaign(uow, attempt.campaign_id)
         lead = leads.get(attempt.lead_id)
         if lead is not None:
-            await finish_with(services, uow, attempt, lead, campaigns[attempt.campaign_id])
+            await finish_with(services, uow, attempt, lead, campaign)
+
+
+async def _voicemail(
+    uow: UnitOfWork, batch: _Batch, delivery: Delivery, outcome: Outcome
+) -> Outcome:
+    """The outcome, with the voicemail to leave when its event (new, on a live call) says a
+    machine's greeting has just ended and the campaign leaves one."""
+    event = delivery.event
+    if not isinstance(outcome, EventResult) or outcome.effect == "duplicate":
+        return outcome
+    attempt = outcome.attempt
+    if attempt is None or attempt.is_terminal or not event.greeting_ended:
+        return outcome
+    detection = (await batch.campaign(uow, attempt.campaign_id)).settings.machine_detection
+    voicemail = detection.voicemail_after(event.answered_by, True) if detection else None
+    return dataclasses.replace(outcome, voicemail=voicemail) if voicemail else outcome
+
+
+async def leave_voicemail(services: Services, result: EventResult) -> None:
+    """Leave the result's voicemail on its live call. Its event is stored by now: a provider
+    that refuses or cannot be reached is logged, and the call goes on as it would have."""
+    attempt = result.attempt
+    if result.voicemail is None or attempt is None or attempt.provider_call_id is None:
+        return
+    try:
+        await services.telephony.leave_voicemail(attempt.provider_call_id, result.voicemail)
+    except ProviderError as exc:
+        log.warning("attempt %s: voicemail not left (%s)", attempt.id, exc)
+        return
+    log.info("attempt %s: voicemail left after the beep", attempt.id)
 
 
 async def _after_commit(services: Services, batch: _Batch) -> None:
@@ -220,12 +285,9 @@ async def _after_commit(services: Services, batch: _Batch) -> None:
     their delivery (the provider would send them again, or worse, give up on a 4xx): a
     release that does not happen is reclaimed by lease expiry and the reconciler, a renewal
     that does not happen is restored by the reconciler from the store's expiry."""
-    moved = batch.moved.values()
     # An attempt that was UNKNOWN had its lease released when it became so.
-    ended = [
-        a for a in moved if a.is_terminal and batch.first_status[a.id] is not AttemptStatus.UNKNOWN
-    ]
-    live = [a for a in moved if not a.is_terminal]
+    ended = [a for a in batch.ended() if batch.first_status[a.id] is not AttemptStatus.UNKNOWN]
+    live = [a for a in batch.moved.values() if not a.is_terminal]
     try:
         if ended:
             await services.admission.release_many([lease_of(a) for a in ended])
@@ -253,6 +315,7 @@ class EventWriter:
     """A listener's provider events, gathered into batches (see the module's docstring)."""
 
     def __init__(self, services: Services, max_batch: int = MAX_EVENTS_PER_BATCH) -> None:
+        self._services = services
         self._coalescer = Coalescer[Delivery, Outcome](
             lambda batch: apply_events(services, batch), max_batch
         )
@@ -262,4 +325,6 @@ class EventWriter:
         error, or the store's when the batch could not be written."""
         with LateScope("provider event") as scope:
             outcome = await self._coalescer.submit(Delivery(attempt_id, event))
-            return observed(scope, event, outcome)
+            result = observed(scope, event, outcome)
+        await leave_voicemail(self._services, result)
+        return result

@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 
 from dialer import metrics
 from dialer.domain.breaker import BreakerSnapshot, BreakerState, ProviderHealth
+from dialer.domain.machines import Voicemail
 from dialer.errors import (
     ProviderError,
     ProviderRejected,
@@ -195,6 +196,7 @@ class GuardedTelephony:
         self.inner = inner
         self.guard = guard
         self.name = inner.name
+        self.leaves_voicemail = inner.leaves_voicemail
 
     async def create_call(self, request: CallRequest) -> str:
         await self.guard.admit_create()
@@ -218,6 +220,9 @@ class GuardedTelephony:
 
     async def hang_up(self, provider_call_id: str) -> None:
         await self.inner.hang_up(provider_call_id)
+
+    async def leave_voicemail(self, provider_call_id: str, voicemail: Voicemail) -> None:
+        await self.inner.leave_voicemail(provider_call_id, voicemail)
 
     async def aclose(self) -> None:
         await self.inner.aclose()

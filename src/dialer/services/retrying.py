@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
 from typing import TypeVar
 
+from dialer.domain.machines import Voicemail
 from dialer.domain.phone import mask
 from dialer.errors import ProviderAuthFailed, ProviderThrottled, ProviderUnavailable
 from dialer.ports import (
@@ -60,6 +61,7 @@ class RetryingTelephony:
     ) -> None:
         self.inner = inner
         self.name = inner.name
+        self.leaves_voicemail = inner.leaves_voicemail
         self.retries = retries
         self.backoff = backoff
         self._rng = rng or random.Random()
@@ -101,6 +103,9 @@ class RetryingTelephony:
 
     async def hang_up(self, provider_call_id: str) -> None:
         await self.inner.hang_up(provider_call_id)
+
+    async def leave_voicemail(self, provider_call_id: str, voicemail: Voicemail) -> None:
+        await self.inner.leave_voicemail(provider_call_id, voicemail)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -185,6 +190,7 @@ class OwnCallsOnly:
     def __init__(self, inner: Telephony, store: Store) -> None:
         self.inner = inner
         self.name = inner.name
+        self.leaves_voicemail = inner.leaves_voicemail
         self.store = store
 
     async def find_call(self, request: CallRequest, since: datetime) -> str | None:
@@ -206,6 +212,9 @@ class OwnCallsOnly:
 
     async def hang_up(self, provider_call_id: str) -> None:
         await self.inner.hang_up(provider_call_id)
+
+    async def leave_voicemail(self, provider_call_id: str, voicemail: Voicemail) -> None:
+        await self.inner.leave_voicemail(provider_call_id, voicemail)
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -4,7 +4,7 @@ in plivo_api.py, Telnyx's in telnyx_api.py), plus its own ``/_sim`` endpoints.
 POST /2010-04-01/Accounts/{AccountSid}/Calls.json          create a call (201)
 GET  /2010-04-01/Accounts/{AccountSid}/Calls.json          list calls (To, From, StartTime>=)
 GET  /2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json    fetch a call
-POST /2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json    Status=canceled|completed
+POST /2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json    Status=canceled|completed, or Twiml
 .../Messages.json, .../Messages/{Sid}.json, /_sim/sms/inbound  SMS: see sms_api.py
 GET  /_sim/stats     the observer's report        POST /_sim/reset   a new window
 GET  /_sim/config    the settings (no token)      POST /_sim/config  change them (JSON)

@@ -41,6 +41,8 @@ class Call:
     next_sequence: int = 0
     lifecycle: asyncio.Task[None] | None = None
     outbox: Outbox = field(default_factory=Outbox)
+    machine: bool = False  # an answering machine answers (or answered) it
+    answered_by: str | None = None  # what detection reported (Twilio's AnsweredBy words)
 
     @property
     def ended(self) -> bool:
@@ -67,7 +69,7 @@ class Call:
             "price": None,
             "price_unit": "USD",
             "direction": "outbound-api",
-            "answered_by": None,
+            "answered_by": self.answered_by,
             "annotation": None,
             "api_version": wire.API_VERSION,
             "forwarded_from": None,
@@ -100,6 +102,8 @@ class Call:
             "SequenceNumber": str(sequence),
             "Timestamp": wire.rfc2822(when) or "",
         }
+        if self.answered_by is not None:
+            form["AnsweredBy"] = self.answered_by
         if self.ended:
             duration = self.duration or 0
             form["CallDuration"] = str(duration)

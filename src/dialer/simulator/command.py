@@ -57,7 +57,8 @@ def simulator(
         ),
     ] = DEFAULT_AUTH_TOKEN,
     outcomes: Annotated[
-        str, typer.Option(help="Outcome weights: answer, no_answer, busy, failed, dropped.")
+        str,
+        typer.Option(help="Outcome weights: answer, no_answer, busy, failed, dropped, machine."),
     ] = DEFAULT_OUTCOMES,
     override: Annotated[
         list[str] | None,
@@ -67,6 +68,9 @@ def simulator(
     ring_min: Annotated[float, typer.Option(help=f"Shortest ring before answer, {SECONDS}.")] = 2.0,
     ring_max: Annotated[float, typer.Option(help=f"Longest ring before answer, {SECONDS}.")] = 12.0,
     talk_mean: Annotated[float, typer.Option(help=f"Mean talk time, {SECONDS}.")] = 30.0,
+    machine_rate: Annotated[
+        float, typer.Option(help="Fraction of answered calls an answering machine picks up.")
+    ] = 0.0,
     error_rate: Annotated[float, typer.Option(help="Fraction of creates answered 5xx.")] = 0.0,
     lost_callback_rate: Annotated[
         float, typer.Option(help="Fraction of callbacks never sent.")
@@ -110,6 +114,7 @@ def simulator(
         "ring_min": ring_min,
         "ring_max": ring_max,
         "talk_mean": talk_mean,
+        "machine_rate": machine_rate,
         "error_rate": error_rate,
         "lost_callback_rate": lost_callback_rate,
         "duplicate_callback_rate": duplicate_callback_rate,

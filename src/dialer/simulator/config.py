@@ -38,6 +38,7 @@ class Outcome(StrEnum):
     BUSY = "busy"  # busy after a short ring
     FAILED = "failed"  # failed without ringing
     DROPPED = "dropped"  # in-progress, then failed after a short talk: a dropped connection
+    MACHINE = "machine"  # in-progress, answered by an answering machine (see machines.py)
 
 
 DEFAULT_OUTCOME_MIX: Mapping[Outcome, float] = {
@@ -70,6 +71,7 @@ RATE_FIELDS = (
     "reorder_rate",
     "sms_throttle_rate",
     "sms_stop_rate",
+    "machine_rate",
 )
 SECONDS_FIELDS = (
     "setup_time",
@@ -83,6 +85,10 @@ SECONDS_FIELDS = (
     "sms_delay_min",
     "sms_delay_max",
     "sms_reply_delay",
+    "amd_latency",
+    "amd_beep_after",
+    "voicemail_seconds",
+    "machine_records",
 )
 STRING_LIST_FIELDS = ("sms_opted_out", "email_bounce_patterns", "email_unsubscribed")
 # Fixed for the life of a simulator: POST /_sim/config cannot change these.
@@ -106,6 +112,17 @@ class SimulatorConfig:
     busy_ring: float = 1.5
     talk_mean: float = 30.0  # talk time ~ exponential with this mean, capped at TimeLimit
     drop_after_max: float = 10.0  # a dropped call talks uniform [1, drop_after_max]
+    # Answering machines: the share of answered calls a machine answers (beside "machine" in
+    # outcome_mix and outcome_overrides). With MachineDetection asked for, who answered is
+    # reported amd_latency after the answer; a machine's greeting ends (the beep) amd_beep_after
+    # the answer, which DetectMessageEnd waits for; the machine then records machine_records
+    # seconds unless the call ends first. A voicemail (a Say or Play given to the live call)
+    # lasts voicemail_seconds, then the call ends.
+    machine_rate: float = 0.0
+    amd_latency: float = 3.0
+    amd_beep_after: float = 8.0
+    machine_records: float = 30.0
+    voicemail_seconds: float = 5.0
     error_rate: float = 0.0  # creates answered 500/503 without creating the call
     lost_callback_rate: float = 0.0  # callbacks silently not sent
     duplicate_callback_rate: float = 0.0  # callbacks sent twice

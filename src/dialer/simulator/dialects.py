@@ -10,6 +10,9 @@ ringing       ringing                       ring_url: ringing             -
 in-progress   in-progress                   answer_url: in-progress       call.answered
 an ending     completed/busy/no-answer/...  hangup_url: CallStatus +      call.hangup +
                                             HangupCause, Duration         hangup_cause
+detection     AsyncAmdStatusCallback:       machine_detection_url:        call.machine.detection
+              AnsweredBy (no CallStatus)    Event=MachineDetection,       .ended (+ .greeting
+                                            Machine=true|false            .ended after a beep)
 ============  ============================  ============================  =======================
 """
 
@@ -38,6 +41,10 @@ class Dialect(Protocol):
     def new_call_id(self, bits: int) -> str: ...
 
     def notification(self, call: Call, sequence: int, now: datetime) -> Delivery | None: ...
+
+    def detection(self, call: Call, now: datetime) -> list[Delivery]:
+        """The reports of ``call.answered_by`` (just detected) to the call's detection URL."""
+        ...
 
     def headers(self, delivery: Delivery, sequence_hint: str) -> dict[str, str]: ...
 
@@ -69,6 +76,18 @@ class TwilioDialect:
         if not url or wire.EVENT_OF_STATUS[call.status] not in call.request.events:
             return None
         return _form_delivery(url, call.callback_form(sequence, now), call.sid)
+
+    def detection(self, call: Call, now: datetime) -> list[Delivery]:
+        url = call.request.detection_url
+        if not url or call.answered_by is None:
+            return []
+        form = {
+            "AccountSid": call.account_sid,
+            "CallSid": call.sid,
+            "AnsweredBy": call.answered_by,
+            "MachineDetectionDuration": "3000",
+        }
+        return [_form_delivery(url, form, call.sid)]
 
     def headers(self, delivery: Delivery, sequence_hint: str) -> dict[str, str]:
         form = dict(delivery.form or {})
@@ -139,6 +158,19 @@ class PlivoDialect:
         if not url:
             return None
         return _form_delivery(url, {**self._common(call), **form}, call.sid)
+
+    def detection(self, call: Call, now: datetime) -> list[Delivery]:
+        url = call.request.detection_url
+        if not url or call.answered_by is None:
+            return []
+        form = {
+            **self._common(call),
+            "Event": "MachineDetection",
+            "Machine": "true" if call.answered_by.startswith("machine") else "false",
+            "IfMachine": call.request.extra.get("machine_detection", "continue"),
+            "CallStatus": "in-progress",
+        }
+        return [_form_delivery(url, form, call.sid)]
 
     def headers(self, delivery: Delivery, sequence_hint: str) -> dict[str, str]:
         del sequence_hint
@@ -211,13 +243,33 @@ class TelnyxDialect:
             return None
         if not url:
             return None
+        return self._event(url, call, event_type, str(sequence), self.payload(call, now), now)
+
+    def detection(self, call: Call, now: datetime) -> list[Delivery]:
+        url = call.request.detection_url
+        if not url or call.answered_by is None:
+            return []
+        payload = self.payload(call, now)
+        found = "human" if call.answered_by == "human" else "machine"
+        kind = "call.machine.detection.ended"
+        reports = [self._event(url, call, kind, kind, {**payload, "result": found}, now)]
+        if call.answered_by.startswith("machine_end"):
+            kind = "call.machine.greeting.ended"
+            greeting = {**payload, "result": "beep_detected"}
+            reports.append(self._event(url, call, kind, kind, greeting, now))
+        return reports
+
+    @staticmethod
+    def _event(
+        url: str, call: Call, event_type: str, key: str, payload: dict[str, Any], now: datetime
+    ) -> Delivery:
         document = {
             "data": {
                 "record_type": "event",
                 "event_type": event_type,
-                "id": uuid_text(hashlib.sha256(f"{call.sid}:{sequence}".encode()).hexdigest()),
+                "id": uuid_text(hashlib.sha256(f"{call.sid}:{key}".encode()).hexdigest()),
                 "occurred_at": iso(now),
-                "payload": self.payload(call, now),
+                "payload": payload,
             },
             "meta": {"attempt": 1, "delivered_to": url},
         }

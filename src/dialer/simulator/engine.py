@@ -23,7 +23,7 @@ from dialer.simulator import wire
 from dialer.simulator.callbacks import CallbackSender
 from dialer.simulator.calls import REST_STATUS, Call, campaign_of
 from dialer.simulator.clock import SimClock, TokenBucket
-from dialer.simulator.config import SimulatorConfig
+from dialer.simulator.config import Outcome, SimulatorConfig
 from dialer.simulator.dialects import dialect_for
 from dialer.simulator.observer import Observer
 from dialer.simulator.plan import (
@@ -140,11 +140,16 @@ class Engine:
         return call
 
     def update(self, sid: str, params: wire.Params) -> Call:
-        """``POST .../Calls/{sid}.json``: only ``Status`` is acted on (Url/Twiml are accepted
-        and ignored). ``canceled`` ends a call not yet answered and leaves an answered one
-        alone; ``completed`` ends either. Ending an unanswered call reports ``canceled``."""
+        """``POST .../Calls/{sid}.json``: ``Status`` and ``Twiml`` are acted on (``Url`` is
+        accepted and ignored). ``canceled`` ends a call not yet answered and leaves an answered
+        one alone; ``completed`` ends either. Ending an unanswered call reports ``canceled``.
+        New TwiML with a ``<Say>`` or ``<Play>`` is a message played to the answered call, which
+        ends when the message does; ``<Hangup/>`` alone ends it."""
         call = self.get(sid)
         status = wire.first(params, "Status")
+        twiml = wire.first(params, "Twiml")
+        if twiml and not status:
+            return self._new_twiml(call, twiml)
         if not status:
             return call
         if status not in (wire.CANCELED, wire.COMPLETED):
@@ -160,6 +165,38 @@ class Engine:
         self.observer.count("hangups")
         self._end_now(call)
         return call
+
+    def _new_twiml(self, call: Call, twiml: str) -> Call:
+        if call.ended:
+            raise wire.ApiError(
+                400, wire.CALL_NOT_LIVE, "Call is not in-progress. Cannot redirect."
+            )
+        self.observer.count("twiml_updates")
+        if call.status != wire.IN_PROGRESS or call.answered_at is None:
+            return call  # Twilio runs it once the call is answered; the simulator does not
+        if "<Say" not in twiml and "<Play" not in twiml:
+            if "<Hangup" in twiml:
+                self._end_now(call)
+            return call
+        self._count_message(call)
+        if call.lifecycle is not None:
+            call.lifecycle.cancel()
+        call.lifecycle = self._tasks.spawn(self._after_message(call))
+        return call
+
+    def _count_message(self, call: Call) -> None:
+        """A voicemail is left when it starts after the machine's beep; before it, the
+        machine records only part of it."""
+        if not call.machine or call.answered_at is None:
+            self.observer.count("messages_to_people")
+            return
+        heard = self.clock.elapsed() - call.answered_at >= self.config.amd_beep_after
+        self.observer.count("voicemails_left" if heard else "voicemails_before_beep")
+
+    async def _after_message(self, call: Call) -> None:
+        await self.clock.sleep(self.config.voicemail_seconds)
+        call.lifecycle = None  # ended here: nothing left to cancel
+        self._end_now(call)
 
     # ------------------------------------------------------------ any dialect
 
@@ -217,7 +254,10 @@ class Engine:
             simulated = self.config.epoch + timedelta(seconds=self.clock.elapsed())
             self.observer.call_started_at(request.to, simulated)
         outcome = draw_outcome(self.config, self._rng, request.to)
-        steps = plan_call(outcome, self.config, self._rng, request.timeout, request.time_limit)
+        call.machine = outcome is Outcome.MACHINE
+        steps = plan_call(
+            outcome, self.config, self._rng, request.timeout, request.time_limit, request.detection
+        )
         call.lifecycle = self._tasks.spawn(self._live(call, steps))
         return call
 
@@ -234,7 +274,26 @@ class Engine:
     async def _live(self, call: Call, steps: Iterable[Step]) -> None:
         for step in steps:
             await self.clock.sleep(step.after)
-            self._move(call, step.status, step.duration, step.sip)
+            if step.answered_by is None:
+                self._move(call, step.status, step.duration, step.sip)
+            elif self._detected(call, step.answered_by):
+                return
+
+    def _detected(self, call: Call, answered_by: str) -> bool:
+        """Report who answered (to the call's detection URL, and on its later callbacks and
+        resource); True when the call ends on it (Plivo's ``machine_detection=hangup``)."""
+        if call.ended:
+            return True
+        call.answered_by = answered_by
+        machine = answered_by.startswith("machine")
+        self.observer.count("machines_detected" if machine else "humans_detected")
+        for delivery in self.dialect.detection(call, self.clock.wall()):
+            self._callbacks.send(call.outbox, delivery, terminal=False)
+        if machine and call.request.extra.get("machine_detection") == "hangup":
+            call.lifecycle = None  # ended here: nothing left to cancel
+            self._end_now(call)
+            return True
+        return False
 
     def _end_now(self, call: Call) -> None:
         if call.lifecycle is not None:
@@ -254,6 +313,8 @@ class Engine:
             call.start_time = now
         elif status == wire.IN_PROGRESS:
             call.answered_at, call.answered_wall = self.clock.elapsed(), now
+            if call.machine:
+                self.observer.count("machines_answered")
         elif status in wire.TERMINAL:
             call.end_time, call.duration, call.sip, call.lifecycle = now, duration or 0, sip, None
             request = call.request

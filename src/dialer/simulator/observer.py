@@ -16,6 +16,15 @@ from typing import Any
 
 from dialer.simulator.message_observer import EmailObserver, SmsObserver
 
+MACHINE_COUNTS = (
+    "machines_answered",
+    "machines_detected",
+    "humans_detected",
+    "twiml_updates",
+    "voicemails_left",
+    "voicemails_before_beep",
+    "messages_to_people",
+)
 LIST_LIMIT = 1000  # lists in the report stop growing here; their counts stay exact
 STARTS_LIMIT = 200_000  # simulated start instants kept (only with an epoch set)
 
@@ -111,7 +120,11 @@ class Observer:
         """One more of a plain counter: rejected_429, rejected_5xx, rejected_4xx, hangups,
         callbacks_sent, callbacks_answered_4xx, callbacks_answered_5xx, callbacks_failed,
         callbacks_retried, callbacks_lost,
-        callbacks_duplicated, callbacks_reordered, idempotent_replays."""
+        callbacks_duplicated, callbacks_reordered, idempotent_replays; answering machines:
+        machines_answered (calls a machine picked up), machines_detected and humans_detected
+        (detection reports), twiml_updates, voicemails_left (a Say or Play given to a machine
+        after its beep), voicemails_before_beep (given during its greeting: cut off),
+        messages_to_people (given to a call a person answered)."""
         self.counts[what] += 1
 
     def _note_callback_url(self, url: str | None) -> None:
@@ -150,6 +163,7 @@ class Observer:
             "callbacks_duplicated",
             "callbacks_reordered",
             "idempotent_replays",
+            *MACHINE_COUNTS,
         )
         return {
             **{name: self.counts[name] for name in counted},

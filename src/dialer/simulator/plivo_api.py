@@ -151,6 +151,9 @@ def parse_create(body: bytes) -> wire.CreateRequest:
         raise wire.ApiError(400, wire.INVALID_FROM, f"invalid from number: {data['from']}")
     urls = {k: str(data[k]) for k in ("answer_url", "ring_url", "hangup_url") if data.get(k)}
     urls.setdefault("hangup_url", urls["answer_url"])  # Plivo's default
+    detection = _machine_detection(data)
+    if detection:
+        urls["machine_detection"] = detection  # "true", or "hangup": a machine is hung up on
     return wire.CreateRequest(
         to=to,
         from_=from_,
@@ -159,7 +162,20 @@ def parse_create(body: bytes) -> wire.CreateRequest:
         timeout=_whole(data, "ring_timeout", 60, wire.MAX_TIMEOUT),
         time_limit=_whole(data, "time_limit", wire.MAX_TIME_LIMIT, wire.MAX_TIME_LIMIT),
         extra=urls,
+        detection="detect" if detection else None,  # Plivo hears no beep
+        detection_url=str(data["machine_detection_url"]) if detection else None,
     )
+
+
+def _machine_detection(data: dict[str, Any]) -> str | None:
+    value = str(data.get("machine_detection", "")).lower()
+    if not value or value == "false":
+        return None
+    if value not in ("true", "hangup"):
+        raise wire.ApiError(400, wire.INVALID_PARAMETER, "machine_detection: true or hangup")
+    if not data.get("machine_detection_url"):
+        raise wire.ApiError(400, wire.INVALID_PARAMETER, "machine_detection_url is required")
+    return value
 
 
 def _whole(data: dict[str, Any], name: str, default: int, most: int) -> int:

@@ -145,15 +145,33 @@ def parse_dial(body: bytes) -> wire.CreateRequest:
     extra = {"connection_id": str(data["connection_id"])}
     if data.get("client_state"):
         extra["client_state"] = str(data["client_state"])
+    webhook_url = str(data["webhook_url"]) if data.get("webhook_url") else None
+    detection = _machine_detection(data)
     return wire.CreateRequest(
         to=str(data["to"]),
         from_=str(data["from"]),
-        status_callback=str(data["webhook_url"]) if data.get("webhook_url") else None,
+        status_callback=webhook_url,
         events=wire.CALLBACK_EVENTS,
         timeout=_whole(data, "timeout_secs", 30, wire.MAX_TIMEOUT),
         time_limit=_whole(data, "time_limit_secs", wire.MAX_TIME_LIMIT, wire.MAX_TIME_LIMIT),
         extra=extra,
+        detection=detection,
+        detection_url=webhook_url if detection else None,
     )
+
+
+# answering_machine_detection: the settings simulated, and what each waits for.
+MACHINE_DETECTION = {"detect": "detect", "detect_beep": "detect_end"}
+
+
+def _machine_detection(data: dict[str, Any]) -> str | None:
+    value = data.get("answering_machine_detection", "disabled")
+    if value == "disabled":
+        return None
+    if value not in MACHINE_DETECTION:
+        detail = f"'answering_machine_detection' must be disabled, detect or detect_beep: {value}"
+        raise wire.ApiError(422, wire.INVALID_PARAMETER, detail)
+    return MACHINE_DETECTION[str(value)]
 
 
 def _whole(data: dict[str, Any], name: str, default: int, most: int) -> int:

@@ -94,6 +94,10 @@ class CreateRequest:
     timeout: int
     time_limit: int
     extra: Mapping[str, str] = field(default_factory=dict)  # a dialect's own fields
+    # Answering-machine detection asked for: "detect" (who answered, at once) or "detect_end"
+    # (a machine once its greeting has ended); where its result is POSTed (None: nowhere).
+    detection: str | None = None
+    detection_url: str | None = None
 
 
 def call_uri(account_sid: str, sid: str | None = None) -> str:
@@ -152,6 +156,7 @@ def parse_create(params: Params) -> CreateRequest:
         raise ApiError(400, INVALID_FROM, f"Invalid 'From' Phone Number: {from_}")
     if first(params, "StatusCallbackMethod", "POST").upper() != "POST":
         raise ApiError(400, INVALID_PARAMETER, "Only StatusCallbackMethod=POST is simulated.")
+    detection = _machine_detection(params)
     return CreateRequest(
         to=to,
         from_=from_,
@@ -159,7 +164,32 @@ def parse_create(params: Params) -> CreateRequest:
         events=_events(params),
         timeout=_bounded_int(params, "Timeout", 60, MAX_TIMEOUT),
         time_limit=_bounded_int(params, "TimeLimit", MAX_TIME_LIMIT, MAX_TIME_LIMIT),
+        detection=detection,
+        detection_url=_amd_callback(params) if detection else None,
     )
+
+
+MACHINE_DETECTION = {"Enable": "detect", "DetectMessageEnd": "detect_end"}
+
+
+def _machine_detection(params: Params) -> str | None:
+    value = first(params, "MachineDetection")
+    if not value or value == "none":
+        return None
+    if value not in MACHINE_DETECTION:
+        raise ApiError(400, INVALID_PARAMETER, f"Invalid 'MachineDetection': {value}")
+    return MACHINE_DETECTION[value]
+
+
+def _amd_callback(params: Params) -> str | None:
+    """Where async AMD posts its result; synchronous AMD reports it only on the call."""
+    if first(params, "AsyncAmd", "false").lower() != "true":
+        return None
+    if first(params, "AsyncAmdStatusCallbackMethod", "POST").upper() != "POST":
+        raise ApiError(
+            400, INVALID_PARAMETER, "Only AsyncAmdStatusCallbackMethod=POST is simulated."
+        )
+    return first(params, "AsyncAmdStatusCallback") or None
 
 
 def first(params: Params, name: str, default: str = "") -> str:

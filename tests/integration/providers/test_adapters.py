@@ -45,6 +45,7 @@ REPORTED = {
         Outcome.BUSY: ["busy"],
         Outcome.FAILED: ["failed"],
         Outcome.DROPPED: ["in-progress", "failed"],
+        Outcome.MACHINE: ["in-progress", "completed"],  # no detection asked for: an answer
     },
     "telnyx": {
         Outcome.ANSWER: ["call.initiated", "call.answered", "call.hangup"],
@@ -52,6 +53,7 @@ REPORTED = {
         Outcome.BUSY: ["call.initiated", "call.hangup"],
         Outcome.FAILED: ["call.initiated", "call.hangup"],
         Outcome.DROPPED: ["call.initiated", "call.answered", "call.hangup"],
+        Outcome.MACHINE: ["call.initiated", "call.answered", "call.hangup"],
     },
 }
 ENDING = {
@@ -60,6 +62,7 @@ ENDING = {
     Outcome.BUSY: CallProgress.BUSY,
     Outcome.FAILED: CallProgress.FAILED,
     Outcome.DROPPED: CallProgress.FAILED,  # after an answer: DISCONNECTED in the domain
+    Outcome.MACHINE: CallProgress.COMPLETED,
 }
 
 
@@ -125,7 +128,8 @@ async def test_each_outcome_is_reported_signed_and_read_back(
             signature, nonce = c.headers[SIGNATURE_HEADER.lower()], c.headers[NONCE_HEADER.lower()]
             assert validate_v3_signature("POST", c.url, nonce, TOKEN, signature, dict(c.form))
         assert ending.duration is not None
-        assert (ending.duration > 0) == (outcome in {Outcome.ANSWER, Outcome.DROPPED})
+        answered = {Outcome.ANSWER, Outcome.DROPPED, Outcome.MACHINE}
+        assert (ending.duration > 0) == (outcome in answered)
 
 
 @pytest.mark.parametrize("dialect", OTHERS)

@@ -18,6 +18,7 @@ from dialer.adapters.telephony import plivo_signature, telnyx_signature
 from dialer.adapters.telephony.inbound import Inbound
 from dialer.api.app import create_app
 from dialer.bootstrap import Runtime, open_runtime
+from dialer.domain.machines import AnsweredBy
 from dialer.domain.model import CampaignSettings
 from dialer.domain.statuses import AttemptStatus, LeadStatus
 from dialer.ports import ContactDraft
@@ -257,3 +258,41 @@ def test_the_verifiers_read_only_whole_valid_requests() -> None:
     assert not telnyx_verifier.verify_request(
         Inbound(url, {**headers, "telnyx-signature-ed25519": "%%%"}, b"{}")
     )
+
+
+# ---------------------------------------------------------------- answering-machine detection
+
+DETECTION = {
+    "plivo": ("in-progress", {"Event": "MachineDetection", "Machine": "true"}),
+    "telnyx": ("call.machine.greeting.ended", {"result": "beep_detected"}),
+}
+
+
+async def test_a_detection_report_sets_who_answered_once(
+    runtime: Runtime, client: httpx.AsyncClient, attempt_id: int, dialect: str
+) -> None:
+    """Plivo's detection is ``in-progress`` like its answer: it is another event all the same."""
+    answered = report(dialect, STATUSES[dialect]["answered"])
+    assert (await post(client, dialect, attempt_id, answered)).is_success
+    status, extra = DETECTION[dialect]
+    for _ in range(2):  # a repeated delivery is recognised
+        response = await post(client, dialect, attempt_id, report(dialect, status, **extra))
+        assert response.is_success
+    async with runtime.store.unit() as uow:
+        attempt = await uow.attempts.get(attempt_id)
+    assert attempt is not None
+    assert (attempt.status, attempt.answered_by) == (AttemptStatus.ANSWERED, AnsweredBy.MACHINE)
+    assert await event_count(runtime) == 2  # the answer and the detection
+
+
+@pytest.mark.parametrize("dialect", ["plivo"])
+@pytest.mark.parametrize(("hold", "wait"), [("10", '<Wait length="10"/>'), (None, 'length="1"')])
+async def test_plivo_answer_xml_holds_the_call_when_our_answer_url_asks(
+    client: httpx.AsyncClient, attempt_id: int, hold: str | None, wait: str
+) -> None:
+    """With machine detection, the adapter's answer URL asks for ``hold`` seconds."""
+    attempt = f"{attempt_id}&hold={hold}" if hold else attempt_id
+    response = await post(client, "plivo", attempt, report("plivo", "in-progress"))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/xml")
+    assert wait in response.text

@@ -94,8 +94,8 @@ def test_non_terminal_statuses_all_have_an_exit() -> None:
             assert bool(exits) is (status not in terminal) or status is A.UNKNOWN, status
 
 
-def test_answered_attempt_can_only_end_as_a_conversation_or_unknown() -> None:
-    assert ATTEMPT_TRANSITIONS[A.ANSWERED] == {A.COMPLETED, A.DISCONNECTED, A.UNKNOWN}
+def test_answered_attempt_can_only_end_as_a_conversation_a_machine_or_unknown() -> None:
+    assert ATTEMPT_TRANSITIONS[A.ANSWERED] == {A.COMPLETED, A.DISCONNECTED, A.MACHINE, A.UNKNOWN}
 
 
 def test_transitions_only_name_known_statuses() -> None:

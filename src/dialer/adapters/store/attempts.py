@@ -37,12 +37,14 @@ _SAVED = (
     "ended_at",
     "duration",
     "hangup_cause",
+    "answered_by",
 )
 
 
 def _saved_values(attempt: CallAttempt) -> dict[str, Any]:
     values = {name: getattr(attempt, name) for name in _SAVED}
     values["status"] = attempt.status.value
+    values["answered_by"] = attempt.answered_by.value if attempt.answered_by else None
     return values
 
 

@@ -15,6 +15,7 @@ from dialer.adapters.store.tables import (
     leads,
 )
 from dialer.campaign_document import settings_from_mapping
+from dialer.domain.machines import AnsweredBy
 from dialer.domain.model import CallAttempt, Campaign, CampaignSettings, Contact, Lead
 from dialer.domain.statuses import (
     DUE_LEAD,
@@ -93,6 +94,7 @@ def attempt(row: Row[Any]) -> CallAttempt:
         duration=row.duration,
         hangup_cause=row.hangup_cause,
         traceparent=row.traceparent,
+        answered_by=AnsweredBy(row.answered_by) if row.answered_by else None,
     )
 
 

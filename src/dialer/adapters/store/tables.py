@@ -160,6 +160,7 @@ call_attempts = Table(
     Column("duration", Integer),
     Column("hangup_cause", String(200)),
     Column("traceparent", String(TRACEPARENT_LENGTH)),  # its dispatch span: webhooks' parent
+    Column("answered_by", String(10)),  # human, machine, fax, unknown: what AMD found
     # The reaper: live attempts whose lease has run out.
     Index("ix_call_attempts_live", "status", "lease_expires_at"),
     Index("ix_call_attempts_campaign", "campaign_id", "created_at"),

@@ -7,6 +7,13 @@ a third, ``ring_url`` (the phone rings), which the attempt's states do not need.
 own ``answer_url`` replaces ours: the call then runs the campaign's application, and the
 answer is learned from the ending's ``AnswerTime``/duration.
 
+Answering-machine detection: ``machine_detection=true`` with ``machine_detection_url`` pointed
+at the same webhook; Plivo then posts ``Event=MachineDetection`` with ``Machine=true|false``
+(and ``CallStatus=in-progress``). Plivo detects a machine but not the end of its greeting, so
+``detect_end`` is ``detect`` here, and it leaves no voicemail (``leaves_voicemail`` is False: a
+campaign's voicemail is refused). Without a campaign ``answer_url``, our answer XML holds the
+call ``DETECTION_HOLD`` seconds (``hold`` in the answer URL) so that detection can finish.
+
 The call id is Plivo's ``request_uuid``, which Plivo uses as the call's ``CallUUID`` in every
 callback and in the call's record. Errors are translated as in rest.py. Numbers go to Plivo
 as digits with the country code and no ``+``, as its API documents them.
@@ -21,8 +28,9 @@ from typing import Any
 import httpx
 
 from dialer.adapters.telephony import rest
+from dialer.domain.machines import AnsweredBy, Voicemail
 from dialer.domain.statuses import CallProgress
-from dialer.errors import InvalidInput, Problem, ProviderOutcomeUnknown
+from dialer.errors import InvalidInput, Problem, ProviderOutcomeUnknown, ProviderRejected
 from dialer.ports import CallRequest, ProviderEvent
 
 PLIVO_API_BASE = "https://api.plivo.com"
@@ -54,6 +62,20 @@ CALL_STATE_TO_PROGRESS: Mapping[str, CallProgress] = {
 }
 # Plivo XML for an answered call when the campaign has no answer_url: wait a second, hang up.
 DEFAULT_ANSWER_XML = '<?xml version="1.0" encoding="UTF-8"?><Response><Wait length="1"/></Response>'
+# With machine detection and no answer_url, the call is held this long (seconds) so that
+# detection (5 s by default, ``machine_detection_time``) can finish.
+DETECTION_HOLD = 10
+MAX_HOLD = 60
+MACHINE_DETECTION_EVENT = "MachineDetection"
+
+
+def answer_xml(hold: str | None) -> str:
+    """The answer XML for an answer request whose URL asks for ``hold`` seconds (our own
+    answer URL with machine detection), else the default."""
+    if hold is None or not hold.isdigit() or not 1 <= int(hold) <= MAX_HOLD:
+        return DEFAULT_ANSWER_XML
+    wait = f'<Wait length="{int(hold)}"/>'
+    return f'<?xml version="1.0" encoding="UTF-8"?><Response>{wait}</Response>'
 
 
 def plivo_number(e164: str) -> str:
@@ -80,6 +102,7 @@ class PlivoTelephony:
     ``ringing_callbacks`` asks for the ring callback (``ring_url``) too."""
 
     name = NAME
+    leaves_voicemail = False
 
     def __init__(
         self,
@@ -150,15 +173,19 @@ class PlivoTelephony:
                 continue
             return
 
+    async def leave_voicemail(self, provider_call_id: str, voicemail: Voicemail) -> None:
+        raise ProviderRejected("plivo: Dialer leaves no voicemail through Plivo (no beep heard)")
+
     async def aclose(self) -> None:
         await self._client.aclose()
 
     def _create_body(self, request: CallRequest) -> dict[str, Any]:
         callback = request.status_callback_url
+        ours = callback if not request.machine_detection else f"{callback}&hold={DETECTION_HOLD}"
         body: dict[str, Any] = {
             "from": plivo_number(request.from_),
             "to": plivo_number(request.to),
-            "answer_url": request.answer_url or callback,
+            "answer_url": request.answer_url or ours,
             "answer_method": "POST",
             "hangup_url": callback,
             "hangup_method": "POST",
@@ -167,6 +194,12 @@ class PlivoTelephony:
         }
         if self._ringing_callbacks:  # without a ring_url, Plivo posts no ring callback
             body.update(ring_url=callback, ring_method="POST")
+        if request.machine_detection:
+            body.update(
+                machine_detection="true",
+                machine_detection_url=callback,
+                machine_detection_method="POST",
+            )
         return body
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -177,11 +210,12 @@ class PlivoTelephony:
 
 
 def parse_callback(params: Mapping[str, str]) -> ProviderEvent:
-    """A ring, answer or hangup callback form as a ``ProviderEvent``; ``InvalidInput`` naming
-    every bad field (a ring callback comes only when ``ring_url`` was given). Plivo numbers no
-    callbacks, so ``sequence`` is None and the event's dedupe key is its status alone: each of
-    ringing, answered and the ending happens once per call, and a repeated delivery of one is
-    recognised by it."""
+    """A ring, answer, machine detection or hangup callback form as a ``ProviderEvent``;
+    ``InvalidInput`` naming every bad field (a ring callback comes only when ``ring_url`` was
+    given). Plivo numbers no callbacks, so ``sequence`` is None and the event's dedupe key is
+    its status (and who answered, for the detection, which is ``in-progress`` too): each of
+    ringing, answered, detection and the ending happens once per call, and a repeated delivery
+    of one is recognised by it."""
     problems: list[Problem] = []
     call_id = params.get("CallUUID") or params.get("RequestUUID") or ""
     if not call_id:
@@ -201,7 +235,15 @@ def parse_callback(params: Mapping[str, str]) -> ProviderEvent:
         duration=duration,
         hangup_cause=cause,
         raw=dict(params),
+        answered_by=_detected(params),
     )
+
+
+def _detected(params: Mapping[str, str]) -> AnsweredBy | None:
+    """Who answered, on the machine detection callback (the same URL as the others)."""
+    if params.get("Event") != MACHINE_DETECTION_EVENT:
+        return None
+    return AnsweredBy.MACHINE if params.get("Machine", "").lower() == "true" else AnsweredBy.HUMAN
 
 
 def call_event(call_id: str, resource: Mapping[str, Any]) -> ProviderEvent:

@@ -17,6 +17,13 @@ the only call. That is a retry *inside one send*: our durable sent marker (commi
 the first request) still decides whether an attempt is sent at all, and a job delivered twice
 never reaches this adapter a second time. The key only makes the one send's own retry safe.
 
+**Answering-machine detection.** ``answering_machine_detection`` is ``detect`` (``detect``
+mode) or ``detect_beep`` (``detect_end``); Telnyx then posts ``call.machine.detection.ended``
+(``result``: human, machine, not_sure) and, with ``detect_beep``, ``call.machine.greeting.ended``
+once the beep is heard (the premium variants are read too). Each is the answered call's
+detection report. Dialer leaves no voicemail through Telnyx (``leaves_voicemail`` is False: a
+campaign's voicemail is refused).
+
 ``answer_url`` does not apply: a Call Control call does what the connection's application
 tells it; Dialer sets the ring timeout and the time limit (``time_limit_secs``).
 """
@@ -33,6 +40,7 @@ from typing import Any
 import httpx
 
 from dialer.adapters.telephony import rest
+from dialer.domain.machines import AnsweredBy, DetectionMode, Voicemail
 from dialer.domain.statuses import CallProgress
 from dialer.errors import (
     InvalidInput,
@@ -62,6 +70,24 @@ HANGUP_CAUSE_TO_PROGRESS: Mapping[str, CallProgress] = {
 EVENT_TO_PROGRESS: Mapping[str, CallProgress] = {
     "call.answered": CallProgress.ANSWERED,
 }
+MACHINE_DETECTION = {DetectionMode.DETECT: "detect", DetectionMode.DETECT_END: "detect_beep"}
+# The detection webhooks' ``result``: who answered, and whether the greeting has ended.
+DETECTION_RESULTS: Mapping[str, Mapping[str, AnsweredBy]] = {
+    "call.machine.detection.ended": {
+        "human": AnsweredBy.HUMAN,
+        "machine": AnsweredBy.MACHINE,
+        "not_sure": AnsweredBy.UNKNOWN,
+    },
+    "call.machine.premium.detection.ended": {
+        "human_residence": AnsweredBy.HUMAN,
+        "human_business": AnsweredBy.HUMAN,
+        "machine": AnsweredBy.MACHINE,
+        "fax_detected": AnsweredBy.FAX,
+        "silence": AnsweredBy.UNKNOWN,
+        "not_sure": AnsweredBy.UNKNOWN,
+    },
+}
+GREETING_ENDED = frozenset({"call.machine.greeting.ended", "call.machine.premium.greeting.ended"})
 
 
 def client_state(attempt_id: int) -> str:
@@ -89,6 +115,7 @@ class TelnyxTelephony:
     """The ``Telephony`` port over Telnyx Call Control v2, with one keep-alive pool."""
 
     name = NAME
+    leaves_voicemail = False
 
     def __init__(
         self,
@@ -159,6 +186,9 @@ class TelnyxTelephony:
             if CALL_ENDED not in str(exc):
                 raise
 
+    async def leave_voicemail(self, provider_call_id: str, voicemail: Voicemail) -> None:
+        raise ProviderRejected("telnyx: Dialer leaves no voicemail through Telnyx")
+
     async def aclose(self) -> None:
         await self._client.aclose()
 
@@ -175,7 +205,7 @@ class TelnyxTelephony:
             raise ProviderOutcomeUnknown(f"{lost}; the keyed repeat failed: {exc}") from exc
 
     def _create_body(self, request: CallRequest) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "connection_id": self._connection_id,
             "to": request.to,
             "from": request.from_,
@@ -185,6 +215,10 @@ class TelnyxTelephony:
             "time_limit_secs": request.time_limit,
             "client_state": client_state(request.attempt_id),
         }
+        if request.machine_detection:
+            mode = DetectionMode(request.machine_detection)
+            body["answering_machine_detection"] = MACHINE_DETECTION[mode]
+        return body
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         return await rest.send(self._client, NAME, _error_text, method, url, **kwargs)
@@ -200,9 +234,11 @@ def _data(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def parse_webhook(body: bytes) -> ProviderEvent | None:
     """A Call Control webhook as a ``ProviderEvent``; None for an event that changes no call
-    status (``call.initiated``, ``call.bridged``, ``call.machine.*``...): acknowledged, not
-    stored. The dedupe key is the status: Telnyx sends each of answered and hangup once per
-    call (the event's own ``id`` is kept in ``raw``), and a redelivery has the same key."""
+    status (``call.initiated``, ``call.bridged``...): acknowledged, not stored. A detection
+    webhook (``call.machine.*``) is the answered call's detection report. The dedupe key is
+    the status (and who answered): Telnyx sends each of answered, detection, greeting ended and
+    hangup once per call (the event's own ``id`` is kept in ``raw``), and a redelivery has the
+    same key."""
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -217,7 +253,8 @@ def parse_webhook(body: bytes) -> ProviderEvent | None:
     call_id = payload.get("call_control_id")
     if not isinstance(call_id, str) or not call_id:
         raise InvalidInput(Problem("data.payload.call_control_id", "is missing"))
-    progress = _progress(event_type, payload)
+    detected = _detected(event_type, payload)
+    progress = CallProgress.ANSWERED if detected else _progress(event_type, payload)
     if progress is None:
         return None
     cause = payload.get("hangup_cause")
@@ -227,7 +264,20 @@ def parse_webhook(body: bytes) -> ProviderEvent | None:
         occurred_at=_iso(data.get("occurred_at")),
         hangup_cause=str(cause) if cause else None,
         raw=_raw(data, payload),
+        answered_by=detected[0] if detected else None,
+        greeting_ended=detected[1] if detected else False,
     )
+
+
+def _detected(event_type: str, payload: Mapping[str, Any]) -> tuple[AnsweredBy, bool] | None:
+    """(who answered, whether the greeting has ended) of a detection webhook; None for others.
+    A greeting that ended was a machine's, with a beep heard or not."""
+    if event_type in GREETING_ENDED:
+        return AnsweredBy.MACHINE, True
+    results = DETECTION_RESULTS.get(event_type)
+    if results is None:
+        return None
+    return results.get(str(payload.get("result")), AnsweredBy.UNKNOWN), False
 
 
 def _progress(event_type: str, payload: Mapping[str, Any]) -> CallProgress | None:

@@ -1,5 +1,11 @@
 """Twilio (and Twilio-compatible) telephony: the REST calls and the status-callback format.
 
+Answering-machine detection runs asynchronously (``AsyncAmd=true``): the call goes on at once
+while Twilio listens, and the result (``AnsweredBy``, no ``CallStatus``) is POSTed to the
+status callback URL as well. ``detect`` asks ``MachineDetection=Enable``; ``detect_end`` asks
+``DetectMessageEnd``, whose ``machine_end_*`` result comes after the beep: the live call is
+then given the voicemail's TwiML (``POST Calls/{sid}.json Twiml=...``), which ends with a hang-up.
+
 Errors are translated here, at the boundary, into ``dialer.errors``:
 
 ==========================================  =========================================
@@ -27,6 +33,9 @@ from typing import Any
 
 import httpx
 
+from dialer.adapters.telephony import twiml
+from dialer.adapters.telephony.twiml import DEFAULT_TWIML
+from dialer.domain.machines import AnsweredBy, DetectionMode, Voicemail
 from dialer.domain.statuses import CallProgress
 from dialer.errors import (
     InvalidInput,
@@ -43,8 +52,6 @@ from dialer.ports import CallRequest, ProviderEvent
 
 TWILIO_API_BASE = "https://api.twilio.com"
 API_VERSION = "2010-04-01"
-# Used when a request has no answer URL: answer, then hang up after a second.
-DEFAULT_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response><Pause length="1"/></Response>'
 # The status callbacks asked for. The attempt's states need only the answer and the ending
 # ("completed" subscribes to every ending); the worker sets INITIATED when the create is
 # accepted. Ringing is for operators who want to see it, at two more callbacks per call.
@@ -63,6 +70,17 @@ WIRE_STATUS_TO_PROGRESS: Mapping[str, CallProgress] = {
     "no-answer": CallProgress.NO_ANSWER,
     "failed": CallProgress.FAILED,
     "canceled": CallProgress.CANCELED,
+}
+MACHINE_DETECTION = {DetectionMode.DETECT: "Enable", DetectionMode.DETECT_END: "DetectMessageEnd"}
+# AnsweredBy as Twilio reports it: (who, whether a machine's greeting has ended).
+ANSWERED_BY: Mapping[str, tuple[AnsweredBy, bool]] = {
+    "human": (AnsweredBy.HUMAN, False),
+    "machine_start": (AnsweredBy.MACHINE, False),
+    "machine_end_beep": (AnsweredBy.MACHINE, True),
+    "machine_end_silence": (AnsweredBy.MACHINE, True),
+    "machine_end_other": (AnsweredBy.MACHINE, True),
+    "fax": (AnsweredBy.FAX, False),
+    "unknown": (AnsweredBy.UNKNOWN, False),
 }
 
 # Transport errors raised before any byte of the request left: always safe to retry.
@@ -94,6 +112,7 @@ class TwilioTelephony:
     """
 
     name = "twilio"
+    leaves_voicemail = True
 
     def __init__(
         self,
@@ -161,12 +180,20 @@ class TwilioTelephony:
         if await self._update_status(provider_call_id, "canceled") == "in-progress":
             await self._update_status(provider_call_id, "completed")
 
+    async def leave_voicemail(self, provider_call_id: str, voicemail: Voicemail) -> None:
+        """The live call runs the voicemail's TwiML instead of its own: say or play, hang up."""
+        await self._update(provider_call_id, {"Twiml": twiml.voicemail(voicemail)})
+
     async def aclose(self) -> None:
         await self._client.aclose()
 
     async def _update_status(self, sid: str, status: str) -> str | None:
+        return await self._update(sid, {"Status": status})
+
+    async def _update(self, sid: str, data: dict[str, str]) -> str | None:
+        """The call's status after the update; None when it had ended already."""
         try:
-            response = await self._send("POST", f"Calls/{sid}.json", data={"Status": status})
+            response = await self._send("POST", f"Calls/{sid}.json", data=data)
         except TwilioRejected as exc:
             if exc.code == CALL_NOT_LIVE:
                 return None  # it has ended already
@@ -186,8 +213,17 @@ class TwilioTelephony:
         }
         if request.answer_url:
             form["Url"] = request.answer_url
+        elif request.machine_detection:
+            form["Twiml"] = twiml.hold(twiml.DETECTION_HOLD)  # detection needs the call up
         else:
             form["Twiml"] = self._default_twiml
+        if request.machine_detection:
+            form |= {
+                "MachineDetection": MACHINE_DETECTION[DetectionMode(request.machine_detection)],
+                "AsyncAmd": "true",
+                "AsyncAmdStatusCallback": request.status_callback_url,
+                "AsyncAmdStatusCallbackMethod": "POST",
+            }
         return form
 
     def _next_page(self, page: Mapping[str, Any]) -> str | None:
@@ -214,14 +250,18 @@ class TwilioTelephony:
 
 def parse_status_callback(params: Mapping[str, str]) -> ProviderEvent:
     """A Twilio status-callback form as a ``ProviderEvent``; ``InvalidInput`` naming every bad
-    field when the form cannot be one."""
+    field when the form cannot be one. The async AMD callback (``AnsweredBy`` without
+    ``CallStatus``) is the answered call's detection report."""
     problems: list[Problem] = []
     sid = params.get("CallSid", "")
     if not sid:
         problems.append(Problem("CallSid", "is missing"))
+    detected = _answered_by(params, problems)
     wire_status = params.get("CallStatus", "")
     progress = WIRE_STATUS_TO_PROGRESS.get(wire_status)
-    if progress is None:
+    if not wire_status and "AnsweredBy" in params:
+        progress = CallProgress.ANSWERED  # the async AMD callback: only an answered call has one
+    elif progress is None:
         problems.append(Problem("CallStatus", f"unknown call status {wire_status!r}"))
     sequence = _optional_int(params, "SequenceNumber", problems)
     duration = _optional_int(params, "CallDuration", problems)
@@ -237,7 +277,21 @@ def parse_status_callback(params: Mapping[str, str]) -> ProviderEvent:
         duration=duration,
         hangup_cause=f"sip:{sip}" if sip else None,
         raw=dict(params),
+        answered_by=detected[0] if detected else None,
+        greeting_ended=detected[1] if detected else False,
     )
+
+
+def _answered_by(
+    params: Mapping[str, str], problems: list[Problem]
+) -> tuple[AnsweredBy, bool] | None:
+    text = params.get("AnsweredBy")
+    if not text:
+        return None
+    found = ANSWERED_BY.get(text)
+    if found is None:
+        problems.append(Problem("AnsweredBy", f"unknown answering-machine result {text!r}"))
+    return found
 
 
 def call_resource_event(payload: Mapping[str, Any]) -> ProviderEvent:
@@ -247,12 +301,15 @@ def call_resource_event(payload: Mapping[str, Any]) -> ProviderEvent:
     if not isinstance(sid, str) or progress is None:
         raise ProviderOutcomeUnknown(f"unreadable twilio call resource: {dict(payload)!r}")
     updated = payload.get("date_updated")
+    detected = ANSWERED_BY.get(str(payload.get("answered_by")))
     return ProviderEvent(
         provider_call_id=sid,
         progress=progress,
         occurred_at=rfc2822(updated) if isinstance(updated, str) else None,
         duration=_int_or_none(payload.get("duration")),
         raw={k: str(v) for k, v in payload.items() if isinstance(v, str | int | float)},
+        answered_by=detected[0] if detected else None,
+        greeting_ended=detected[1] if detected else False,
     )
 
 

@@ -94,6 +94,7 @@ class MemoryAttempts(MemoryRepository):
             ended_at=attempt.ended_at,
             duration=attempt.duration,
             hangup_cause=attempt.hangup_cause,
+            answered_by=attempt.answered_by,
         )
         self._db.attempts.put(row.id, saved)
 

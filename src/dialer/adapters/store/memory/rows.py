@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from dialer.domain.machines import AnsweredBy
 from dialer.domain.model import CallAttempt, Campaign, CampaignSettings, Contact, Lead
 from dialer.domain.statuses import (
     DUE_LEAD,
@@ -157,6 +158,7 @@ class AttemptRow:
     duration: int | None = None
     hangup_cause: str | None = None
     traceparent: str | None = None
+    answered_by: AnsweredBy | None = None
 
     @property
     def is_live(self) -> bool:
@@ -187,6 +189,7 @@ class AttemptRow:
             duration=self.duration,
             hangup_cause=self.hangup_cause,
             traceparent=self.traceparent,
+            answered_by=self.answered_by,
         )
 
 
