@@ -83,6 +83,41 @@ async def test_claims_take_due_messages_of_running_campaigns(
         assert await uow.messages.claim_due(clock.now() + timedelta(hours=2), 10) == []
 
 
+async def test_a_claimed_message_is_sent_only_under_its_lease(
+    store: Store, clock: ManualClock
+) -> None:
+    """The claim leases a message (its due_at moved on, still PENDING); the sent marker is
+    committed only while that lease holds, so a message claimed again after its lease ran out
+    (its first claimant dead, or late) is started by one claimant only."""
+    campaign, lead_id = await running_campaign_with_lead(store, clock)
+    lease = timedelta(seconds=20)
+    async with store.unit() as uow:
+        await uow.messages.add([new_message(campaign, lead_id, 1, clock)], clock.now())
+        [message] = await uow.messages.claim_due(clock.now(), 1)
+        first_lease = clock.now() + lease
+        message.due_at = first_lease
+        await uow.messages.save(message)
+        await uow.commit()
+    clock.advance(lease.total_seconds())
+    async with store.unit() as uow:  # the lease ran out: claimed again, leased anew
+        [again] = await uow.messages.claim_due(clock.now(), 1)
+        second_lease = clock.now() + lease + timedelta(seconds=1)
+        again.due_at = second_lease
+        await uow.messages.save(again)
+        await uow.commit()
+    async with store.unit() as uow:
+        assert not await uow.messages.start_sending(message.id, first_lease, clock.now())
+        assert not await uow.messages.release(message.id, first_lease, clock.now())
+        assert await uow.messages.release(message.id, second_lease, second_lease)
+        assert await uow.messages.start_sending(message.id, second_lease, clock.now())
+        assert not await uow.messages.start_sending(message.id, second_lease, clock.now())
+        await uow.commit()
+    async with store.unit() as uow:
+        stored = await uow.messages.get(message.id)
+    assert stored is not None
+    assert (stored.status, stored.sent_at) == (MessageStatus.SENDING, clock.now())
+
+
 async def test_events_are_recorded_once_and_messages_settle(
     store: Store, clock: ManualClock
 ) -> None:

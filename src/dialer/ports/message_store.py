@@ -49,6 +49,16 @@ class Messages(Protocol):
         transaction claims them until this one ends."""
         ...
 
+    async def start_sending(self, message_id: int, leased_until: datetime, now: datetime) -> bool:
+        """Mark a claimed message SENDING (the sent marker, before its request), if it is
+        still PENDING under the lease its claim gave it (``due_at == leased_until``). False:
+        the lease ran out and another dispatcher claimed it, or the campaign was cancelled."""
+        ...
+
+    async def release(self, message_id: int, leased_until: datetime, due_at: datetime) -> bool:
+        """Give a claimed, unsent message back, due at ``due_at``, if still under its lease."""
+        ...
+
     async def get(self, message_id: int, lock: bool = False) -> Message | None: ...
 
     async def by_provider_id(

@@ -2,10 +2,14 @@
 
 A tick claims due messages (SKIP LOCKED: dispatchers on many machines never take the same
 one), checks each against the contact's window, the do-not-call lists and the channel's
-opt-outs, renders it, and commits the sent marker (SENDING) for those that go, all in one
-transaction. Only then are they sent, each after its send slot (the step's rate, the sender
-number's rate). A message found SENDING is never sent again: its status callback (which names
-our message id) or, failing that, the stuck-message sweep settles it.
+opt-outs, and renders it; those that go are leased (still PENDING, due again only when the
+lease runs out), all in one transaction. Each is then sent after its send slot (the step's
+rate, the sender number's rate), and just before its request the sent marker (SENDING) is
+committed, if the lease still holds. A dispatcher killed while its batch waits for slots
+costs nothing: the leased messages are claimed again when the lease runs out. Only the few
+whose marker was committed when it died are in doubt, and a message found SENDING is never
+sent again: its status callback (which names our message id) or, failing that, the
+stuck-message sweep settles it.
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ from dialer.services.tenants import channel_rates
 log = logging.getLogger(__name__)
 
 MAX_SEND_WAIT = 5.0  # seconds a claimed message may wait for its slot; later: claimed again
+# How long a claim holds a message it has not started to send. Longer than a message waits
+# for its turn and its slot; a dispatcher dying with a batch in hand delays it this much.
+CLAIM_LEASE = timedelta(seconds=20)
+SEND_CONCURRENCY = 50  # requests in flight at once per dispatcher
 FREQUENCY_RECHECK = 3600  # seconds before a capped message is looked at again
 MAX_SEND_TRIES = 5  # sends the provider could not take before the message is dead-lettered
 NOT_SENT = "not sent "  # how a dead-lettered message's error begins: it never left
@@ -72,10 +80,13 @@ class Outgoing:
     message: Message
     request: SmsRequest | EmailRequest
     scope: Scope
+    leased_until: datetime  # the claim's lease: its due_at while it waits to be sent
 
 
 class MessageSender:
-    def __init__(self, services: Services, batch_size: int = 200, concurrency: int = 50) -> None:
+    def __init__(
+        self, services: Services, batch_size: int = 200, concurrency: int = SEND_CONCURRENCY
+    ) -> None:
         self.services = services
         self.batch_size = batch_size
         self._slots = asyncio.Semaphore(concurrency)
@@ -143,11 +154,10 @@ class MessageSender:
         except RenderFailed as exc:  # a missing attribute among them: never a blank
             _end(message, MessageStatus.FAILED, str(exc))
             return None
-        message.move_to(MessageStatus.SENDING)
-        message.sent_at, message.error = now, None
+        message.due_at, message.error = now + CLAIM_LEASE, None
         tenant = await self._tenant_settings(uow, message.tenant_id)
         scope = self._scope(campaign, step, message, channel_rates(tenant, message.channel))
-        return Outgoing(message, request, scope)
+        return Outgoing(message, request, scope, message.due_at)
 
     async def _refusal(
         self, uow: UnitOfWork, campaign: Campaign, lead: Lead, message: Message
@@ -223,11 +233,17 @@ class MessageSender:
 
     async def _send(self, outgoing: Outgoing) -> bool:
         async with self._slots:
+            now = self.services.clock.now()
+            if now + timedelta(seconds=MAX_SEND_WAIT) >= outgoing.leased_until:
+                await self._release(outgoing, now)  # its turn came too late for its lease
+                return False
             slot = await self.services.admission.reserve_send(outgoing.scope, MAX_SEND_WAIT)
             if not slot.reserved:
-                await self._put_back(outgoing.message, MAX_SEND_WAIT)
+                await self._release(outgoing, now + timedelta(seconds=MAX_SEND_WAIT))
                 return False
             await self.services.clock.sleep(slot.wait)
+            if not await self._mark_sending(outgoing):
+                return False  # the lease ran out, or the campaign was cancelled meanwhile
             try:
                 accepted = await self._provider_send(outgoing)
             except ProviderThrottled as exc:  # the provider's pace, not a failure
@@ -255,6 +271,22 @@ class MessageSender:
         if self.services.email is None:
             raise ProviderRejected("no SMTP server is set up (DIALER_SMTP_URL)")
         return await self.services.email.send_email(request)
+
+    async def _mark_sending(self, outgoing: Outgoing) -> bool:
+        """Commit the sent marker, if the claim's lease still holds."""
+        now = self.services.clock.now()
+        async with self.services.store.unit() as uow:
+            started = await uow.messages.start_sending(
+                outgoing.message.id, outgoing.leased_until, now
+            )
+            await uow.commit()
+        return started
+
+    async def _release(self, outgoing: Outgoing, due_at: datetime) -> None:
+        """Give an unsent message back before its lease runs out, due at ``due_at``."""
+        async with self.services.store.unit() as uow:
+            await uow.messages.release(outgoing.message.id, outgoing.leased_until, due_at)
+            await uow.commit()
 
     async def _put_back(self, message: Message, after: float, failure: str | None = None) -> None:
         """Due again after ``after`` seconds: it was not sent. A ``failure`` (the provider

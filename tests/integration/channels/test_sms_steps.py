@@ -17,6 +17,7 @@ from dialer.domain.retry import RetryPolicy
 from dialer.domain.statuses import CampaignStatus
 from dialer.ports import ContactDraft
 from dialer.runner import run_to_end
+from dialer.services.campaigns import cancel_campaign, start_campaign
 from dialer.services.tenants import save_limits
 from dialer.simulator.config import Outcome, SmsOutcome
 from tests.support.engine import NY, Engine, EngineFactory, settings, sim_config
@@ -125,3 +126,41 @@ async def test_the_tenants_sms_rate_holds_over_a_fast_sender(engine: EngineFacto
     assert stats["max_per_second_by_sender"]["12345"] <= 2
     elapsed = sorted(m["elapsed"] for m in stats["messages"])
     assert elapsed[-1] - elapsed[0] >= (8 - 2) / 2 * 0.95  # a burst of 2, then 2 a second
+
+
+async def test_messages_waiting_for_their_slot_are_not_sent_once_the_campaign_is_cancelled(
+    engine: EngineFactory,
+) -> None:
+    """A long code sends one a second, so a claimed batch waits for its slots; cancelling the
+    campaign then stops the ones not yet started: each is marked SENDING only just before its
+    request, and only while it is still PENDING under its claim's lease."""
+    busy = [f"+1212555{n:04d}" for n in range(340, 346)]
+    sim = sim_config(
+        speed=1.0,
+        outcome_mix={"busy": 1.0},
+        busy_ring=0.2,
+        setup_time=0.1,
+        sms_outcome_mix={SmsOutcome.DELIVERED: 1.0},
+        sms_mps=1.0,
+    )
+    campaign_settings = settings(retry=RetryPolicy(1), steps=(MISSED,), ramp_up=0)
+    async with engine(sim=sim) as e:
+        campaign = await e.campaign(campaign_settings, contacts(busy))
+        await start_campaign(e.runtime.services, campaign.id)
+        dispatcher = e.runtime.dispatcher
+        for _ in range(3000):
+            await dispatcher.run_once()
+            if (await e.stats())["sms"]["messages_accepted"] > 0:
+                break
+            await asyncio.sleep(0.01)
+        claimed = [r for r in await message_rows(e, campaign.id) if r["status"] == "PENDING"]
+        await cancel_campaign(e.runtime.services, campaign.id)
+        await dispatcher.wait_messages()
+        await asyncio.sleep(0.5)  # what was sent has had time to reach the simulator
+        stats = (await e.stats())["sms"]
+        rows = await message_rows(e, campaign.id)
+    assert len(claimed) >= 3  # waiting for their slots when the campaign was cancelled
+    assert 1 <= stats["messages_accepted"] <= 2  # the first; perhaps one already started
+    cancelled = [r for r in rows if r["status"] == "CANCELLED"]
+    assert len(cancelled) == len(rows) - stats["messages_accepted"]
+    assert {r["to_address"] for r in cancelled}.isdisjoint(m["to"] for m in stats["messages"])

@@ -93,6 +93,27 @@ class SqlMessages(SqlRepository):
         )
         return [_message(row) for row in await self._conn.execute(stmt)]
 
+    async def start_sending(self, message_id: int, leased_until: datetime, now: datetime) -> bool:
+        values = {"status": MessageStatus.SENDING.value, "sent_at": now, "error": None}
+        return await self._under_lease(message_id, leased_until, values)
+
+    async def release(self, message_id: int, leased_until: datetime, due_at: datetime) -> bool:
+        return await self._under_lease(message_id, leased_until, {"due_at": due_at})
+
+    async def _under_lease(
+        self, message_id: int, leased_until: datetime, values: dict[str, Any]
+    ) -> bool:
+        stmt = (
+            update(messages)
+            .where(
+                _M.id == message_id,
+                _M.status == MessageStatus.PENDING.value,
+                _M.due_at == leased_until,
+            )
+            .values(values)
+        )
+        return int((await self._conn.execute(stmt)).rowcount) == 1
+
     async def get(self, message_id: int, lock: bool = False) -> Message | None:
         stmt = select(messages).where(_M.id == message_id)
         return await self._one(stmt.with_for_update() if lock else stmt)

@@ -50,6 +50,28 @@ class MemoryMessages(MemoryRepository):
         due.sort(key=lambda m: (m.due_at, m.id))
         return [_copy(m) for m in due[: max(limit, 0)]]
 
+    async def start_sending(self, message_id: int, leased_until: datetime, now: datetime) -> bool:
+        message = self._leased(message_id, leased_until)
+        if message is None:
+            return False
+        message.status, message.sent_at, message.error = MessageStatus.SENDING, now, None
+        self._db.messages.put(message_id, message)
+        return True
+
+    async def release(self, message_id: int, leased_until: datetime, due_at: datetime) -> bool:
+        message = self._leased(message_id, leased_until)
+        if message is None:
+            return False
+        message.due_at = due_at
+        self._db.messages.put(message_id, message)
+        return True
+
+    def _leased(self, message_id: int, leased_until: datetime) -> Message | None:
+        found = self._db.messages.get(message_id)
+        if found is None or found.status is not MessageStatus.PENDING:
+            return None
+        return _copy(found) if found.due_at == leased_until else None
+
     async def get(self, message_id: int, lock: bool = False) -> Message | None:
         found = self._db.messages.get(message_id)
         return None if found is None else _copy(found)
