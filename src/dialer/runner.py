@@ -154,6 +154,7 @@ async def _until_done(loops: _Loops, work: list[Coroutine[Any, Any, None]]) -> N
         for task in [finished, *tasks]:
             task.cancel()
         results = await asyncio.gather(*tasks, return_exceptions=True)
+        await loops.runtime.dispatcher.wait_messages()  # a message tick may still be running
     for result in results:
         if isinstance(result, Exception):
             raise result

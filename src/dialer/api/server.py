@@ -151,4 +151,5 @@ async def serve(
             for task in loops:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
+            await runtime.dispatcher.wait_messages()  # sends in flight finish before we close
             await runtime.executor.drain()

@@ -78,3 +78,9 @@ def _address_reason(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> s
     if address.is_private or address.is_reserved or address.is_multicast:
         return f"{address} is a private or reserved address"
     return None
+
+
+def address_reason(address: str) -> str | None:
+    """Why an address a host name resolved to must not be fetched (see ``_address_reason``),
+    or None for a public address."""
+    return _address_reason(ipaddress.ip_address(address))

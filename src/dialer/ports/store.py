@@ -38,6 +38,7 @@ from dialer.ports.records import (
     WaitingGroup,
 )
 from dialer.ports.telephony import ProviderEvent
+from dialer.ports.webhook_store import Webhooks
 
 
 class Tenants(Protocol):
@@ -467,6 +468,9 @@ class UnitOfWork(Protocol):
 
     @property
     def messages(self) -> Messages: ...
+
+    @property
+    def webhooks(self) -> Webhooks: ...
 
     async def commit(self) -> None: ...
 

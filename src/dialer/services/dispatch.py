@@ -38,6 +38,7 @@ from dialer.ports import (
 )
 from dialer.services.context import Services
 from dialer.services.dispatch_metrics import DispatchMetrics
+from dialer.services.dispatch_tracing import dispatch_span, end_dispatch_spans
 from dialer.services.message_dispatch import MessageSteps
 from dialer.services.provider_guard import HealthPublisher, ProviderGuard
 from dialer.services.safety import policy_for
@@ -143,7 +144,9 @@ class Dispatcher:
     async def _dispatch_group(self, group: list[Campaign], report: TickReport) -> None:
         """Campaigns of one priority share the free capacity by weight. Each gets a quantum
         of what the caps would admit now, in proportion to its weight; the campaign served
-        first rotates every tick, so the rounding favours no one over time."""
+        first rotates every tick, so the rounding favours no one over time. What a campaign
+        leaves unused (no due lead: say, its calls are over and its message steps go on)
+        goes to those that used all of theirs, in a second round."""
         now = self.services.clock.now()
         rooms = {}
         for campaign in group:
@@ -158,28 +161,39 @@ class Dispatcher:
         active = [c for c in group if rooms.get(c.id)]
         total = sum(c.settings.weight for c in active)
         start = self._ticks % len(active)
+        left, hungry = shared, []
         for campaign in active[start:] + active[:start]:
-            quantum = max(1, shared * campaign.settings.weight // total)
-            with logs.bound(campaign_id=campaign.id):  # on its records
-                await self._dispatch(campaign, min(quantum, rooms[campaign.id]), report)
+            quantum = min(max(1, shared * campaign.settings.weight // total), rooms[campaign.id])
+            used = await self._dispatch_campaign(campaign, quantum, report)
+            left -= used
+            if used == quantum < rooms[campaign.id]:
+                hungry.append(campaign)
+        for campaign in hungry:
+            if left <= 0:
+                break
+            left -= await self._dispatch_campaign(campaign, left, report)
 
-    async def _dispatch(self, campaign: Campaign, room: int, report: TickReport) -> None:
+    async def _dispatch_campaign(self, campaign: Campaign, room: int, report: TickReport) -> int:
+        with logs.bound(campaign_id=campaign.id):  # on its records
+            return await self._dispatch(campaign, room, report)
+
+    async def _dispatch(self, campaign: Campaign, room: int, report: TickReport) -> int:
         now = self.services.clock.now()
         scope = await self._scope(campaign)
         room = min(room, await self.services.admission.headroom(scope))
         if self._provider_room is not None:
             room = min(room, self._provider_room)
         if room == 0:
-            return
+            return 0
         keys = await self._open_zone_keys(campaign, now)
         async with self.services.store.unit() as uow:
             limit = await self._room_for_unsent(uow, min(room, self.batch_size), report)
             if limit == 0:
-                return  # nothing claimed: the leads stay due, their attempts unspent
+                return 0  # nothing claimed: the leads stay due, their attempts unspent
             leads = await self._claim(uow, campaign, keys, now, limit)
             if not leads:
                 await self._complete_if_done(uow, campaign, now, report)
-                return
+                return 0
             leads = await self._drop_do_not_call(uow, campaign, leads, now, report)
             leads = await self._respect_quiet_hours(uow, campaign, leads, now, report)
             requests = [(uuid.uuid4().hex, lead.phone) for lead in leads]
@@ -197,6 +211,7 @@ class Dispatcher:
         await self.executor.submit([self._origination(campaign, a, scope) for a in attempts])
         report.originated += len(attempts)
         await self._provider_started(len(attempts))
+        return len(attempts)
 
     async def _room_for_unsent(self, uow: UnitOfWork, wanted: int, report: TickReport) -> int:
         """Backpressure: at most ``max_unsent`` attempts admitted and not yet sent, across the
@@ -319,7 +334,7 @@ class Dispatcher:
                     local_presence=settings.local_presence,
                 )
                 lead.move_to(LeadStatus.DIALING)  # the store writes it with the attempt
-                span = _dispatch_span(batch.campaign, lead)
+                span = dispatch_span(batch.campaign, lead)
                 spans.append(span)
                 admitted.append(
                     NewAttempt(lead, result.lease.id, expires, caller_id, span.traceparent)
@@ -331,7 +346,7 @@ class Dispatcher:
                     later = now + NUMBER_BUSY_DELAY
                     batch.deferred.append(Deferral(lead.id, lead.status, later, NUMBER_LOCK))
         attempts = await uow.attempts.start(admitted, now)
-        _end_dispatch_spans(spans, attempts)
+        end_dispatch_spans(spans, attempts)
         await uow.leads.defer(batch.deferred, now)
         return attempts
 
@@ -470,19 +485,3 @@ class Dispatcher:
             report.completed_campaigns.append(campaign.id)
             self._zones.pop(campaign.id, None)
             log.info("campaign %s completed", campaign.id)
-
-
-# ---- tracing
-
-
-def _dispatch_span(campaign: Campaign, lead: Lead) -> tracing.Span:
-    """The lead's admission, a child of the API request that queued it, if that was traced.
-    Its traceparent is stored with the attempt: sending and webhooks continue from it."""
-    attributes = {"dialer.campaign_id": campaign.id, "dialer.lead_id": lead.id}
-    return tracing.start_span("dispatch lead", parent=lead.traceparent, attributes=attributes)
-
-
-def _end_dispatch_spans(spans: list[tracing.Span], attempts: list[CallAttempt]) -> None:
-    for span, attempt in zip(spans, attempts, strict=True):  # start_attempts keeps the order
-        span.set_attribute("dialer.attempt_id", attempt.id)
-        span.end()

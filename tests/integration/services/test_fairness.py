@@ -61,3 +61,16 @@ async def test_higher_priority_is_served_first(engine: EngineFactory) -> None:
             await start_campaign(e.runtime.services, created.id)
         peaks = await fill(e)
     assert peaks == {str(high.id): 8}  # the low one waits while the high one has work
+
+
+async def test_a_share_left_unused_goes_to_the_campaign_with_work(engine: EngineFactory) -> None:
+    """One tick: the campaign with a single lead takes 1 of its quantum of 8; the 7 it leaves
+    go to the other one in the same tick, instead of waiting for the next (a campaign whose
+    calls are over, its message steps still running, must not halve the others' pace)."""
+    async with engine(sim=LONG_CALLS, global_max_concurrency=16, campaign_max_concurrency=16) as e:
+        nearly_done = await e.campaign(campaign("nearly done"), contacts(1))
+        busy = await e.campaign(campaign("busy", max_concurrency=16), contacts(20, prefix="+1213"))
+        for created in (nearly_done, busy):
+            await start_campaign(e.runtime.services, created.id)
+        peaks = await fill(e, ticks=1)
+    assert peaks == {str(nearly_done.id): 1, str(busy.id): 15}

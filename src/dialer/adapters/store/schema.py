@@ -11,9 +11,17 @@ from dialer.adapters.store import (
     message_tables,
     provider_tables,
     tables,
+    webhook_tables,
 )
 from dialer.adapters.store.tables import metadata
 
-TABLE_MODULES = (tables, api_tables, cluster_tables, provider_tables, message_tables)
+TABLE_MODULES = (
+    tables,
+    api_tables,
+    cluster_tables,
+    provider_tables,
+    message_tables,
+    webhook_tables,
+)
 
 __all__ = ["TABLE_MODULES", "metadata"]

@@ -26,6 +26,7 @@ from dialer.adapters.store.providers import SqlProviders
 from dialer.adapters.store.tenants import SqlTenants
 from dialer.adapters.store.transient import translated
 from dialer.adapters.store.views import SqlViews
+from dialer.adapters.store.webhooks import SqlWebhooks
 
 
 class SqlUnitOfWork:
@@ -42,6 +43,7 @@ class SqlUnitOfWork:
         self.providers = SqlProviders(conn, bulk_statements=bulk_statements)
         self.views = SqlViews(conn, bulk_statements=bulk_statements)
         self.messages = SqlMessages(conn, bulk_statements=bulk_statements)
+        self.webhooks = SqlWebhooks(conn, bulk_statements=bulk_statements)
 
     async def commit(self) -> None:
         await self._conn.commit()

@@ -20,6 +20,7 @@ from dialer.adapters.store.memory.rows import (
     TenantRow,
 )
 from dialer.adapters.store.memory.tables import Journal, Table
+from dialer.adapters.store.memory.webhooks import WebhookTables
 from dialer.domain.breaker import ProviderHealth
 from dialer.domain.messages import Message
 from dialer.domain.statuses import MessageStatus
@@ -117,6 +118,7 @@ class Database:
         self.channel_opt_outs = Table[tuple[int, str, str], OptOutRow](
             journal, groups={"list": lambda r: (r.tenant_id, r.entry.channel.value)}
         )
+        self.webhooks = WebhookTables(journal)
 
     def due_zones(self, campaign_id: int) -> list[str]:
         """The zone keys of the campaign's leads still to be called."""

@@ -39,6 +39,7 @@ from dialer.adapters.store.memory.messages import MemoryMessages
 from dialer.adapters.store.memory.providers import MemoryProviders
 from dialer.adapters.store.memory.tenants import MemoryTenants
 from dialer.adapters.store.memory.views import MemoryViews
+from dialer.adapters.store.memory.webhooks import MemoryWebhooks
 from dialer.errors import DialerError
 
 
@@ -56,6 +57,7 @@ class MemoryUnitOfWork:
         self.providers = MemoryProviders(db)
         self.views = MemoryViews(db)
         self.messages = MemoryMessages(db)
+        self.webhooks = MemoryWebhooks(db.webhooks)
 
     async def commit(self) -> None:
         self._db.journal.forget()
