@@ -100,6 +100,11 @@ class _Loops:
         await self.runtime.reconciler.run_once()
         return self.runtime.settings.reconcile_seconds
 
+    async def deliver_webhooks(self) -> None:
+        """Send the outbox to tenants' webhook endpoints while the campaign runs."""
+        if self.runtime.webhooks is not None:
+            await self._forever("webhooks", self.runtime.webhooks.tick)
+
     async def watch_callbacks(self, on_warning: Callable[[str | None], None] | None) -> None:
         """Warn when accepted calls go unheard, and settle them by lookup meanwhile."""
         watch = CallbackWatch(
@@ -174,6 +179,7 @@ async def run_to_end(
         await start_campaign(runtime.services, campaign_id)
     loops = _Loops(runtime, campaign_id, asyncio.Event())
     work = [loops.dispatch(), loops.reap(), loops.reconcile(), loops.watch(on_progress)]
+    work.append(loops.deliver_webhooks())
     await _until_done(loops, [*work, loops.watch_callbacks(on_warning)])
     await runtime.executor.drain()
     final = await _progress(runtime, campaign_id)

@@ -172,6 +172,17 @@ class Settings(ObservabilitySettings):
         """``campaign:NAME`` / ``tenant:NAME`` -> queue, from DIALER_QUEUE_ROUTES."""
         return parse_queue_routes(self.queue_routes)
 
+    # Outbound event webhooks (docs/integrations.md).
+    webhook_retry_hours: float = Field(default=24.0, gt=0, le=24 * 7)  # then a dead letter
+    webhook_allow_http: bool = False  # plain http endpoints: development and tests only
+    webhook_allow_private: bool = False  # loopback/private/link-local endpoints: likewise
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_concurrency: int = Field(default=4, ge=1, le=100)  # requests per endpoint at once
+    webhook_breaker_failures: int = Field(default=5, ge=1, le=1000)  # failures in a row
+    webhook_breaker_seconds: float = Field(default=60.0, gt=0, le=86_400)  # pause, then probe
+    webhook_batch_size: int = Field(default=100, ge=1, le=10_000)
+    webhook_tick_seconds: float = Field(default=0.5, gt=0, le=60)
+
     # ---- metrics: a dispatcher's or worker's own figures, and the scrape cache
     metrics_port: int | None = Field(default=None, ge=1, le=65535)  # unset: no exporter
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 to let a Prometheus on another host scrape

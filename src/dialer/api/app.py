@@ -21,6 +21,7 @@ from dialer.api import (
     opt_outs,
     problems,
     tenant_policy,
+    webhook_endpoints,
 )
 from dialer.api.auth import KeyCache
 from dialer.api.limits import BodyLimit
@@ -77,7 +78,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     token = runtime.settings.twilio_auth_token
     auth_token = token.get_secret_value() if token else None
     app.include_router(message_webhook_router(runtime, auth_token), include_in_schema=False)
-    routers = (ops, campaigns, contacts, leads, messages, calls, keys, dlq, tenant_policy, opt_outs)
+    routers = [ops, campaigns, contacts, leads, messages, calls, keys, dlq, tenant_policy, opt_outs]
+    routers.append(webhook_endpoints)
     for module in routers:
         app.include_router(module.router)
     problems.install(app)

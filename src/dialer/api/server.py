@@ -85,6 +85,8 @@ class Loops:
         if not api_only:
             work |= {"dispatcher": self._dispatch, "reaper": self._reap}
             work |= {"reconciler": self._reconcile}
+            if self.runtime.webhooks is not None:
+                work |= {"webhooks": self.runtime.webhooks.tick}
         return [asyncio.create_task(run_forever(n, t), name=n) for n, t in work.items()]
 
 

@@ -26,6 +26,7 @@ from dialer.adapters.store.sql import SqlStore
 from dialer.adapters.store.transient import is_transient
 from dialer.adapters.telephony.inbound import RequestVerifier
 from dialer.bootstrap.providers import build_email, build_guard, build_sms, build_telephony
+from dialer.bootstrap.webhooks import build_deliverer, url_rules
 from dialer.domain.safety import NumberPolicy
 from dialer.errors import DialerError, InvalidInput, Problem, Unavailable
 from dialer.ports import Admission, Clock, Executor, Store, WebhookVerifier
@@ -37,6 +38,8 @@ from dialer.services.provider_guard import GuardedTelephony, ProviderGuard
 from dialer.services.reaper import Reaper
 from dialer.services.reconciler import Reconciler
 from dialer.services.retrying import OwnCallsOnly
+from dialer.services.webhook_delivery import WebhookDeliverer
+from dialer.services.webhook_endpoints import UrlRules
 from dialer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,8 @@ class Runtime:
     verifier: WebhookVerifier | RequestVerifier  # Plivo and Telnyx check whole requests
     guard: ProviderGuard | None = None  # the provider's circuit breaker and pacing
     callbacks: CallbackPulse = field(default_factory=CallbackPulse)  # heard by our webhooks
+    webhooks: WebhookDeliverer | None = None  # delivers the outbox to tenants' endpoints
+    webhook_rules: UrlRules = field(default_factory=UrlRules)
 
 
 async def build_admission(settings: Settings, clock: Clock) -> Admission:
@@ -191,6 +196,7 @@ async def open_runtime(
     telephony = GuardedTelephony(telephony, guard)
     admission: Admission | None = None
     executor: Executor | None = None
+    deliverer: WebhookDeliverer | None = None
     sms, email = build_sms(settings), build_email(settings)
     try:
         await when_available(settings, "the database", partial(prepare_store, store))
@@ -223,6 +229,7 @@ async def open_runtime(
             settings, "admission (DIALER_REDIS_URL)", partial(reconcile_at_start, services)
         )
         executor = build_executor(settings, services)
+        deliverer = build_deliverer(settings, services)
         yield Runtime(
             settings=settings,
             services=services,
@@ -239,9 +246,13 @@ async def open_runtime(
             reconciler=Reconciler(services),
             verifier=verifier,
             guard=guard,
+            webhooks=deliverer,
+            webhook_rules=url_rules(settings),
         )
     finally:
         close_executor(executor)
+        if deliverer is not None:
+            await deliverer.aclose()
         if isinstance(admission, RedisAdmission):
             await admission.aclose()
         await telephony.aclose()

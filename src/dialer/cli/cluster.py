@@ -125,6 +125,12 @@ class DispatcherLoops:
         """Database, Redis or broker down: counted in the heartbeat; the loop backs off."""
         self.heartbeat.count(failed=1)
 
+    async def deliver_webhooks(self) -> None:
+        """Send the outbox to tenants' webhook endpoints (every dispatcher claims its share)."""
+        if self.runtime.webhooks is not None:
+            tick = self.runtime.webhooks.tick
+            await run_forever("webhooks", tick, self._failed, stop=self.stop)
+
     async def reconcile(self) -> None:
         """Rebuild admission at once when Redis lost its state (nothing is admitted until
         then); otherwise reconcile every DIALER_RECONCILE_SECONDS."""
@@ -161,7 +167,10 @@ async def _run_dispatcher(settings: Settings, name: str, listen: str | None) -> 
     async with open_runtime(settings) as runtime, _maybe_listening(runtime, listen):
         loops = DispatcherLoops(runtime, heartbeat, stop)
         await asyncio.gather(
-            loops.dispatch(), loops.reconcile(), heartbeat.run(runtime.store, stop)
+            loops.dispatch(),
+            loops.reconcile(),
+            loops.deliver_webhooks(),
+            heartbeat.run(runtime.store, stop),
         )
         await runtime.dispatcher.wait_messages()  # sends in flight finish before we close
         await runtime.executor.drain()

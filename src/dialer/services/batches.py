@@ -193,7 +193,9 @@ async def record_failures(services: Services, failures: Sequence[JobFailure]) ->
     now = services.clock.now()
     async with services.store.unit() as uow:
         for failure in failures:
-            await uow.cluster.add_dead_letter(failure.letter(), now)
+            letter = failure.letter()
+            await uow.cluster.add_dead_letter(letter, now)
+            await services.outbox.dead_letter_added(uow, letter, now)
         await uow.commit()
 
 

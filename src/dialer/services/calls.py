@@ -70,13 +70,16 @@ async def finish_attempt(services: Services, uow: UnitOfWork, attempt: CallAttem
 async def finish_with(
     services: Services, uow: UnitOfWork, attempt: CallAttempt, lead: Lead, campaign: Campaign
 ) -> None:
-    """``finish_attempt`` with the lead (read under its lock) and campaign already in hand."""
+    """``finish_attempt`` with the lead (read under its lock) and campaign already in hand.
+    The attempt's end, and the lead's if this was its last, are written to the outbox in the
+    same transaction."""
+    now = services.clock.now()
+    await services.outbox.attempt_ended(uow, attempt, now)
     if lead.last_attempt_id != attempt.id or lead.status not in {
         LeadStatus.DIALING,
         LeadStatus.WAITING_RETRY,
     }:
         return
-    now = services.clock.now()
     if campaign.status is CampaignStatus.CANCELLED:
         lead.move_to(LeadStatus.CANCELLED)
         lead.next_attempt_at = None
@@ -84,6 +87,7 @@ async def finish_with(
         decide_lead(services, lead, attempt, campaign.settings)
         await message_steps.after_call(services, uow, campaign, lead, attempt.status)
     await uow.leads.save(lead, attempt.status.value, now)
+    await services.outbox.lead_finished(uow, campaign, lead, attempt.status.value, now)
 
 
 def decide_lead(

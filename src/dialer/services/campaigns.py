@@ -114,8 +114,10 @@ async def move_campaign(services: Services, campaign_id: int, target: CampaignSt
     now = services.clock.now()
     async with services.store.unit() as uow:
         campaign = await uow.campaigns.get(campaign_id)
+        previous = campaign.status
         campaign.move_to(target)
         await uow.campaigns.save_status(campaign, now)
+        await services.outbox.campaign_changed(uow, campaign, previous, now)
         if target is CampaignStatus.CANCELLED:
             # Leads with a call in flight are cancelled when that call ends.
             waiting = lead_moves(DUE_LEAD, LeadStatus.CANCELLED)

@@ -10,6 +10,7 @@ from dialer.domain.safety import NumberPolicy
 from dialer.ports import Admission, Clock, Scope, Store, Telephony
 from dialer.ports.messaging import EmailSender, SmsSender
 from dialer.services.attempt_writes import AttemptWrites
+from dialer.services.webhook_events import Outbox
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Services:
     allow_vanity_numbers: bool = False  # contacts' numbers may be written with keypad letters
     sms: SmsSender | None = None  # None: SMS steps fail with the reason (no provider set up)
     email: EmailSender | None = None  # None: email steps fail likewise (no DIALER_SMTP_URL)
+    outbox: Outbox = field(default_factory=Outbox)  # events for the tenants' webhooks
     writes: AttemptWrites = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

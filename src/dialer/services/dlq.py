@@ -13,6 +13,9 @@ not, and only what is still to do:
 * the attempt has ended: its lease is released again (idempotent), in case that release was
   what failed.
 
+A webhook delivery given up on (kind ``webhook``) is made due again: one more try, and the
+letter is reopened if that fails too.
+
 Every function takes the caller's tenant (``None``: an operator acting for every tenant); a
 letter of another tenant is NotFound, as if it did not exist.
 """
@@ -28,6 +31,8 @@ from dialer.ports.jobs import ORIGINATE, job_from_payload
 from dialer.services.calls import lease_of, withdraw
 from dialer.services.context import Services
 from dialer.services.message_sending import MESSAGE_JOB, resend
+from dialer.services.webhook_delivery import WEBHOOK_JOB
+from dialer.services.webhook_delivery import replay as redeliver
 
 __all__ = ["ORIGINATE", "DeadLetter", "discard", "list_dead_letters", "replay"]
 
@@ -64,6 +69,11 @@ async def replay(services: Services, letter_id: int, tenant_id: int | None) -> D
         done = await resend(services, int(letter.payload.get("message_id", 0)))
         log.info("dead letter %s replayed: %s", letter_id, done)
         return await _close(services.store, letter_id, "replayed", services.clock.now())
+    if letter.kind == WEBHOOK_JOB:
+        now = services.clock.now()
+        done = await redeliver(services.store, int(letter.payload.get("delivery_id", 0)), now)
+        log.info("dead letter %s replayed: %s", letter_id, done)
+        return await _close(services.store, letter_id, "replayed", now)
     if letter.kind != ORIGINATE:
         raise Conflict(f"dead letter {letter_id} ({letter.kind}) cannot be replayed; discard it")
     try:

@@ -1,0 +1,36 @@
+"""Outbound event webhooks, built from settings: the URL rules and the delivery loop."""
+
+from __future__ import annotations
+
+from dialer.adapters.webhooks.http import HttpWebhookSender
+from dialer.domain.webhooks import BreakerPolicy, RetryPolicy
+from dialer.services.context import Services
+from dialer.services.webhook_delivery import DeliveryPolicy, WebhookDeliverer
+from dialer.services.webhook_endpoints import UrlRules
+from dialer.settings import Settings
+
+
+def url_rules(settings: Settings) -> UrlRules:
+    return UrlRules(settings.webhook_allow_http, settings.webhook_allow_private)
+
+
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    return DeliveryPolicy(
+        retry=RetryPolicy(horizon=settings.webhook_retry_hours * 3600),
+        breaker=BreakerPolicy(settings.webhook_breaker_failures, settings.webhook_breaker_seconds),
+        lease=max(60.0, settings.webhook_timeout_seconds * 3),
+        batch=settings.webhook_batch_size,
+        per_endpoint=settings.webhook_concurrency,
+        idle=settings.webhook_tick_seconds,
+    )
+
+
+def build_deliverer(settings: Settings, services: Services) -> WebhookDeliverer:
+    sender = HttpWebhookSender(
+        settings.webhook_timeout_seconds,
+        allow_http=settings.webhook_allow_http,
+        allow_private=settings.webhook_allow_private,
+    )
+    return WebhookDeliverer(
+        services.store, sender, services.clock, delivery_policy(settings), services.rng
+    )

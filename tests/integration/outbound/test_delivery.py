@@ -1,0 +1,253 @@
+"""Delivery of the outbox to a real receiver that verifies signatures with the
+``standardwebhooks`` package: events written with the change that caused them, signed,
+retried with back-off, dead-lettered after the horizon and replayed, 410 disabling the
+endpoint, the breaker pausing a failing endpoint and probing it, timeouts and refused
+connections recorded, per-lead order kept, both secrets signing during a rotation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from dialer.bootstrap import Runtime
+from dialer.ports.webhook_store import NewEvent
+from tests.integration.outbound.conftest import clock_of, deliverer, subscribe
+from tests.support.api import CAMPAIGN, Keys, bearer
+from tests.support.webhook_receiver import DROP, SLOW, Receiver
+
+PATH = "/v1/webhook-endpoints"
+
+
+async def attempts(client: httpx.AsyncClient, keys: Keys, endpoint_id: int) -> list[Any]:
+    answer = await client.get(f"{PATH}/{endpoint_id}/attempts", headers=bearer(keys.viewer))
+    items: list[Any] = answer.json()["items"]
+    return items
+
+
+async def lead_events(runtime: Runtime, tenant_id: int, lead_id: int, *types: str) -> None:
+    async with runtime.store.unit() as uow:
+        events = [NewEvent(tenant_id, t, {"lead_id": lead_id}, lead_id=lead_id) for t in types]
+        await uow.webhooks.record(events, runtime.services.clock.now())
+        await uow.commit()
+
+
+async def tenant_of(runtime: Runtime, name: str = "acme") -> int:
+    async with runtime.store.unit() as uow:
+        return await uow.tenants.id_for(name)
+
+
+async def test_a_campaign_change_reaches_the_receiver_signed(
+    client: httpx.AsyncClient, keys: Keys, receiver: Receiver, runtime: Runtime
+) -> None:
+    endpoint = await subscribe(client, keys.admin, receiver, ["campaign.state_changed"])
+    created = await client.post("/v1/campaigns", json=CAMPAIGN, headers=bearer(keys.operator))
+    campaign_id = created.json()["id"]
+    started = await client.post(f"/v1/campaigns/{campaign_id}/start", headers=bearer(keys.operator))
+    assert started.status_code == 200
+    assert await deliverer(runtime).run_once() == 1
+    [got] = receiver.received
+    assert receiver.refused == []
+    assert got.headers["webhook-id"] == got.payload["id"]
+    assert got.headers["webhook-id"].startswith("evt_")
+    assert got.payload["type"] == "campaign.state_changed"
+    assert got.payload["version"] == 1
+    assert got.payload["data"] == {
+        "campaign_id": campaign_id,
+        "name": CAMPAIGN["name"],
+        "status": "RUNNING",
+        "previous_status": "DRAFT",
+    }
+    [attempt] = await attempts(client, keys, endpoint["id"])
+    assert attempt["status_code"] == 204
+    assert attempt["error"] is None
+    assert attempt["type"] == "campaign.state_changed"
+    assert await deliverer(runtime).run_once() == 0  # delivered once, not again
+
+
+async def test_a_change_that_rolls_back_sends_nothing(
+    client: httpx.AsyncClient, keys: Keys, receiver: Receiver, runtime: Runtime
+) -> None:
+    await subscribe(client, keys.admin, receiver, ["campaign.state_changed"])
+    created = await client.post("/v1/campaigns", json=CAMPAIGN, headers=bearer(keys.operator))
+    campaign_id = created.json()["id"]
+    await client.post(f"/v1/campaigns/{campaign_id}/start", headers=bearer(keys.operator))
+    again = await client.post(f"/v1/campaigns/{campaign_id}/start", headers=bearer(keys.operator))
+    assert again.status_code == 409  # an illegal move: nothing stored, nothing sent
+    assert await deliverer(runtime).run_once() == 1
+
+
+async def test_failures_are_retried_then_dead_lettered_then_replayed(
+    client: httpx.AsyncClient, keys: Keys, receiver: Receiver, runtime: Runtime
+) -> None:
+    endpoint = await subscribe(client, keys.admin, receiver, ["lead.finished"])
+    await lead_events(runtime, await tenant_of(runtime), 7, "lead.finished")
+    clock = clock_of(runtime)
+    receiver.answer(500, 503, 500)
+    assert await deliverer(runtime).run_once() == 1
+    assert await deliverer(runtime).run_once() == 0  # its retry is not due yet
+    clock.advance(30 * 60)  # past the back-off (at most 5 s), within the 1 h horizon
+    assert await deliverer(runtime).run_once() == 1
+    assert (await client.get("/v1/dlq", headers=bearer(keys.viewer))).json()["items"] == []
+    clock.advance(2 * 3600)  # a retry after this try would fall beyond the horizon
+    assert await deliverer(runtime).run_once() == 1
+    tries = await attempts(client, keys, endpoint["id"])
+    assert [a["status_code"] for a in tries] == [500, 503, 500]
+    assert all(a["error"] == f"HTTP {a['status_code']}" for a in tries)
+    letters = (await client.get("/v1/dlq", headers=bearer(keys.viewer))).json()["items"]
+    [letter] = letters
+    assert letter["kind"] == "webhook"
+    assert letter["cause"].startswith("HTTP")
+    assert letter["payload"]["endpoint_id"] == endpoint["id"]
+    assert (await client.get("/v1/dlq", headers=bearer(keys.other))).json()["items"] == []
+
+    replayed = await client.post(f"/v1/dlq/{letter['id']}/replay", headers=bearer(keys.operator))
+    assert replayed.status_code == 200
+    assert await deliverer(runtime).run_once() == 0  # three failures in a row: breaker open
+    clock.advance(30)  # DIALER_WEBHOOK_BREAKER_SECONDS: the replayed delivery probes it
+    assert await deliverer(runtime).run_once() == 1
+    assert [p["data"]["lead_id"] for p in receiver.delivered()] == [7]
+
+
+async def test_gone_disables_the_endpoint_until_enabled_again(
+    client: httpx.AsyncClient, keys: Keys, receiver: Receiver, runtime: Runtime
+) -> None:
+    endpoint = await subscribe(client, keys.admin, receiver, ["lead.finished"])
+    await lead_events(runtime, await tenant_of(runtime), 1, "lead.finished")
+    receiver.answer(410)
+    assert await deliverer(runtime).run_once() == 1
+    found = (await client.get(f"{PATH}/{endpoint['id']}", headers=bearer(keys.viewer))).json()
+    assert found["enabled"] is False
+    assert "410" in found["disabled_reason"]
+    await lead_events(runtime, await tenant_of(runtime), 2, "lead.finished")
+    clock_of(runtime).advance(3600)
+    assert await deliverer(runtime).run_once() == 0
+    await client.patch(
+        f"{PATH}/{endpoint['id']}", json={"enabled": True}, headers=bearer(keys.admin)
+    )
+    # the one the 410 answered waited; an event of the time it was disabled never was its
+    assert await deliverer(runtime).run_once() == 1
+    assert [p["data"]["lead_id"] for p in receiver.delivered()] == [1]
+
+
+async def test_the_breaker_pauses_a_failing_endpoint_then_probes_it(
+    client: httpx.AsyncClient, keys: Keys, receiver: Receiver, runtime: Runtime
+) -> None:
+    endpoint = await subscribe(client, keys.admin, receiver, ["lead.finished"])
+    tenant_id = await tenant_of(runtime)
+    for lead_id in (1, 2, 3):
+        await lead_events(runtime, tenant_id, lead_id, "lead.finished")
+    receiver.answer(500, 500, 500)
+    assert await deliverer(runtime).run_once() == 3  # three failures in a row: it opens
+    found = (await client.get(f"{PATH}/{endpoint['id']}", headers=bearer(keys.viewer))).json()
+    assert found["failures"] == 3
+    assert found["paused_until"] is not None
+    await lead_events(runtime, tenant_id, 4, "lead.finished")
+    clock = clock_of(runtime)
+    clock.advance(29)  # every retry is due (at most 5 s), but the breaker holds them
+    assert await deliverer(runtime).run_once() == 0
+    clock.advance(1)
+    assert await deliverer(runtime).run_once() == 1  # one probe; it succeeds
+    found = (await client.get(f"{PATH}/{endpoint['id']}", headers=bearer(keys.viewer))).json()
+    assert (found["failures"], found["paused_until"]) == (0, None)
+    assert await deliverer(runtime).run_once() == 3  # closed: the rest go
+    assert sorted(p["data"]["lead_id"] for p in receiver.delivered()) == [1, 2, 3, 4]
+
+
+async def test_timeouts_and_dropped_or_refused_connections_are_failures(
+    client: httpx.AsyncClient, keys: Keys, receiver: Receiver, runtime: Runtime
+) -> None:
+    endpoint = await subscribe(client, keys.admin, receiver, ["lead.finished"])
+    await lead_events(runtime, await tenant_of(runtime), 1, "lead.finished")
+    receiver.answer(SLOW, DROP)
+    clock = clock_of(runtime)
+    assert await deliverer(runtime).run_once() == 1
+    clock.advance(60)
+    assert await deliverer(runtime).run_once() == 1
+    refused = await client.post(
+        PATH,
+        json={"url": "http://127.0.0.1:9/nobody-listens", "events": ["lead.finished"]},
+        headers=bearer(keys.admin),
+    )
+    await lead_events(runtime, await tenant_of(runtime), 2, "lead.finished")
+    clock.advance(60)
+    assert await deliverer(runtime).run_once() == 3  # lead 1 again, lead 2 to both
+    tries = await attempts(client, keys, endpoint["id"])
+    assert [a["status_code"] for a in tries] == [None, None, 204, 204]
+    assert "timed out" in tries[0]["error"]
+    assert tries[1]["error"]  # the dropped connection
+    [nobody] = await attempts(client, keys, refused.json()["id"])
+    assert nobody["status_code"] is None
+    assert "Connect" in nobody["error"]
+
+
+async def test_a_leads_events_arrive_in_sequence_even_when_the_first_fails(
+    client: httpx.AsyncClient, keys: Keys, receiver: Receiver, runtime: Runtime
+) -> None:
+    await subscribe(client, keys.admin, receiver, ["attempt.ended", "lead.finished"])
+    tenant_id = await tenant_of(runtime)
+    await lead_events(runtime, tenant_id, 9, "attempt.ended", "attempt.ended", "lead.finished")
+    await lead_events(runtime, tenant_id, 10, "attempt.ended")
+    receiver.answer(500)
+    assert await deliverer(runtime).run_once() == 2  # the first of each lead only
+    clock = clock_of(runtime)
+    for _ in range(5):
+        clock.advance(60)
+        await deliverer(runtime).run_once()
+    arrived = [
+        (p["data"]["lead_id"], p["sequence"], p["type"]) for p in receiver.received_payloads()
+    ]
+    assert [a for a in arrived if a[0] == 9] == [
+        (9, 1, "attempt.ended"),  # failed
+        (9, 1, "attempt.ended"),  # retried, delivered: only then the next
+        (9, 2, "attempt.ended"),
+        (9, 3, "lead.finished"),
+    ]
+    assert [a for a in arrived if a[0] == 10] == [(10, 1, "attempt.ended")]
+
+
+async def test_both_secrets_sign_during_a_rotations_overlap(
+    client: httpx.AsyncClient, keys: Keys, receiver: Receiver, runtime: Runtime
+) -> None:
+    endpoint = await subscribe(client, keys.admin, receiver, ["lead.finished"])
+    old = endpoint["secret"]
+    rotated = await client.post(
+        f"{PATH}/{endpoint['id']}/rotate-secret?overlap_hours=1", headers=bearer(keys.admin)
+    )
+    new = rotated.json()["secret"]
+    receiver.secrets[:] = [old, new]
+    await lead_events(runtime, await tenant_of(runtime), 1, "lead.finished")
+    assert await deliverer(runtime).run_once() == 1
+    assert receiver.received[-1].verified_by == [old, new]  # a receiver with either verifies
+    clock_of(runtime).advance(3600)  # the overlap is over: the new secret alone signs
+    await lead_events(runtime, await tenant_of(runtime), 2, "lead.finished")
+    assert await deliverer(runtime).run_once() == 1
+    assert receiver.received[-1].verified_by == [new]
+    receiver.secrets[:] = [old]  # a receiver still on the old secret now refuses
+    await lead_events(runtime, await tenant_of(runtime), 3, "lead.finished")
+    assert await deliverer(runtime).run_once() == 1
+    assert len(receiver.refused) == 1
+
+
+async def test_a_tenants_events_go_only_to_its_own_endpoints(
+    client: httpx.AsyncClient, keys: Keys, receiver: Receiver, runtime: Runtime
+) -> None:
+    await subscribe(client, keys.other_admin, receiver, ["lead.finished"])
+    await lead_events(runtime, await tenant_of(runtime, "acme"), 1, "lead.finished")
+    assert await deliverer(runtime).run_once() == 0
+    await lead_events(runtime, await tenant_of(runtime, "globex"), 2, "lead.finished")
+    assert await deliverer(runtime).run_once() == 1
+    assert [p["data"]["lead_id"] for p in receiver.delivered()] == [2]
+
+
+async def test_a_test_event_goes_to_the_one_endpoint(
+    client: httpx.AsyncClient, keys: Keys, receiver: Receiver, runtime: Runtime
+) -> None:
+    endpoint = await subscribe(client, keys.admin, receiver, ["lead.finished"])
+    await subscribe(client, keys.admin, receiver, ["lead.finished"])
+    sent = await client.post(f"{PATH}/{endpoint['id']}/test", headers=bearer(keys.admin))
+    assert sent.status_code == 202
+    assert await deliverer(runtime).run_once() == 1
+    [payload] = receiver.delivered()
+    assert payload["type"] == "webhook.test"
+    assert payload["data"]["endpoint_id"] == endpoint["id"]

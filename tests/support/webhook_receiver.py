@@ -1,0 +1,92 @@
+"""A tenant's webhook receiver for tests: a real aiohttp server on loopback that verifies
+every request's signature with the ``standardwebhooks`` package (as a tenant would), keeps
+what it received, and answers as told: a status code, a pause longer than the sender's
+timeout, or a dropped connection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+OK = 204
+SLOW = "slow"  # answer after the test's sender timeout
+DROP = "drop"  # close the connection without an answer
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    payload: Any
+    verified_by: list[str]  # which of the receiver's secrets verified it
+
+
+@dataclass
+class Receiver:
+    secrets: list[str] = field(default_factory=list)  # the secrets it verifies with
+    plan: deque[int | str] = field(default_factory=deque)  # answers to give, then OK
+    received: list[Received] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # signatures that did not verify
+    slow_seconds: float = 2.0
+    url: str = ""
+
+    def answer(self, *answers: int | str) -> None:
+        self.plan.extend(answers)
+
+    def delivered(self) -> list[Any]:
+        """The payloads answered with success, in order of arrival."""
+        return [r.payload for r in self.received if r.payload.get("_answer") == OK]
+
+    def received_payloads(self) -> list[Any]:
+        """Every verified payload, in order of arrival, whatever the answer."""
+        return [r.payload for r in self.received]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        headers = dict(request.headers)
+        verified = []
+        for secret in self.secrets:
+            try:
+                payload = Webhook(secret).verify(body, headers)
+            except WebhookVerificationError:
+                continue
+            verified.append(secret)
+        if not verified:
+            self.refused.append(headers.get("webhook-signature", ""))
+            return web.Response(status=401)
+        action = self.plan.popleft() if self.plan else OK
+        payload["_answer"] = action
+        self.received.append(Received(headers, body, payload, verified))
+        if action == SLOW:
+            await asyncio.sleep(self.slow_seconds)
+            return web.Response(status=OK)
+        if action == DROP:
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=OK)
+        return web.Response(status=int(action))
+
+
+@asynccontextmanager
+async def running_receiver(path: str = "/hooks/dialer") -> AsyncIterator[Receiver]:
+    receiver = Receiver()
+    app = web.Application()
+    app.router.add_post(path, receiver.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    receiver.url = f"http://127.0.0.1:{port}{path}"
+    try:
+        yield receiver
+    finally:
+        await runner.cleanup()
