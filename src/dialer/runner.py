@@ -165,6 +165,14 @@ async def _until_done(loops: _Loops, work: list[Coroutine[Any, Any, None]]) -> N
             raise result
 
 
+async def _last_webhooks(runtime: Runtime) -> None:
+    """Settle the deliveries in flight, then send what the run's end left due, once: what
+    fails waits in the outbox for the next process (with a database that keeps it)."""
+    if runtime.webhooks is not None:
+        await runtime.webhooks.wait_idle()
+        await runtime.webhooks.run_once()
+
+
 async def run_to_end(
     runtime: Runtime,
     campaign_id: int,
@@ -182,6 +190,7 @@ async def run_to_end(
     work.append(loops.deliver_webhooks())
     await _until_done(loops, [*work, loops.watch_callbacks(on_warning)])
     await runtime.executor.drain()
+    await _last_webhooks(runtime)
     final = await _progress(runtime, campaign_id)
     if on_progress is not None:
         on_progress(final)

@@ -154,4 +154,6 @@ async def serve(
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
             await runtime.dispatcher.wait_messages()  # sends in flight finish before we close
+            if runtime.webhooks is not None:
+                await runtime.webhooks.wait_idle()
             await runtime.executor.drain()

@@ -111,6 +111,7 @@ class WebhookDeliverer:
         self.policy = policy or DeliveryPolicy()
         self._rng = rng or random.Random()
         self._wall = wall
+        self._in_flight: set[asyncio.Future[list[None]]] = set()
         self._slots: dict[int, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(self.policy.per_endpoint)
         )
@@ -123,8 +124,18 @@ class WebhookDeliverer:
             for d in claimed
             if d.endpoint_id in endpoints
         ]
-        await asyncio.gather(*work)
+        # Shielded: a loop cancelled as its process stops lets the requests in flight finish
+        # and settle (``wait_idle``) rather than leave them to be sent again after the lease.
+        sending = asyncio.ensure_future(asyncio.gather(*work))
+        self._in_flight.add(sending)
+        sending.add_done_callback(self._in_flight.discard)
+        await asyncio.shield(sending)
         return len(work)
+
+    async def wait_idle(self) -> None:
+        """Wait for the deliveries in flight (of a cancelled pass too) to be settled."""
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     async def tick(self) -> float:
         """One pass of the delivery loop; the pause before the next (none after a full

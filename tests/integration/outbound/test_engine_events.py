@@ -1,0 +1,60 @@
+"""The events of a real run: a campaign dialled end to end against the simulator by ``dialer
+run``'s loops (its webhook delivery loop among them) reports every attempt's end and every
+lead's finish to a real receiver, each lead's events numbered in order, every one signed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+from dialer.domain.retry import FixedDelays, Outcome, RetryPolicy
+from dialer.runner import run_to_end
+from dialer.services import webhook_endpoints
+from dialer.services.webhook_endpoints import EndpointChange, UrlRules
+from tests.support.engine import EngineFactory, contacts, settings, sim_config
+from tests.support.polling import until
+from tests.support.webhook_receiver import running_receiver
+
+
+async def test_a_runs_attempts_and_leads_reach_the_receiver_in_order(
+    engine: EngineFactory,
+) -> None:
+    people = contacts(6)
+    busy = {people[0].phone: "busy", people[1].phone: "no_answer"}
+    retry = RetryPolicy(2, {Outcome.BUSY: FixedDelays((1,)), Outcome.NO_ANSWER: FixedDelays(())})
+    async with (
+        running_receiver() as receiver,
+        engine(
+            sim=sim_config(outcome_overrides=busy),
+            webhook_allow_http=True,
+            webhook_allow_private=True,
+            webhook_tick_seconds=0.05,
+        ) as e,
+    ):
+        campaign = await e.campaign(settings(retry=retry), people)
+        change = EndpointChange(receiver.url, ["attempt.ended", "lead.finished"])
+        services = e.runtime.services
+        _, secret = await webhook_endpoints.add_endpoint(
+            services, campaign.tenant_id, change, UrlRules(True, True)
+        )
+        receiver.secrets.append(secret)
+        await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
+        assert e.runtime.webhooks is not None
+        deliverer = e.runtime.webhooks
+
+        async def all_in() -> bool:
+            await deliverer.run_once()  # what the run's loop had not sent when it ended
+            finished = [p for p in receiver.delivered() if p["type"] == "lead.finished"]
+            return len(finished) == len(people)
+
+        await until(all_in, 20, "every lead's finish delivered")
+    assert receiver.refused == []
+    by_lead: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for payload in receiver.delivered():
+        by_lead[payload["data"]["lead_id"]].append((payload["sequence"], payload["type"]))
+    assert len(by_lead) == len(people)
+    for events in by_lead.values():
+        assert [s for s, _ in events] == list(range(1, len(events) + 1))  # in sequence
+        assert events[-1][1] == "lead.finished"
+        assert all(t == "attempt.ended" for _, t in events[:-1])
+    assert max(len(events) for events in by_lead.values()) == 3  # busy, then its retry
