@@ -18,7 +18,7 @@ def delivery_policy(settings: Settings) -> DeliveryPolicy:
     return DeliveryPolicy(
         retry=RetryPolicy(horizon=settings.webhook_retry_hours * 3600),
         breaker=BreakerPolicy(settings.webhook_breaker_failures, settings.webhook_breaker_seconds),
-        lease=max(60.0, settings.webhook_timeout_seconds * 3),
+        lease=max(10.0, settings.webhook_timeout_seconds * 3),
         batch=settings.webhook_batch_size,
         per_endpoint=settings.webhook_concurrency,
         idle=settings.webhook_tick_seconds,
