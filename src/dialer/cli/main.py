@@ -362,6 +362,9 @@ def _register_more() -> None:
     app.command()(nodes)
     app.command()(up)
     app.add_typer(cluster.dlq, name="dlq")
+    from dialer.cli.webhook_endpoints import app as webhook_endpoints
+
+    app.add_typer(webhook_endpoints, name="webhook-endpoints")
     from dialer.cli.plan import plan  # capacity planner
 
     app.command()(plan)

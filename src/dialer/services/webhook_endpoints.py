@@ -11,15 +11,17 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from dialer.domain import webhooks
 from dialer.domain.urls import check_http_url, internal_host_reason
 from dialer.errors import Conflict, InvalidInput, NotFound, Problem
+from dialer.ports import Clock, Store
 from dialer.ports.webhook_store import DeliveryAttempt, Endpoint, NewEvent
-from dialer.services.context import Services
+from dialer.services.webhook_events import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,27 @@ MAX_DESCRIPTION = 500
 DEFAULT_OVERLAP = timedelta(hours=24)
 MAX_OVERLAP = timedelta(days=7)
 MAX_PAGE = 1000
+
+
+class EndpointDeps(Protocol):
+    """What managing endpoints needs: ``Services`` has it, and so does a command that opens
+    only the store (``StoreDeps``)."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+
+@dataclass(frozen=True)
+class StoreDeps:
+    store: Store
+    clock: Clock
+    outbox: Outbox = field(default_factory=Outbox)
 
 
 @dataclass(frozen=True)
@@ -83,7 +106,7 @@ def _new_secret() -> str:
 
 
 async def add_endpoint(
-    services: Services, tenant_id: int, change: EndpointChange, rules: UrlRules
+    services: EndpointDeps, tenant_id: int, change: EndpointChange, rules: UrlRules
 ) -> tuple[Endpoint, str]:
     """The new endpoint and its secret (not shown again)."""
     if change.url is None or change.events is None:
@@ -105,12 +128,12 @@ async def add_endpoint(
     return endpoint, secret
 
 
-async def list_endpoints(services: Services, tenant_id: int) -> list[Endpoint]:
+async def list_endpoints(services: EndpointDeps, tenant_id: int) -> list[Endpoint]:
     async with services.store.unit() as uow:
         return await uow.webhooks.endpoints(tenant_id)
 
 
-async def get_endpoint(services: Services, tenant_id: int, endpoint_id: int) -> Endpoint:
+async def get_endpoint(services: EndpointDeps, tenant_id: int, endpoint_id: int) -> Endpoint:
     async with services.store.unit() as uow:
         endpoint = await uow.webhooks.endpoint(endpoint_id)
     return _owned(endpoint, tenant_id, endpoint_id)
@@ -123,7 +146,11 @@ def _owned(endpoint: Endpoint | None, tenant_id: int, endpoint_id: int) -> Endpo
 
 
 async def update_endpoint(
-    services: Services, tenant_id: int, endpoint_id: int, change: EndpointChange, rules: UrlRules
+    services: EndpointDeps,
+    tenant_id: int,
+    endpoint_id: int,
+    change: EndpointChange,
+    rules: UrlRules,
 ) -> Endpoint:
     _checked(change, rules)
     async with services.store.unit() as uow:
@@ -151,13 +178,13 @@ def _apply(endpoint: Endpoint, change: EndpointChange) -> None:
         endpoint.enabled, endpoint.disabled_reason = False, "disabled by the tenant"
 
 
-async def disable_endpoint(services: Services, tenant_id: int, endpoint_id: int) -> Endpoint:
+async def disable_endpoint(services: EndpointDeps, tenant_id: int, endpoint_id: int) -> Endpoint:
     change = EndpointChange(enabled=False)
     return await update_endpoint(services, tenant_id, endpoint_id, change, UrlRules())
 
 
 async def rotate_secret(
-    services: Services, tenant_id: int, endpoint_id: int, overlap: timedelta = DEFAULT_OVERLAP
+    services: EndpointDeps, tenant_id: int, endpoint_id: int, overlap: timedelta = DEFAULT_OVERLAP
 ) -> tuple[Endpoint, str]:
     """A new secret; the current one keeps signing too (both signatures are sent) for
     ``overlap``, while receivers move to the new one."""
@@ -177,7 +204,7 @@ async def rotate_secret(
     return endpoint, secret
 
 
-async def send_test(services: Services, tenant_id: int, endpoint_id: int) -> None:
+async def send_test(services: EndpointDeps, tenant_id: int, endpoint_id: int) -> None:
     """A ``webhook.test`` event to this endpoint alone, delivered like any other."""
     now = services.clock.now()
     async with services.store.unit() as uow:
@@ -191,7 +218,7 @@ async def send_test(services: Services, tenant_id: int, endpoint_id: int) -> Non
 
 
 async def list_attempts(
-    services: Services, tenant_id: int, endpoint_id: int, after_id: int = 0, limit: int = 100
+    services: EndpointDeps, tenant_id: int, endpoint_id: int, after_id: int = 0, limit: int = 100
 ) -> list[DeliveryAttempt]:
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(Problem("limit", f"must be between 1 and {MAX_PAGE}, not {limit}"))
