@@ -13,7 +13,7 @@ from dialer.domain.messages import NewMessage
 from dialer.domain.model import Campaign
 from dialer.domain.statuses import CampaignStatus, MessageStatus
 from dialer.ports import Store
-from dialer.ports.message_store import MessageQuery
+from dialer.ports.message_store import Lease, MessageQuery
 from tests.contract.test_store_repositories import NY, draft, with_leads
 
 
@@ -105,12 +105,13 @@ async def test_a_claimed_message_is_sent_only_under_its_lease(
         again.due_at = second_lease
         await uow.messages.save(again)
         await uow.commit()
+    first, second = Lease(message.id, first_lease), Lease(message.id, second_lease)
     async with store.unit() as uow:
-        assert not await uow.messages.start_sending(message.id, first_lease, clock.now())
+        assert await uow.messages.start_sending([first], clock.now()) == set()
         assert not await uow.messages.release(message.id, first_lease, clock.now())
         assert await uow.messages.release(message.id, second_lease, second_lease)
-        assert await uow.messages.start_sending(message.id, second_lease, clock.now())
-        assert not await uow.messages.start_sending(message.id, second_lease, clock.now())
+        assert await uow.messages.start_sending([first, second], clock.now()) == {message.id}
+        assert await uow.messages.start_sending([second], clock.now()) == set()
         await uow.commit()
     async with store.unit() as uow:
         stored = await uow.messages.get(message.id)
@@ -291,3 +292,28 @@ async def test_opt_outs_are_listed_per_tenant_and_channel(store: Store, clock: M
         left = await uow.messages.opt_outs(1, Channel.SMS, 0, 10)
         assert await uow.messages.opt_out_counts(1) == {Channel.SMS: 2, Channel.EMAIL: 1}
     assert [e.address for e in left] == [numbers[0], numbers[2]]
+
+
+async def test_messages_are_read_and_saved_many_at_once(store: Store, clock: ManualClock) -> None:
+    campaign, lead_id = await running_campaign_with_lead(store, clock)
+    async with store.unit() as uow:
+        await uow.messages.add(
+            [new_message(campaign, lead_id, step, clock) for step in (1, 2, 3)], clock.now()
+        )
+        claimed = await uow.messages.claim_due(clock.now(), 10)
+        for message in claimed:
+            message.due_at = clock.now() + timedelta(minutes=message.step)
+            message.error = f"step {message.step}"
+        await uow.messages.save_many(claimed)
+        await uow.commit()
+    ids = {m.id for m in claimed}
+    async with store.unit() as uow:
+        found = await uow.messages.get_many(ids | {10_000}, lock=True)
+        lead = await uow.leads.get(lead_id)
+        contacts = await uow.contacts.get_many({lead.contact_id, 10_000})
+    assert set(found) == ids
+    assert sorted((m.step, m.due_at, m.error) for m in found.values()) == [
+        (step, clock.now() + timedelta(minutes=step), f"step {step}") for step in (1, 2, 3)
+    ]
+    assert list(contacts) == [lead.contact_id]
+    assert contacts[lead.contact_id].phone == lead.phone

@@ -25,7 +25,7 @@ from dialer.api.problems import problem
 from dialer.bootstrap import Runtime
 from dialer.domain.sms import OptKeyword
 from dialer.errors import InvalidInput, Problem, Unavailable
-from dialer.services.message_events import apply_inbound, apply_message_event, unsubscribe
+from dialer.services.message_events import MessageEventWriter, apply_inbound, unsubscribe
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ def _unavailable(exc: Exception) -> Response:
 def message_webhook_router(runtime: Runtime, auth_token: str | None) -> APIRouter:
     router = APIRouter()
     verifier = TwilioWebhookVerifier(auth_token) if auth_token else None
+    writer = MessageEventWriter(runtime.services)  # callbacks written together
 
     async def inbound_of(request: Request) -> Inbound | Response:
         query = f"?{request.url.query}" if request.url.query else ""
@@ -82,7 +83,7 @@ def message_webhook_router(runtime: Runtime, auth_token: str | None) -> APIRoute
             return inbound
         try:
             event = message_event_from_form(inbound.form())
-            await apply_message_event(runtime.services, event, _message_id(request))
+            await writer.write(event, _message_id(request))
         except InvalidInput as exc:
             return problem(400, "Bad Request", str(exc), exc.problems)
         except (OSError, Unavailable) as exc:

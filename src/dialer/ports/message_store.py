@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -24,6 +24,14 @@ class OptOut:
     address: str
     reason: str | None
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A claim's hold on a message it has not started to send: its due_at while it waits."""
+
+    message_id: int
+    leased_until: datetime
 
 
 @dataclass(frozen=True)
@@ -49,10 +57,11 @@ class Messages(Protocol):
         transaction claims them until this one ends."""
         ...
 
-    async def start_sending(self, message_id: int, leased_until: datetime, now: datetime) -> bool:
-        """Mark a claimed message SENDING (the sent marker, before its request), if it is
-        still PENDING under the lease its claim gave it (``due_at == leased_until``). False:
-        the lease ran out and another dispatcher claimed it, or the campaign was cancelled."""
+    async def start_sending(self, leases: Sequence[Lease], now: datetime) -> set[int]:
+        """Mark claimed messages SENDING (the sent marker, before their requests), each only
+        if still PENDING under the lease its claim gave it (``due_at == leased_until``); the
+        ids marked. One left out: its lease ran out and another dispatcher claimed it, or
+        its campaign was cancelled."""
         ...
 
     async def release(self, message_id: int, leased_until: datetime, due_at: datetime) -> bool:
@@ -65,7 +74,15 @@ class Messages(Protocol):
         self, provider_message_id: str, lock: bool = False
     ) -> Message | None: ...
 
+    async def get_many(
+        self, message_ids: Collection[int], lock: bool = False
+    ) -> dict[int, Message]:
+        """The messages among these ids, by id; locked in id order."""
+        ...
+
     async def save(self, message: Message) -> None: ...
+
+    async def save_many(self, messages: Sequence[Message]) -> None: ...
 
     async def record_event(
         self,

@@ -258,6 +258,8 @@ class Contacts(Protocol):
 
     async def get(self, contact_id: int) -> Contact: ...
 
+    async def get_many(self, contact_ids: Collection[int]) -> dict[int, Contact]: ...
+
     async def number_history(
         self, tenant_id: int, phones: Sequence[str], since: datetime
     ) -> dict[str, NumberHistory]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dialer.domain.channels import Channel
@@ -15,6 +17,7 @@ from dialer.domain.statuses import CampaignStatus, MessageStatus, can_move_messa
 from dialer.ports import UnitOfWork
 from dialer.ports.messaging import InboundMessage, MessageEvent
 from dialer.services import message_steps
+from dialer.services.coalescing import Coalescer
 from dialer.services.context import Services
 
 log = logging.getLogger(__name__)
@@ -25,22 +28,60 @@ UNKNOWN_AFTER = timedelta(minutes=10)  # a send never heard of by then is given 
 SETTLE_BATCH = 500
 
 
-async def apply_message_event(
-    services: Services, event: MessageEvent, message_id: int | None
-) -> bool:
-    """Record one status callback; False when it names no message of ours (answered 2xx all
-    the same: the provider must not retry it forever). ``message_id`` comes from the callback
-    URL we gave, so a callback that overtakes the send's own answer still finds its message."""
+@dataclass(frozen=True)
+class StatusCallback:
+    event: MessageEvent
+    message_id: int | None  # from the callback URL we gave (``?m=``)
+
+
+class MessageEventWriter:
+    """A listener's message status callbacks, written together: the callbacks that arrive
+    while a transaction is being written go in the next one (services/coalescing.py), so an
+    SMS's three callbacks (queued, sent, delivered) cost a share of a commit each, not one."""
+
+    def __init__(self, services: Services) -> None:
+        self._coalescer = Coalescer[StatusCallback, bool](
+            lambda batch: apply_message_events(services, batch)
+        )
+
+    async def write(self, event: MessageEvent, message_id: int | None) -> bool:
+        """True once stored; False when it names no message of ours."""
+        return await self._coalescer.submit(StatusCallback(event, message_id))
+
+
+async def apply_message_events(
+    services: Services, callbacks: Sequence[StatusCallback]
+) -> list[bool]:
+    """Record status callbacks in one transaction, each False when it names no message of ours
+    (answered 2xx all the same: the provider must not retry it forever). The message id comes
+    from the callback URL we gave, so a callback that overtakes the send's own answer still
+    finds its message. Messages are locked in id order: two listeners' batches never wait on
+    each other in a cycle."""
     now = services.clock.now()
+    order = sorted(range(len(callbacks)), key=lambda i: _lock_order(callbacks[i], i))
+    known = [False] * len(callbacks)
     async with services.store.unit() as uow:
-        message = await _find(uow, event.provider_message_id, message_id)
-        if message is None:
-            log.info("status of unknown message %s ignored", event.provider_message_id)
-            return False
-        key = f"{event.progress}:{event.error_code or '-'}"
-        if await uow.messages.record_event(message.id, key, event.progress, now, event.raw):
-            await _apply(uow, message, event, now)
-            await uow.commit()
+        for i in order:
+            known[i] = await _record(uow, callbacks[i], now)
+        await uow.commit()
+    return known
+
+
+def _lock_order(callback: StatusCallback, position: int) -> tuple[int, int, int]:
+    if callback.message_id is None:
+        return (1, 0, position)
+    return (0, callback.message_id, position)
+
+
+async def _record(uow: UnitOfWork, callback: StatusCallback, now: datetime) -> bool:
+    event = callback.event
+    message = await _find(uow, event.provider_message_id, callback.message_id)
+    if message is None:
+        log.info("status of unknown message %s ignored", event.provider_message_id)
+        return False
+    key = f"{event.progress}:{event.error_code or '-'}"
+    if await uow.messages.record_event(message.id, key, event.progress, now, event.raw):
+        await _apply(uow, message, event, now)
     return True
 
 

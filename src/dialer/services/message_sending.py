@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from dialer.domain.channels import Channel, MessageStep
 from dialer.domain.messages import Message
-from dialer.domain.model import Campaign, Lead, Rate, Rates
+from dialer.domain.model import Campaign, Rate, Rates
 from dialer.domain.phone import mask, zones_of_key
 from dialer.domain.statuses import MessageStatus
 from dialer.domain.templates import MessageTemplate, RenderFailed
@@ -34,10 +32,12 @@ from dialer.errors import (
     ProviderThrottled,
     ProviderUnavailable,
 )
-from dialer.ports import NewDeadLetter, Scope, UnitOfWork
+from dialer.ports import NewDeadLetter, Scope
+from dialer.ports.message_store import Lease
 from dialer.ports.messaging import EmailRequest, MessageAccepted, SmsRequest
+from dialer.services.coalescing import Coalescer
 from dialer.services.context import Services
-from dialer.services.safety import policy_from
+from dialer.services.message_claims import ClaimReads, read_for_claim
 from dialer.services.tenants import channel_rates
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,6 @@ MAX_SEND_WAIT = 5.0  # seconds a claimed message may wait for its slot; later: c
 # for its turn and its slot; a dispatcher dying with a batch in hand delays it this much.
 CLAIM_LEASE = timedelta(seconds=20)
 SEND_CONCURRENCY = 50  # requests in flight at once per dispatcher
-FREQUENCY_RECHECK = 3600  # seconds before a capped message is looked at again
 MAX_SEND_TRIES = 5  # sends the provider could not take before the message is dead-lettered
 NOT_SENT = "not sent "  # how a dead-lettered message's error begins: it never left
 MESSAGE_JOB = "message"  # the dead letters' kind for messages
@@ -90,7 +89,9 @@ class MessageSender:
         self.services = services
         self.batch_size = batch_size
         self._slots = asyncio.Semaphore(concurrency)
-        self._tenants: dict[int, Mapping[str, Any]] = {}  # settings, read once per claim
+        # Sent markers and acceptances of sends at nearly the same moment: one commit each.
+        self._marks = Coalescer[Lease, bool](self._write_marks)
+        self._acceptances = Coalescer[Acceptance, None](self._write_acceptances)
 
     async def run_once(self) -> int:
         """Claim and send one batch of due messages; returns how many were sent."""
@@ -104,33 +105,23 @@ class MessageSender:
 
     async def claim(self) -> list[Outgoing]:
         now = self.services.clock.now()
-        self._tenants = {}
         async with self.services.store.unit() as uow:
             claimed = await uow.messages.claim_due(now, self.batch_size)
             if not claimed:
                 return []
-            leads = await uow.leads.get_many({m.lead_id for m in claimed})
-            campaigns: dict[int, Campaign] = {}
-            outgoing = []
-            for message in claimed:
-                if message.campaign_id not in campaigns:
-                    campaigns[message.campaign_id] = await uow.campaigns.get(message.campaign_id)
-                campaign = campaigns[message.campaign_id]
-                lead = leads[message.lead_id]
-                ready = await self._prepare(uow, campaign, lead, message, now)
-                if ready is not None:
-                    outgoing.append(ready)
-                await uow.messages.save(message)
+            reads = await read_for_claim(uow, claimed, now, self.services.limits.number_policy)
+            outgoing = [o for o in (self._prepare(reads, m, now) for m in claimed) if o]
+            await uow.messages.save_many(claimed)
             await uow.commit()
         return outgoing
 
-    async def _prepare(
-        self, uow: UnitOfWork, campaign: Campaign, lead: Lead, message: Message, now: datetime
-    ) -> Outgoing | None:
-        """The request to send, with the message marked SENDING; or None, with the message
-        skipped, failed or moved to its next opening."""
+    def _prepare(self, reads: ClaimReads, message: Message, now: datetime) -> Outgoing | None:
+        """The request to send, with the message leased; or None, with the message skipped,
+        failed or moved to its next opening."""
+        campaign = reads.campaigns[message.campaign_id]
+        lead = reads.leads[message.lead_id]
         step = campaign.settings.steps[message.step - 1]
-        refusal = await self._refusal(uow, campaign, lead, message)
+        refusal = reads.refusal(message)
         if refusal is not None:
             _end(message, MessageStatus.SKIPPED, refusal)
             return None
@@ -142,12 +133,12 @@ class MessageSender:
         if opens > now:
             message.due_at = opens  # quiet hours: SMS at night is a legal matter too
             return None
-        recheck = await self._over_frequency_cap(uow, message, now)
+        recheck = reads.over_frequency_cap(message, now)
         if recheck is not None:
             message.due_at = recheck
             message.error = "waiting: the channel's frequency cap for this address"
             return None
-        contact = await uow.contacts.get(lead.contact_id)
+        contact = reads.contacts[lead.contact_id]
         values = {**contact.attributes, **({"name": contact.name} if contact.name else {})}
         try:
             request = self._request(campaign, step, message, values)
@@ -155,35 +146,9 @@ class MessageSender:
             _end(message, MessageStatus.FAILED, str(exc))
             return None
         message.due_at, message.error = now + CLAIM_LEASE, None
-        tenant = await self._tenant_settings(uow, message.tenant_id)
-        scope = self._scope(campaign, step, message, channel_rates(tenant, message.channel))
+        rates = channel_rates(reads.tenants[message.tenant_id], message.channel)
+        scope = self._scope(campaign, step, message, rates)
         return Outgoing(message, request, scope, message.due_at)
-
-    async def _refusal(
-        self, uow: UnitOfWork, campaign: Campaign, lead: Lead, message: Message
-    ) -> str | None:
-        if not message.to:
-            return "the contact has no email address"  # a number every lead has
-        if await uow.do_not_call.listed(campaign.tenant_id, [lead.phone]):
-            return "on a do-not-call list"
-        if await uow.messages.opted_out(campaign.tenant_id, message.channel, [message.to]):
-            return f"opted out of {message.channel}"
-        return None
-
-    async def _over_frequency_cap(
-        self, uow: UnitOfWork, message: Message, now: datetime
-    ) -> datetime | None:
-        """When to look again, if the address already had the tenant's number policy's worth
-        of messages of this channel within its window (as a number has of calls)."""
-        tenant = await self._tenant_settings(uow, message.tenant_id)
-        policy = policy_from(tenant, self.services.limits.number_policy)
-        since = now - timedelta(seconds=policy.window)
-        sent = await uow.messages.sent_since(
-            message.tenant_id, message.channel, [message.to], since
-        )
-        if sent.get(message.to, 0) < policy.max_attempts:
-            return None
-        return now + timedelta(seconds=min(policy.window, FREQUENCY_RECHECK))
 
     def _request(
         self, campaign: Campaign, step: MessageStep, message: Message, values: dict[str, str]
@@ -204,12 +169,6 @@ class MessageSender:
         return EmailRequest(
             message.id, message.to, message.sender, subject, body, html, unsubscribe, domain
         )
-
-    async def _tenant_settings(self, uow: UnitOfWork, tenant_id: int) -> Mapping[str, Any]:
-        """The tenant's settings, read once per claim (its policy and its channel rates)."""
-        if tenant_id not in self._tenants:
-            self._tenants[tenant_id] = await uow.tenants.settings(tenant_id)
-        return self._tenants[tenant_id]
 
     def _scope(
         self, campaign: Campaign, step: MessageStep, message: Message, tenant_rates: Rates
@@ -274,13 +233,14 @@ class MessageSender:
 
     async def _mark_sending(self, outgoing: Outgoing) -> bool:
         """Commit the sent marker, if the claim's lease still holds."""
+        return await self._marks.submit(Lease(outgoing.message.id, outgoing.leased_until))
+
+    async def _write_marks(self, leases: list[Lease]) -> list[bool]:
         now = self.services.clock.now()
         async with self.services.store.unit() as uow:
-            started = await uow.messages.start_sending(
-                outgoing.message.id, outgoing.leased_until, now
-            )
+            started = await uow.messages.start_sending(leases, now)
             await uow.commit()
-        return started
+        return [lease.message_id in started for lease in leases]
 
     async def _release(self, outgoing: Outgoing, due_at: datetime) -> None:
         """Give an unsent message back before its lease runs out, due at ``due_at``."""
@@ -328,17 +288,33 @@ class MessageSender:
         log.info("message %s to %s refused: %s", message.id, mask(message.to), exc)
 
     async def _accepted(self, message: Message, accepted: MessageAccepted) -> None:
+        await self._acceptances.submit(Acceptance(message.id, accepted))
+
+    async def _write_acceptances(self, batch: list[Acceptance]) -> list[None]:
         async with self.services.store.unit() as uow:
-            current = await uow.messages.get(message.id, lock=True)
-            if current is None:
-                return
-            current.provider_message_id = accepted.provider_message_id
-            current.segments = accepted.segments if accepted.segments else current.segments
-            target = MessageStatus(accepted.progress.value.upper())
-            if current.status is MessageStatus.SENDING and target is not MessageStatus.SENDING:
-                current.move_to(target)
-            await uow.messages.save(current)
+            found = await uow.messages.get_many({a.message_id for a in batch}, lock=True)
+            for acceptance in batch:
+                current = found.get(acceptance.message_id)
+                if current is not None:
+                    _take(current, acceptance.accepted)
+            await uow.messages.save_many(list(found.values()))
             await uow.commit()
+        return [None] * len(batch)
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    message_id: int
+    accepted: MessageAccepted
+
+
+def _take(message: Message, accepted: MessageAccepted) -> None:
+    """The provider's answer to a send; a status callback may have overtaken it."""
+    message.provider_message_id = accepted.provider_message_id
+    message.segments = accepted.segments if accepted.segments else message.segments
+    target = MessageStatus(accepted.progress.value.upper())
+    if message.status is MessageStatus.SENDING and target is not MessageStatus.SENDING:
+        message.move_to(target)
 
 
 def _end(message: Message, status: MessageStatus, reason: str) -> None:

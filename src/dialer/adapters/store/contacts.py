@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -58,6 +58,12 @@ class SqlContacts(SqlRepository):
         )
         ids: dict[str, int] = {row.phone: row.id for row in found}
         return [int(ids[p]) for p in phones]
+
+    async def get_many(self, contact_ids: Collection[int]) -> dict[int, Contact]:
+        if not contact_ids:
+            return {}
+        stmt = select(contacts).where(contacts.c.id.in_(sorted(contact_ids)))
+        return {row.id: rows.contact(row) for row in await self._conn.execute(stmt)}
 
     async def get(self, contact_id: int) -> Contact:
         row = (

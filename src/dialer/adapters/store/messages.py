@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, tuple_, update
 
 from dialer.adapters.store.base import SqlRepository
 from dialer.adapters.store.message_tables import channel_opt_outs, message_events, messages
@@ -14,7 +14,7 @@ from dialer.adapters.store.tables import campaigns, contacts
 from dialer.domain.channels import Channel
 from dialer.domain.messages import Message, NewMessage
 from dialer.domain.statuses import TERMINAL_MESSAGE, CampaignStatus, MessageStatus
-from dialer.ports.message_store import EMAIL_ATTRIBUTE, MessageQuery, OptOut
+from dialer.ports.message_store import EMAIL_ATTRIBUTE, Lease, MessageQuery, OptOut
 
 _M = messages.c
 _O = channel_opt_outs.c
@@ -64,6 +64,20 @@ def _new_row(message: NewMessage, now: datetime) -> dict[str, Any]:
     }
 
 
+def _saved(message: Message) -> dict[str, Any]:
+    return {
+        "message_id": message.id,
+        "status": message.status.value,
+        "due_at": message.due_at,
+        "provider_message_id": message.provider_message_id,
+        "segments": message.segments,
+        "error": None if message.error is None else message.error[:300],
+        "sent_at": message.sent_at,
+        "settled_at": message.settled_at,
+        "tries": message.tries,
+    }
+
+
 class SqlMessages(SqlRepository):
     async def add(self, new: Sequence[NewMessage], now: datetime) -> int:
         stmt = (
@@ -93,16 +107,22 @@ class SqlMessages(SqlRepository):
         )
         return [_message(row) for row in await self._conn.execute(stmt)]
 
-    async def start_sending(self, message_id: int, leased_until: datetime, now: datetime) -> bool:
-        values = {"status": MessageStatus.SENDING.value, "sent_at": now, "error": None}
-        return await self._under_lease(message_id, leased_until, values)
+    async def start_sending(self, leases: Sequence[Lease], now: datetime) -> set[int]:
+        if not leases:
+            return set()
+        held = [(lease.message_id, lease.leased_until) for lease in leases]
+        stmt = (
+            update(messages)
+            .where(
+                _M.status == MessageStatus.PENDING.value,
+                tuple_(_M.id, _M.due_at).in_(held),
+            )
+            .values(status=MessageStatus.SENDING.value, sent_at=now, error=None)
+            .returning(_M.id)
+        )
+        return {row.id for row in await self._conn.execute(stmt)}
 
     async def release(self, message_id: int, leased_until: datetime, due_at: datetime) -> bool:
-        return await self._under_lease(message_id, leased_until, {"due_at": due_at})
-
-    async def _under_lease(
-        self, message_id: int, leased_until: datetime, values: dict[str, Any]
-    ) -> bool:
         stmt = (
             update(messages)
             .where(
@@ -110,9 +130,18 @@ class SqlMessages(SqlRepository):
                 _M.status == MessageStatus.PENDING.value,
                 _M.due_at == leased_until,
             )
-            .values(values)
+            .values(due_at=due_at)
         )
         return int((await self._conn.execute(stmt)).rowcount) == 1
+
+    async def get_many(
+        self, message_ids: Collection[int], lock: bool = False
+    ) -> dict[int, Message]:
+        if not message_ids:
+            return {}
+        stmt = select(messages).where(_M.id.in_(sorted(message_ids))).order_by(_M.id)
+        found = await self._conn.execute(stmt.with_for_update() if lock else stmt)
+        return {row.id: _message(row) for row in found}
 
     async def get(self, message_id: int, lock: bool = False) -> Message | None:
         stmt = select(messages).where(_M.id == message_id)
@@ -127,17 +156,26 @@ class SqlMessages(SqlRepository):
         return None if row is None else _message(row)
 
     async def save(self, message: Message) -> None:
-        values = {
-            "status": message.status.value,
-            "due_at": message.due_at,
-            "provider_message_id": message.provider_message_id,
-            "segments": message.segments,
-            "error": None if message.error is None else message.error[:300],
-            "sent_at": message.sent_at,
-            "settled_at": message.settled_at,
-            "tries": message.tries,
-        }
-        await self._conn.execute(update(messages).where(_M.id == message.id).values(values))
+        await self.save_many([message])
+
+    async def save_many(self, batch: Sequence[Message]) -> None:
+        if not batch:
+            return
+        stmt = (
+            update(messages)
+            .where(_M.id == bindparam("message_id"))
+            .values(
+                status=bindparam("status"),
+                due_at=bindparam("due_at"),
+                provider_message_id=bindparam("provider_message_id"),
+                segments=bindparam("segments"),
+                error=bindparam("error"),
+                sent_at=bindparam("sent_at"),
+                settled_at=bindparam("settled_at"),
+                tries=bindparam("tries"),
+            )
+        )
+        await self._conn.execute(stmt, [_saved(message) for message in batch])
 
     async def record_event(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from dialer.adapters.store.memory.base import MemoryRepository
@@ -46,6 +46,10 @@ class MemoryContacts(MemoryRepository):
         )
         self._db.contacts.put(row.id, row)
         return row.id
+
+    async def get_many(self, contact_ids: Collection[int]) -> dict[int, Contact]:
+        found = (self._db.contacts.get(contact_id) for contact_id in contact_ids)
+        return {contact.id: contact for contact in (r.contact() for r in found if r is not None)}
 
     async def get(self, contact_id: int) -> Contact:
         row = self._db.contacts.get(contact_id)

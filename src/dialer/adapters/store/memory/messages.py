@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from dialer.adapters.store.memory.base import MemoryRepository
@@ -12,7 +12,7 @@ from dialer.domain.channels import Channel
 from dialer.domain.messages import Message, NewMessage
 from dialer.domain.statuses import TERMINAL_MESSAGE, CampaignStatus, MessageStatus
 from dialer.errors import NotFound
-from dialer.ports.message_store import EMAIL_ATTRIBUTE, MessageQuery, OptOut
+from dialer.ports.message_store import EMAIL_ATTRIBUTE, Lease, MessageQuery, OptOut
 
 _WAITING_FOR_RECEIPT = frozenset({MessageStatus.QUEUED, MessageStatus.SENT})
 
@@ -50,13 +50,15 @@ class MemoryMessages(MemoryRepository):
         due.sort(key=lambda m: (m.due_at, m.id))
         return [_copy(m) for m in due[: max(limit, 0)]]
 
-    async def start_sending(self, message_id: int, leased_until: datetime, now: datetime) -> bool:
-        message = self._leased(message_id, leased_until)
-        if message is None:
-            return False
-        message.status, message.sent_at, message.error = MessageStatus.SENDING, now, None
-        self._db.messages.put(message_id, message)
-        return True
+    async def start_sending(self, leases: Sequence[Lease], now: datetime) -> set[int]:
+        started = set()
+        for lease in leases:
+            message = self._leased(lease.message_id, lease.leased_until)
+            if message is not None:
+                message.status, message.sent_at, message.error = MessageStatus.SENDING, now, None
+                self._db.messages.put(message.id, message)
+                started.add(message.id)
+        return started
 
     async def release(self, message_id: int, leased_until: datetime, due_at: datetime) -> bool:
         message = self._leased(message_id, leased_until)
@@ -79,6 +81,16 @@ class MemoryMessages(MemoryRepository):
     async def by_provider_id(self, provider_message_id: str, lock: bool = False) -> Message | None:
         found = self._db.messages.find("provider_id", provider_message_id)
         return None if found is None else _copy(found)
+
+    async def get_many(
+        self, message_ids: Collection[int], lock: bool = False
+    ) -> dict[int, Message]:
+        found = (self._db.messages.get(message_id) for message_id in sorted(message_ids))
+        return {m.id: _copy(m) for m in found if m is not None}
+
+    async def save_many(self, batch: Sequence[Message]) -> None:
+        for message in batch:
+            await self.save(message)
 
     async def save(self, message: Message) -> None:
         if self._db.messages.get(message.id) is None:
