@@ -298,6 +298,9 @@ class Queue:
     via: str = "sql"  # how rows are added: one SQL INSERT per chunk, or the store's add
     enqueued: int = 0  # rows added so far (the warm-up's first)
     late: list[float] = field(default_factory=list)  # seconds a row was added after its due
+    # Each row's due instant by its token: a claim moves due_at on (its lease), so the row's
+    # own due_at is no longer the instant it was due.
+    due_by_token: dict[str, datetime] = field(default_factory=dict)
 
 
 async def finished_leads(
@@ -366,6 +369,8 @@ async def _insert_rows(conn: asyncpg.Connection, rows: Sequence[NewMessage]) -> 
 def _new_message(queue: Queue, channel: Channel, n: int, due: datetime) -> NewMessage:
     lead_id = queue.lead_ids[n]
     is_sms = channel is Channel.SMS
+    token = secrets.token_urlsafe(24)
+    queue.due_by_token[token] = due
     return NewMessage(
         tenant_id=queue.campaign.tenant_id,
         campaign_id=queue.campaign.id,
@@ -377,7 +382,7 @@ def _new_message(queue: Queue, channel: Channel, n: int, due: datetime) -> NewMe
         due_at=due,
         zone_key=NY,
         outcomes=("no_answer",),
-        token=secrets.token_urlsafe(24),
+        token=token,
     )
 
 
@@ -422,11 +427,12 @@ async def warm_messages(
 
 
 async def _unsent(conn: asyncpg.Connection, campaign_ids: Sequence[int], before: float) -> int:
-    """Messages of these campaigns due before ``before`` and not sent yet."""
+    """Messages of these campaigns due before ``before`` and not sent yet (a row is added
+    ENQUEUE_AHEAD before it is due; its due_at may be a claim's lease)."""
     n = await conn.fetchval(
         """SELECT count(*) FROM messages WHERE campaign_id = ANY($1::bigint[])
-           AND status IN ('PENDING', 'SENDING') AND due_at < $2""",
-        list(campaign_ids), _at(before),
+           AND status IN ('PENDING', 'SENDING') AND created_at < $2""",
+        list(campaign_ids), _at(before - ENQUEUE_AHEAD),
     )  # fmt: skip
     return int(n)
 
@@ -435,8 +441,9 @@ async def backlog_now(conn: asyncpg.Connection, call_campaigns: Sequence[int]) -
     """Due now and not yet sent, per channel: the queues in the store (calls: due leads not
     yet claimed, as benchmarks/deployment.due_backlog counts them)."""
     rows = await conn.fetch(
-        """SELECT channel, count(*) FROM messages
-           WHERE status = 'PENDING' AND due_at <= now() GROUP BY channel"""
+        """SELECT channel, count(*) FROM messages WHERE status = 'PENDING'
+           AND created_at <= now() - make_interval(secs => $1) GROUP BY channel""",
+        ENQUEUE_AHEAD,
     )
     calls = await conn.fetchval(
         """SELECT count(*) FROM leads WHERE campaign_id = ANY($1::bigint[])
@@ -463,11 +470,13 @@ class Row:
     due_at: datetime
     sent_at: datetime | None
     error: str | None
+    token: str
+    created_at: datetime
 
 
 async def message_rows(conn: asyncpg.Connection, campaign_ids: Sequence[int]) -> list[Row]:
     rows = await conn.fetch(
-        """SELECT id, channel, status, due_at, sent_at, error FROM messages
+        """SELECT id, channel, status, due_at, sent_at, error, token, created_at FROM messages
            WHERE campaign_id = ANY($1::bigint[])""",
         list(campaign_ids),
     )
@@ -842,7 +851,10 @@ def message_figures(
     rate = args.sms if channel == "sms" else args.email
     figures = ChannelFigures(channel, rate, args.seconds, backlog=run.backlog.get(channel, []))
     end = run.t0 + args.seconds
-    due = {r.id: r for r in rows if r.channel == channel and run.t0 <= r.due_at.timestamp() < end}
+    intended = {t: d for queue in run.queues for t, d in queue.due_by_token.items()}
+    # A row the harness added was due when it said; one a step decided, when it was decided.
+    due_at = {r.id: intended.get(r.token, r.created_at).timestamp() for r in rows}
+    due = {r.id: r for r in rows if r.channel == channel and run.t0 <= due_at[r.id] < end}
     figures.due = len(due)
     if run.flow is not None:  # one message per unanswered call: offered as the calls went
         figures.offered = round(figures.due / args.seconds, 1)
@@ -851,12 +863,10 @@ def message_figures(
         if message_id in first_seen:
             figures.duplicates += 1
         first_seen[message_id] = min(at, first_seen.get(message_id, at))
-    figures.latencies = [
-        first_seen[i] - r.due_at.timestamp() for i, r in due.items() if i in first_seen
-    ]
+    figures.latencies = [first_seen[i] - due_at[i] for i in due if i in first_seen]
     figures.accepted = len(figures.latencies)
     figures.claimed = [
-        (r.sent_at - r.due_at).total_seconds() for r in due.values() if r.sent_at is not None
+        r.sent_at.timestamp() - due_at[r.id] for r in due.values() if r.sent_at is not None
     ]
     figures.accepted_in_window = in_window(first_seen.values(), run.t0, args.seconds)
     figures.densest = max_in_window(sorted(first_seen.values()))

@@ -129,31 +129,29 @@ async def apply_inbound(services: Services, inbound: InboundMessage) -> OptKeywo
 
 async def settle_messages(services: Services) -> int:
     """Move leads on from the message steps that are over; give up on sends never heard of.
-    Returns how many messages were settled."""
+    Returns how many messages were settled. Reads and writes go per batch, not per message."""
     now = services.clock.now()
     async with services.store.unit() as uow:
-        for lost in await uow.messages.stuck_sending(now - UNKNOWN_AFTER, SETTLE_BATCH):
-            lost.move_to(MessageStatus.FAILED)
-            lost.error = "outcome unknown: the provider never answered the send nor reported it"
-            await uow.messages.save(lost)
+        lost = await uow.messages.stuck_sending(now - UNKNOWN_AFTER, SETTLE_BATCH)
+        for message in lost:
+            message.move_to(MessageStatus.FAILED)
+            message.error = "outcome unknown: the provider never answered the send nor reported it"
+        await uow.messages.save_many(lost)  # settled below, with the others that are over
         over = await uow.messages.to_settle(now, now - RECEIPT_WAIT, SETTLE_BATCH)
+        leads = await uow.leads.get_many({m.lead_id for m in over})
+        campaigns = {c: await uow.campaigns.get(c) for c in {m.campaign_id for m in over}}
         for message in over:
-            await _next_step(services, uow, message)
+            campaign = campaigns[message.campaign_id]
+            if campaign.status is not CampaignStatus.CANCELLED:
+                outcomes = (*message.outcomes, message.outcome)
+                lead = leads[message.lead_id]
+                await message_steps.queue_next(
+                    services, uow, campaign, lead, after=message.step, outcomes=outcomes
+                )
             message.settled_at = now
-            await uow.messages.save(message)
+        await uow.messages.save_many(over)
         await uow.commit()
     return len(over)
-
-
-async def _next_step(services: Services, uow: UnitOfWork, message: Message) -> None:
-    campaign = await uow.campaigns.get(message.campaign_id)
-    if campaign.status is CampaignStatus.CANCELLED:
-        return
-    lead = await uow.leads.get(message.lead_id)
-    outcomes = (*message.outcomes, message.outcome)
-    await message_steps.queue_next(
-        services, uow, campaign, lead, after=message.step, outcomes=outcomes
-    )
 
 
 async def unsubscribe(services: Services, message_id: int, token: str) -> bool:
