@@ -5,7 +5,10 @@ the attempts listed per endpoint."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+
+import pytest
 
 from dialer.adapters.clock import ManualClock
 from dialer.ports import Store
@@ -183,3 +186,21 @@ async def test_attempts_are_listed_per_endpoint(store: Store, clock: ManualClock
     assert (attempt.status_code, attempt.latency_ms, attempt.error) == (500, 12.5, "boom")
     assert attempt.type == "lead.finished"
     assert attempt.event_id > 0
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_concurrent_claims_never_share_a_delivery(store: Store, clock: ManualClock) -> None:
+    """SKIP LOCKED: two dispatchers claiming at once get disjoint deliveries, and neither
+    waits; a lead's later event stays behind its earlier one claimed by the other."""
+    await endpoint(store, clock, 1, ["lead.finished", "attempt.ended"])
+    for lead_id in range(1, 9):
+        await record(store, clock, NewEvent(1, "attempt.ended", {}, lead_id=lead_id))
+    await record(store, clock, NewEvent(1, "lead.finished", {}, lead_id=1))
+    lease = clock.now() + LEASE
+    async with store.unit() as first, store.unit() as second:
+        a = await first.webhooks.claim_due(clock.now(), lease, 5)
+        b = await asyncio.wait_for(second.webhooks.claim_due(clock.now(), lease, 10), 5)
+    assert len(a) == 5
+    assert len(b) == 3
+    assert not {d.id for d in a} & {d.id for d in b}
+    assert all(d.type == "attempt.ended" for d in [*a, *b])

@@ -37,6 +37,8 @@ class Receiver:
     refused: list[str] = field(default_factory=list)  # signatures that did not verify
     slow_seconds: float = 2.0
     url: str = ""
+    in_flight: int = 0
+    peak: int = 0  # the most requests it held at once
 
     def answer(self, *answers: int | str) -> None:
         self.plan.extend(answers)
@@ -66,7 +68,12 @@ class Receiver:
         payload["_answer"] = action
         self.received.append(Received(headers, body, payload, verified))
         if action == SLOW:
-            await asyncio.sleep(self.slow_seconds)
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            try:
+                await asyncio.sleep(self.slow_seconds)
+            finally:
+                self.in_flight -= 1
             return web.Response(status=OK)
         if action == DROP:
             assert request.transport is not None

@@ -12,8 +12,8 @@ import httpx
 
 from dialer.bootstrap import Runtime
 from dialer.ports.webhook_store import NewEvent
-from tests.integration.outbound.conftest import clock_of, deliverer, subscribe
-from tests.support.api import CAMPAIGN, Keys, bearer
+from tests.integration.outbound.conftest import clock_of, deliverer, subscribe, webhook_runtime
+from tests.support.api import CAMPAIGN, Keys, api_client, bearer, make_keys
 from tests.support.webhook_receiver import DROP, SLOW, Receiver
 
 PATH = "/v1/webhook-endpoints"
@@ -187,9 +187,10 @@ async def test_a_leads_events_arrive_in_sequence_even_when_the_first_fails(
     await subscribe(client, keys.admin, receiver, ["attempt.ended", "lead.finished"])
     tenant_id = await tenant_of(runtime)
     await lead_events(runtime, tenant_id, 9, "attempt.ended", "attempt.ended", "lead.finished")
-    await lead_events(runtime, tenant_id, 10, "attempt.ended")
     receiver.answer(500)
-    assert await deliverer(runtime).run_once() == 2  # the first of each lead only
+    assert await deliverer(runtime).run_once() == 1  # the lead's first only; it fails
+    await lead_events(runtime, tenant_id, 10, "attempt.ended")
+    assert await deliverer(runtime).run_once() == 1  # another lead's is not held back
     clock = clock_of(runtime)
     for _ in range(5):
         clock.advance(60)
@@ -251,3 +252,22 @@ async def test_a_test_event_goes_to_the_one_endpoint(
     [payload] = receiver.delivered()
     assert payload["type"] == "webhook.test"
     assert payload["data"]["endpoint_id"] == endpoint["id"]
+
+
+async def test_an_endpoint_gets_at_most_its_concurrency_at_once(
+    database_url: str, receiver: Receiver
+) -> None:
+    async with (
+        webhook_runtime(database_url, webhook_concurrency=2) as runtime,
+        api_client(runtime) as client,
+    ):
+        keys = await make_keys(runtime)
+        await subscribe(client, keys.admin, receiver, ["lead.finished"])
+        tenant_id = await tenant_of(runtime)
+        for lead_id in range(1, 7):
+            await lead_events(runtime, tenant_id, lead_id, "lead.finished")
+        receiver.slow_seconds = 0.2  # within the sender's timeout: each is answered
+        receiver.answer(*[SLOW] * 6)
+        assert await deliverer(runtime).run_once() == 6
+    assert receiver.peak == 2
+    assert len(receiver.received) == 6
