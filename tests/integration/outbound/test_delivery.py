@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 
 from dialer.bootstrap import Runtime
+from dialer.ports.jobs import JobFailure
 from dialer.ports.webhook_store import NewEvent
+from dialer.services.batches import record_failures
 from tests.integration.outbound.conftest import clock_of, deliverer, subscribe, webhook_runtime
 from tests.support.api import CAMPAIGN, Keys, api_client, bearer, make_keys
 from tests.support.webhook_receiver import DROP, SLOW, Receiver
@@ -271,3 +273,21 @@ async def test_an_endpoint_gets_at_most_its_concurrency_at_once(
         assert await deliverer(runtime).run_once() == 6
     assert receiver.peak == 2
     assert len(receiver.received) == 6
+
+
+async def test_a_failed_job_reports_its_dead_letter(
+    client: httpx.AsyncClient, keys: Keys, receiver: Receiver, runtime: Runtime
+) -> None:
+    await subscribe(client, keys.admin, receiver, ["dead_letter.created"])
+    failure = JobFailure({"attempt_id": 41}, await tenant_of(runtime), "attempt:41", "boom", 3)
+    await record_failures(runtime.services, [failure])
+    assert await deliverer(runtime).run_once() == 1
+    [payload] = receiver.delivered()
+    assert payload["type"] == "dead_letter.created"
+    assert payload["sequence"] is None
+    assert payload["data"] == {
+        "kind": "originate",
+        "key": "attempt:41",
+        "cause": "boom",
+        "attempts": 3,
+    }
