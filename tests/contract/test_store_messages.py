@@ -317,3 +317,21 @@ async def test_messages_are_read_and_saved_many_at_once(store: Store, clock: Man
     ]
     assert list(contacts) == [lead.contact_id]
     assert contacts[lead.contact_id].phone == lead.phone
+
+
+async def test_email_opt_outs_ignore_the_case_of_the_address(
+    store: Store, clock: ManualClock
+) -> None:
+    async with store.unit() as uow:
+        assert await uow.messages.opt_out(1, Channel.EMAIL, "Ada@Example.com", "link", clock.now())
+        assert not await uow.messages.opt_out(
+            1, Channel.EMAIL, "ada@example.COM", "again", clock.now()
+        )
+        assert await uow.messages.opted_out(
+            1, Channel.EMAIL, ["ADA@example.com", "bob@example.com"]
+        ) == {"ADA@example.com"}
+        await uow.commit()
+    async with store.unit() as uow:
+        assert await uow.messages.opt_in(1, Channel.EMAIL, "ada@EXAMPLE.com")
+        assert await uow.messages.opted_out(1, Channel.EMAIL, ["Ada@Example.com"]) == set()
+        await uow.commit()

@@ -67,6 +67,13 @@ class MessageStep:
         return not self.when or bool(self.when & set(outcomes))
 
 
+def listed_address(channel: Channel, address: str) -> str:
+    """How an address is kept on an opt-out list. An email's local part is case-sensitive
+    by the letter of RFC 5321, but mail services treat it as not: "Ada@x.org" unsubscribing
+    must stop mail to "ada@x.org" too, so addresses are compared in lower case."""
+    return address.lower() if channel is Channel.EMAIL else address
+
+
 def call_outcome(last_attempt: AttemptStatus) -> str:
     """The word a lead's final call attempt gives to the steps after it."""
     return _CALL_OUTCOME_OF.get(last_attempt, "failed")

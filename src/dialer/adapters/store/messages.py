@@ -11,7 +11,7 @@ from sqlalchemy import and_, bindparam, delete, func, or_, select, tuple_, updat
 from dialer.adapters.store.base import SqlRepository
 from dialer.adapters.store.message_tables import channel_opt_outs, message_events, messages
 from dialer.adapters.store.tables import campaigns, contacts
-from dialer.domain.channels import Channel
+from dialer.domain.channels import Channel, listed_address
 from dialer.domain.messages import Message, NewMessage
 from dialer.domain.statuses import TERMINAL_MESSAGE, CampaignStatus, MessageStatus
 from dialer.ports.message_store import EMAIL_ATTRIBUTE, Lease, MessageQuery, OptOut
@@ -332,10 +332,14 @@ class SqlMessages(SqlRepository):
         if not addresses:
             return set()
         o = channel_opt_outs.c
-        stmt = select(o.address).where(
-            o.tenant_id == tenant_id, o.channel == channel.value, o.address.in_(list(addresses))
+        keys = {listed_address(channel, a) for a in addresses}
+        # Lists written before addresses were kept in lower case are read in lower case too.
+        listed = func.lower(o.address) if channel is Channel.EMAIL else o.address
+        stmt = select(listed).where(
+            o.tenant_id == tenant_id, o.channel == channel.value, listed.in_(sorted(keys))
         )
-        return set((await self._conn.scalars(stmt)).all())
+        found = set((await self._conn.scalars(stmt)).all())
+        return {a for a in addresses if listed_address(channel, a) in found}
 
     async def opt_out(
         self, tenant_id: int, channel: Channel, address: str, reason: str, now: datetime
@@ -343,7 +347,7 @@ class SqlMessages(SqlRepository):
         row = {
             "tenant_id": tenant_id,
             "channel": channel.value,
-            "address": address,
+            "address": listed_address(channel, address),
             "reason": reason[:200],
             "created_at": now,
         }
@@ -356,8 +360,11 @@ class SqlMessages(SqlRepository):
 
     async def opt_in(self, tenant_id: int, channel: Channel, address: str) -> bool:
         o = channel_opt_outs.c
+        listed = func.lower(o.address) if channel is Channel.EMAIL else o.address
         stmt = delete(channel_opt_outs).where(
-            o.tenant_id == tenant_id, o.channel == channel.value, o.address == address
+            o.tenant_id == tenant_id,
+            o.channel == channel.value,
+            listed == listed_address(channel, address),
         )
         return int((await self._conn.execute(stmt)).rowcount) > 0
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from dialer.adapters.store.memory.base import MemoryRepository
 from dialer.adapters.store.memory.database import OptOutRow
-from dialer.domain.channels import Channel
+from dialer.domain.channels import Channel, listed_address
 from dialer.domain.messages import Message, NewMessage
 from dialer.domain.statuses import TERMINAL_MESSAGE, CampaignStatus, MessageStatus
 from dialer.errors import NotFound
@@ -223,11 +223,16 @@ class MemoryMessages(MemoryRepository):
         self, tenant_id: int, channel: Channel, addresses: Sequence[str]
     ) -> set[str]:
         table = self._db.channel_opt_outs
-        return {a for a in addresses if table.get((tenant_id, channel.value, a)) is not None}
+        return {
+            a
+            for a in addresses
+            if table.get((tenant_id, channel.value, listed_address(channel, a))) is not None
+        }
 
     async def opt_out(
         self, tenant_id: int, channel: Channel, address: str, reason: str, now: datetime
     ) -> bool:
+        address = listed_address(channel, address)
         key = (tenant_id, channel.value, address)
         if self._db.channel_opt_outs.get(key) is not None:
             return False
@@ -236,7 +241,8 @@ class MemoryMessages(MemoryRepository):
         return True
 
     async def opt_in(self, tenant_id: int, channel: Channel, address: str) -> bool:
-        return self._db.channel_opt_outs.delete((tenant_id, channel.value, address)) is not None
+        key = (tenant_id, channel.value, listed_address(channel, address))
+        return self._db.channel_opt_outs.delete(key) is not None
 
     async def opt_outs(
         self, tenant_id: int, channel: Channel, after_id: int, limit: int
