@@ -16,7 +16,6 @@ from dialer.bootstrap import number_policy, open_store
 from dialer.cli import opt_outs
 from dialer.cli.common import run_command
 from dialer.cli.opt_outs import ChannelOption, ListChannel
-from dialer.domain.model import ScopeLimits
 from dialer.domain.phone import mask
 from dialer.domain.safety import NumberPolicy
 from dialer.domain.window import format_ranges
@@ -248,9 +247,16 @@ def limits(
     per_second: Annotated[int | None, typer.Option(help="Call starts per second.")] = None,
     per_minute: Annotated[int | None, typer.Option(help="Call starts per minute.")] = None,
     per_hour: Annotated[int | None, typer.Option(help="Call starts per hour.")] = None,
+    sms_per_second: Annotated[
+        int | None, typer.Option(help="SMS sent per second over all the tenant's campaigns.")
+    ] = None,
+    email_per_second: Annotated[
+        int | None, typer.Option(help="Emails sent per second over all the tenant's campaigns.")
+    ] = None,
     clear: Annotated[bool, typer.Option("--clear", help="Remove the tenant's own limits.")] = False,
 ) -> None:
-    """Show, or change, the tenant's own cap and start rates (over all its campaigns)."""
+    """Show, or change, the tenant's own cap, start rates and message rates (over all its
+    campaigns)."""
     changes: dict[str, int | None] = (
         dict.fromkeys(tenants.LIMIT_KEYS)
         if clear
@@ -261,17 +267,26 @@ def limits(
                 ("rate_per_second", per_second),
                 ("rate_per_minute", per_minute),
                 ("rate_per_hour", per_hour),
+                ("sms_per_second", sms_per_second),
+                ("email_per_second", email_per_second),
             )
             if value is not None
         }
     )
 
-    async def apply() -> ScopeLimits:
+    async def apply() -> dict[str, int | None]:
         settings = load_settings()
         async with open_store(settings) as store:
-            return await tenants.set_limits(store, settings.tenant, changes)
+            return await tenants.save_limits(store, settings.tenant, changes)
 
-    current = run_command(apply())
+    values = run_command(apply())
+    current = tenants.limits_from(values)
     cap = current.max_concurrency or "none of its own"
     rates = ", ".join(f"{r.per_second:g}/s (burst {r.burst})" for r in current.rates) or "none"
     console.print(f"Tenant cap: {cap}; start rates: {rates}.")
+    sends = [
+        f"{channel} {values[f'{channel}_per_second']}/s"
+        for channel in ("sms", "email")
+        if values[f"{channel}_per_second"] is not None
+    ]
+    console.print(f"Message rates: {', '.join(sends) or 'none of its own'}.")

@@ -124,3 +124,19 @@ async def test_status_shows_the_messages_of_campaigns_with_steps(
         [str(with_steps["id"]), "with-steps", "email", "1", "0", "1", "0", "0", "0", "2"],
     ]
     assert "calls-only │ sms" not in table.stdout
+
+
+async def test_limits_sets_and_shows_the_tenants_message_rates(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    """`dialer limits` keeps the same settings as `PUT /v1/limits`, message rates among them."""
+    shown = await dialer("limits", "--sms-per-second", "5", "--email-per-second", "20")
+    assert shown.exit_code == 0, shown.output
+    assert "Message rates: sms 5/s, email 20/s." in shown.output
+    read = await client.get("/v1/limits", headers=bearer(keys.viewer))
+    assert (read.json()["sms_per_second"], read.json()["email_per_second"]) == (5, 20)
+    refused = await dialer("limits", "--sms-per-second", "0")
+    assert refused.exit_code != 0
+    assert "sms_per_second" in refused.output
+    cleared = await dialer("limits", "--clear")
+    assert "Message rates: none of its own." in cleared.output
