@@ -180,6 +180,7 @@ async def test_attempts_are_listed_per_endpoint(store: Store, clock: ManualClock
             )
         await uow.commit()
         listed = await uow.webhooks.attempts(crm, 0, 10)
+        assert await uow.webhooks.latest_attempts(crm, 5) == listed
         assert await uow.webhooks.attempts(crm, listed[0].id, 10) == []
         assert len(await uow.webhooks.attempts(other, 0, 10)) == 1
     [attempt] = listed
@@ -204,3 +205,17 @@ async def test_concurrent_claims_never_share_a_delivery(store: Store, clock: Man
     assert len(b) == 3
     assert not {d.id for d in a} & {d.id for d in b}
     assert all(d.type == "attempt.ended" for d in [*a, *b])
+
+
+async def test_the_latest_attempts_come_newest_first(store: Store, clock: ManualClock) -> None:
+    crm = await endpoint(store, clock, 1, ["lead.finished"])
+    await record(store, clock, NewEvent(1, "lead.finished", {}))
+    async with store.unit() as uow:
+        [delivery] = await uow.webhooks.claim_due(clock.now(), clock.now() + LEASE, 10)
+        for code in (500, 502, 204):
+            await uow.webhooks.add_attempt(
+                DeliveryAttempt(delivery.id, crm, clock.now(), code, 1.0)
+            )
+        await uow.commit()
+        latest = await uow.webhooks.latest_attempts(crm, 2)
+    assert [a.status_code for a in latest] == [204, 502]

@@ -147,3 +147,7 @@ class Webhooks(Protocol):
     async def attempts(self, endpoint_id: int, after_id: int, limit: int) -> list[DeliveryAttempt]:
         """The endpoint's delivery attempts by id, after ``after_id``."""
         ...
+
+    async def latest_attempts(self, endpoint_id: int, limit: int) -> list[DeliveryAttempt]:
+        """The endpoint's ``limit`` latest delivery attempts, newest first."""
+        ...

@@ -217,6 +217,15 @@ async def send_test(services: EndpointDeps, tenant_id: int, endpoint_id: int) ->
         await uow.commit()
 
 
+async def latest_attempts(
+    services: EndpointDeps, tenant_id: int, endpoint_id: int, limit: int = 10
+) -> list[DeliveryAttempt]:
+    """The endpoint's latest delivery attempts, newest first."""
+    async with services.store.unit() as uow:
+        _owned(await uow.webhooks.endpoint(endpoint_id), tenant_id, endpoint_id)
+        return await uow.webhooks.latest_attempts(endpoint_id, limit)
+
+
 async def list_attempts(
     services: EndpointDeps, tenant_id: int, endpoint_id: int, after_id: int = 0, limit: int = 100
 ) -> list[DeliveryAttempt]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, insert, select, update
+from sqlalchemy import exists, insert, select, update
 from sqlalchemy.orm import aliased
 
 from dialer.adapters.store.base import SqlRepository
@@ -256,17 +256,25 @@ class SqlWebhooks(SqlRepository):
 
     async def attempts(self, endpoint_id: int, after_id: int, limit: int) -> list[DeliveryAttempt]:
         a = webhook_attempts.c
-        joined = webhook_attempts.join(webhook_deliveries, _D.id == a.delivery_id).join(
-            webhook_events, _V.id == _D.event_id
-        )
-        stmt = (
-            select(webhook_attempts, _D.event_id, _V.type)
-            .select_from(joined)
-            .where(and_(a.endpoint_id == endpoint_id, a.id > after_id))
-            .order_by(a.id)
-            .limit(limit)
-        )
+        stmt = _attempts_of(endpoint_id).where(a.id > after_id).order_by(a.id).limit(limit)
         return [_attempt(row) for row in await self._conn.execute(stmt)]
+
+    async def latest_attempts(self, endpoint_id: int, limit: int) -> list[DeliveryAttempt]:
+        stmt = _attempts_of(endpoint_id).order_by(webhook_attempts.c.id.desc()).limit(limit)
+        return [_attempt(row) for row in await self._conn.execute(stmt)]
+
+
+def _attempts_of(endpoint_id: int) -> Any:
+    """The endpoint's attempts, each with its event's id and type."""
+    a = webhook_attempts.c
+    joined = webhook_attempts.join(webhook_deliveries, _D.id == a.delivery_id).join(
+        webhook_events, _V.id == _D.event_id
+    )
+    return (
+        select(webhook_attempts, _D.event_id, _V.type)
+        .select_from(joined)
+        .where(a.endpoint_id == endpoint_id)
+    )
 
 
 def _subscribed(targets: list[tuple[int, int, list[str]]], event: NewEvent) -> list[int]:

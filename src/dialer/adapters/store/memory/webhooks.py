@@ -209,6 +209,10 @@ class MemoryWebhooks:
         found = sorted(self._t.attempts.group("endpoint", endpoint_id), key=lambda a: a.id)
         return [self._with_event(a) for a in found if a.id > after_id][: max(limit, 0)]
 
+    async def latest_attempts(self, endpoint_id: int, limit: int) -> list[DeliveryAttempt]:
+        found = sorted(self._t.attempts.group("endpoint", endpoint_id), key=lambda a: -a.id)
+        return [self._with_event(a) for a in found[: max(limit, 0)]]
+
     def _with_event(self, attempt: DeliveryAttempt) -> DeliveryAttempt:
         row = self._t.deliveries.get(attempt.delivery_id)
         event = None if row is None else self._t.events.get(row.event_id)
