@@ -119,6 +119,23 @@ unsent_originations = Gauge(
 )
 
 
+outbound_webhooks = Counter(
+    "dialer_outbound_webhooks",
+    "Tries to deliver an event webhook to a tenant's endpoint, by outcome: delivered (2xx), "
+    "retry (another answer or none: tried again later), dead (given up: a dead letter), gone "
+    "(410: the endpoint is disabled).",
+    ["outcome"],
+    registry=process_registry,
+)
+
+outbound_webhook_seconds = Histogram(
+    "dialer_outbound_webhook_seconds",
+    "Time for a tenant's endpoint to answer an event webhook (answered tries only).",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+    registry=process_registry,
+)
+
+
 def error_kind(error: ProviderError) -> str:
     """The ``kind`` label of a provider error (subclasses before their parents)."""
     kinds: tuple[tuple[type[ProviderError], str], ...] = (

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from dialer import metrics
 from dialer.domain.webhooks import EVENT_VERSION, BreakerPolicy, RetryPolicy, signature_header
 from dialer.errors import Conflict
 from dialer.ports import Clock, Store, UnitOfWork
@@ -183,9 +184,11 @@ class WebhookDeliverer:
         timestamp = int(self._wall())
         headers = signed_headers(endpoint, delivery, self._clock.now(), timestamp, body)
         try:
-            return _Outcome(await self._sender.post(endpoint.url, headers, body), None)
+            answer = await self._sender.post(endpoint.url, headers, body)
         except WebhookUnreachable as exc:
             return _Outcome(None, str(exc))
+        metrics.outbound_webhook_seconds.observe(answer.latency_ms / 1000)
+        return _Outcome(answer, None)
 
     async def _settle(self, endpoint: Endpoint, delivery: Delivery, outcome: _Outcome) -> None:
         now = self._clock.now()
@@ -212,15 +215,19 @@ class WebhookDeliverer:
         tries = delivery.tries + 1
         if outcome.ok:
             await uow.webhooks.settle(delivery.id, DELIVERED, now, tries, None)
+            metrics.outbound_webhooks.labels("delivered").inc()
             return
         if outcome.gone:  # kept pending: delivered if the tenant enables the endpoint again
             await uow.webhooks.settle(delivery.id, PENDING, now, tries, outcome.cause)
+            metrics.outbound_webhooks.labels("gone").inc()
             return
         retry_at = now + timedelta(seconds=self.policy.retry.delay(tries, self._rng))
         if (retry_at - delivery.event_at).total_seconds() <= self.policy.retry.horizon:
             await uow.webhooks.settle(delivery.id, PENDING, retry_at, tries, outcome.cause)
+            metrics.outbound_webhooks.labels("retry").inc()
             return
         await uow.webhooks.settle(delivery.id, DEAD, now, tries, outcome.cause)
+        metrics.outbound_webhooks.labels("dead").inc()
         await uow.cluster.add_dead_letter(_dead_letter(delivery, tries, outcome.cause), now)
         log.warning(
             "webhook delivery %s given up after %d tries: %s", delivery.id, tries, outcome.cause

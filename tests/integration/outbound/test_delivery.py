@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from dialer import metrics
 from dialer.bootstrap import Runtime
 from dialer.ports.jobs import JobFailure
 from dialer.ports.webhook_store import NewEvent
@@ -34,6 +35,13 @@ async def lead_events(runtime: Runtime, tenant_id: int, lead_id: int, *types: st
         await uow.commit()
 
 
+def delivered_count() -> float:
+    sample = metrics.process_registry.get_sample_value(
+        "dialer_outbound_webhooks_total", {"outcome": "delivered"}
+    )
+    return sample or 0.0
+
+
 async def tenant_of(runtime: Runtime, name: str = "acme") -> int:
     async with runtime.store.unit() as uow:
         return await uow.tenants.id_for(name)
@@ -47,7 +55,9 @@ async def test_a_campaign_change_reaches_the_receiver_signed(
     campaign_id = created.json()["id"]
     started = await client.post(f"/v1/campaigns/{campaign_id}/start", headers=bearer(keys.operator))
     assert started.status_code == 200
+    before = delivered_count()
     assert await deliverer(runtime).run_once() == 1
+    assert delivered_count() == before + 1  # dialer_outbound_webhooks_total{outcome=delivered}
     [got] = receiver.received
     assert receiver.refused == []
     assert got.headers["webhook-id"] == got.payload["id"]
