@@ -150,29 +150,41 @@ class WebhookDeliverer:
         async with self._store.unit() as uow:
             claimed = await uow.webhooks.claim_due(now, leased_until, self.policy.batch)
             endpoints = await uow.webhooks.endpoints_by_id(sorted({d.endpoint_id for d in claimed}))
-            probing = self._probing(claimed, endpoints)
-            for delivery in probing:  # back in the queue: only one probe per open breaker
-                await uow.webhooks.settle(
-                    delivery.id, PENDING, now, delivery.tries, delivery.last_error
-                )
+            held = await self._hold_behind_probes(uow, claimed, endpoints, now)
             await uow.commit()
-        held = {d.id for d in probing}
         return [d for d in claimed if d.id not in held], endpoints
 
-    def _probing(
-        self, claimed: Sequence[Delivery], endpoints: dict[int, Endpoint]
-    ) -> list[Delivery]:
-        """The deliveries beyond the first to an endpoint whose breaker has opened."""
-        seen: set[int] = set()
-        held = []
+    async def _hold_behind_probes(
+        self,
+        uow: UnitOfWork,
+        claimed: Sequence[Delivery],
+        endpoints: dict[int, Endpoint],
+        now: datetime,
+    ) -> set[int]:
+        """An endpoint whose breaker has opened gets one delivery, its probe: the others go
+        back in the queue, and the endpoint stays paused while the probe is out (no other
+        claim sends a second one); the probe's answer closes or re-opens the breaker."""
+        probes: set[int] = set()
+        held = set()
         for delivery in claimed:
             endpoint = endpoints.get(delivery.endpoint_id)
             if endpoint is None or not self.policy.breaker.opens(endpoint.failures):
                 continue
-            if delivery.endpoint_id in seen:
-                held.append(delivery)
-            seen.add(delivery.endpoint_id)
+            if delivery.endpoint_id in probes:
+                held.add(delivery.id)
+                await uow.webhooks.settle(
+                    delivery.id, PENDING, now, delivery.tries, delivery.last_error
+                )
+            probes.add(delivery.endpoint_id)
+        for endpoint_id in probes:
+            await self._pause(uow, endpoint_id, now)
         return held
+
+    async def _pause(self, uow: UnitOfWork, endpoint_id: int, now: datetime) -> None:
+        endpoint = await uow.webhooks.endpoint(endpoint_id, lock=True)
+        if endpoint is not None:
+            endpoint.paused_until = now + timedelta(seconds=self.policy.breaker.pause)
+            await uow.webhooks.save_endpoint(endpoint, now)
 
     async def _deliver(self, endpoint: Endpoint, delivery: Delivery) -> None:
         async with self._slots[endpoint.id]:

@@ -6,6 +6,7 @@ connections recorded, per-lead order kept, both secrets signing during a rotatio
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from dialer.ports.webhook_store import NewEvent
 from dialer.services.batches import record_failures
 from tests.integration.outbound.conftest import clock_of, deliverer, subscribe, webhook_runtime
 from tests.support.api import CAMPAIGN, Keys, api_client, bearer, make_keys
+from tests.support.polling import until
 from tests.support.webhook_receiver import DROP, SLOW, Receiver
 
 PATH = "/v1/webhook-endpoints"
@@ -40,6 +42,10 @@ def delivered_count() -> float:
         "dialer_outbound_webhooks_total", {"outcome": "delivered"}
     )
     return sample or 0.0
+
+
+async def _holding(receiver: Receiver) -> bool:
+    return receiver.in_flight > 0
 
 
 async def tenant_of(runtime: Runtime, name: str = "acme") -> int:
@@ -159,11 +165,17 @@ async def test_the_breaker_pauses_a_failing_endpoint_then_probes_it(
     clock.advance(29)  # every retry is due (at most 5 s), but the breaker holds them
     assert await deliverer(runtime).run_once() == 0
     clock.advance(1)
-    assert await deliverer(runtime).run_once() == 1  # one probe; it succeeds
+    receiver.slow_seconds = 0.3  # the probe is answered, slowly
+    receiver.answer(SLOW)
+    probe = asyncio.create_task(deliverer(runtime).run_once())
+    await until(lambda: _holding(receiver), 5, "the probe in flight")
+    assert await deliverer(runtime).run_once() == 0  # no second probe meanwhile
+    assert await probe == 1  # it succeeds
     found = (await client.get(f"{PATH}/{endpoint['id']}", headers=bearer(keys.viewer))).json()
     assert (found["failures"], found["paused_until"]) == (0, None)
     assert await deliverer(runtime).run_once() == 3  # closed: the rest go
-    assert sorted(p["data"]["lead_id"] for p in receiver.delivered()) == [1, 2, 3, 4]
+    answered = [p for p in receiver.received_payloads() if p["_answer"] in {SLOW, 204}]
+    assert sorted(p["data"]["lead_id"] for p in answered) == [1, 2, 3, 4]
 
 
 async def test_timeouts_and_dropped_or_refused_connections_are_failures(
