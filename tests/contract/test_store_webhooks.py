@@ -219,3 +219,15 @@ async def test_the_latest_attempts_come_newest_first(store: Store, clock: Manual
         await uow.commit()
         latest = await uow.webhooks.latest_attempts(crm, 2)
     assert [a.status_code for a in latest] == [204, 502]
+
+
+async def test_a_claim_skips_the_endpoints_it_is_told_to(store: Store, clock: ManualClock) -> None:
+    busy = await endpoint(store, clock, 1, ["lead.finished"])
+    free = await endpoint(store, clock, 1, ["lead.finished"])
+    await record(store, clock, NewEvent(1, "lead.finished", {}))
+    async with store.unit() as uow:
+        claimed = await uow.webhooks.claim_due(
+            clock.now(), clock.now() + LEASE, 10, skip_endpoints=[busy]
+        )
+        await uow.commit()
+    assert [d.endpoint_id for d in claimed] == [free]

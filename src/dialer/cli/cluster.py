@@ -173,6 +173,8 @@ async def _run_dispatcher(settings: Settings, name: str, listen: str | None) -> 
             heartbeat.run(runtime.store, stop),
         )
         await runtime.dispatcher.wait_messages()  # sends in flight finish before we close
+        if runtime.webhooks is not None:
+            await runtime.webhooks.wait_idle()  # and webhook deliveries in flight settle
         await runtime.executor.drain()
 
 

@@ -4,7 +4,7 @@ every delivery attempt."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -128,10 +128,17 @@ class Webhooks(Protocol):
         lead's next sequence number. Returns the deliveries written."""
         ...
 
-    async def claim_due(self, now: datetime, leased_until: datetime, limit: int) -> list[Delivery]:
-        """Due PENDING deliveries of enabled endpoints whose breaker is not open, none behind
-        an earlier PENDING delivery of the same lead to the same endpoint; locked (SKIP
-        LOCKED) and leased: due again at ``leased_until`` unless settled before."""
+    async def claim_due(
+        self,
+        now: datetime,
+        leased_until: datetime,
+        limit: int,
+        skip_endpoints: Collection[int] = (),
+    ) -> list[Delivery]:
+        """Due PENDING deliveries of enabled endpoints whose breaker is not open (and not in
+        ``skip_endpoints``), none behind an earlier PENDING delivery of the same lead to the
+        same endpoint; locked (SKIP LOCKED) and leased: due again at ``leased_until`` unless
+        settled before."""
         ...
 
     async def settle(

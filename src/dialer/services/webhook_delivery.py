@@ -1,6 +1,7 @@
 """Delivering the outbox: due deliveries claimed (SKIP LOCKED, leased), signed per Standard
-Webhooks, POSTed, and settled — at least once, since a process killed after a POST and
-before its settle leaves the delivery to be claimed again when its lease runs out.
+Webhooks, POSTed, and settled (``webhook_settling``) — at least once, since a process killed
+after a POST and before its settle leaves the delivery to be claimed again when its lease runs
+out.
 
 A failed try is retried after an exponential back-off with full jitter until the event is
 older than the retry horizon; then the delivery is DEAD and a dead letter (kind
@@ -10,7 +11,11 @@ deliveries wait, then a single delivery probes it, and a success closes the brea
 
 Per lead and endpoint, deliveries go in sequence order: the claim holds a later one back
 while an earlier one is pending. Each endpoint gets at most ``per_endpoint`` requests at once
-from this process.
+from this process; an endpoint holding ``2 × per_endpoint`` of this process's claims is
+skipped by its next claims, and a claim takes no more than that: a slow endpoint's deliveries
+wait in the database, not in this process's hands, and never hold up another endpoint's. The
+loop does not wait for its requests: each tick claims what there is room for (``batch`` in
+flight at most) and goes on.
 """
 
 from __future__ import annotations
@@ -20,23 +25,24 @@ import json
 import logging
 import random
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from dialer import metrics
 from dialer.domain.webhooks import EVENT_VERSION, BreakerPolicy, RetryPolicy, signature_header
-from dialer.errors import Conflict
 from dialer.ports import Clock, Store, UnitOfWork
-from dialer.ports.records import NewDeadLetter
-from dialer.ports.webhook_sender import WebhookAnswer, WebhookSender, WebhookUnreachable
-from dialer.ports.webhook_store import DEAD, DELIVERED, PENDING, Delivery, DeliveryAttempt, Endpoint
+from dialer.ports.webhook_sender import WebhookSender, WebhookUnreachable
+from dialer.ports.webhook_store import PENDING, Delivery, Endpoint
+from dialer.services.webhook_settling import WEBHOOK_JOB, Outcome, Settler, Tried, replay
+
+__all__ = ["WEBHOOK_JOB", "DeliveryPolicy", "WebhookDeliverer", "replay"]
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_JOB = "webhook"  # the dead-letter kind of a delivery given up on
-GONE = 410
+HELD_PER_SLOT = 2  # claims an endpoint may hold in this process, per request it may make
 
 
 @dataclass(frozen=True)
@@ -47,24 +53,6 @@ class DeliveryPolicy:
     batch: int = 100
     per_endpoint: int = 4
     idle: float = 0.5  # seconds between claims while there is less than a batch to send
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    answer: WebhookAnswer | None
-    error: str | None
-
-    @property
-    def ok(self) -> bool:
-        return self.answer is not None and 200 <= self.answer.status_code < 300
-
-    @property
-    def gone(self) -> bool:
-        return self.answer is not None and self.answer.status_code == GONE
-
-    @property
-    def cause(self) -> str:
-        return self.error or f"HTTP {self.answer.status_code if self.answer else '?'}"
 
 
 def body_of(delivery: Delivery) -> bytes:
@@ -109,50 +97,83 @@ class WebhookDeliverer:
         self._store = store
         self._sender = sender
         self._clock = clock
-        self.policy = policy or DeliveryPolicy()
-        self._rng = rng or random.Random()
+        self.policy = policy = policy or DeliveryPolicy()
+        self._settler = Settler(store, policy.retry, policy.breaker, rng or random.Random())
         self._wall = wall
-        self._in_flight: set[asyncio.Future[list[None]]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._held: Counter[int] = Counter()  # claims in this process's hands, per endpoint
         self._slots: dict[int, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(self.policy.per_endpoint)
         )
 
     async def run_once(self) -> int:
-        """Claim and send one batch; how many deliveries were tried."""
-        claimed, endpoints = await self._claim()
-        work = [
-            self._deliver(endpoints[d.endpoint_id], d)
-            for d in claimed
-            if d.endpoint_id in endpoints
-        ]
-        # Shielded: a loop cancelled as its process stops lets the requests in flight finish
-        # and settle (``wait_idle``) rather than leave them to be sent again after the lease.
-        sending = asyncio.ensure_future(asyncio.gather(*work))
-        self._in_flight.add(sending)
-        sending.add_done_callback(self._in_flight.discard)
-        await asyncio.shield(sending)
-        return len(work)
-
-    async def wait_idle(self) -> None:
-        """Wait for the deliveries in flight (of a cancelled pass too) to be settled."""
-        if self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        """Claim a batch, send it and wait until everything in flight is settled; how many
+        deliveries this claim started."""
+        started = await self.start_once()
+        await self.wait_idle()
+        return started
 
     async def tick(self) -> float:
-        """One pass of the delivery loop; the pause before the next (none after a full
-        batch: more may be waiting)."""
-        tried = await self.run_once()
-        return 0.0 if tried >= self.policy.batch else self.policy.idle
+        """One pass of the delivery loop: start what there is room for, without waiting for
+        the answers; the pause before the next pass: none after a claim that found work, or
+        as soon as a request in flight ends (its endpoint may take another), else ``idle``."""
+        if await self.start_once():
+            return 0.0
+        if self._tasks:
+            await asyncio.wait(
+                list(self._tasks), timeout=self.policy.idle, return_when=asyncio.FIRST_COMPLETED
+            )
+            return 0.0
+        return self.policy.idle
 
-    async def _claim(self) -> tuple[list[Delivery], dict[int, Endpoint]]:
+    async def start_once(self) -> int:
+        """Claim due deliveries (as many as there is room for) and start sending them."""
+        # A claim takes no more than one endpoint may hold: it never has to give any back.
+        room = min(self.policy.batch - len(self._tasks), self._most_held)
+        if room <= 0:
+            return 0
+        claimed, endpoints = await self._claim(room)
+        for delivery in claimed:
+            self._start(endpoints[delivery.endpoint_id], delivery)
+        return len(claimed)
+
+    async def wait_idle(self) -> None:
+        """Wait until the deliveries in flight are settled (the process is stopping)."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+
+    def _start(self, endpoint: Endpoint, delivery: Delivery) -> None:
+        task = asyncio.get_running_loop().create_task(self._deliver(endpoint, delivery))
+        self._held[endpoint.id] += 1
+        self._tasks.add(task)
+        task.add_done_callback(partial(self._finished, endpoint.id))
+
+    def _finished(self, endpoint_id: int, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._held[endpoint_id] -= 1
+        if self._held[endpoint_id] <= 0:
+            del self._held[endpoint_id]
+        if not task.cancelled() and task.exception() is not None:
+            log.warning(
+                "a webhook delivery was not settled (%r); it is sent again when its lease runs out",
+                task.exception(),
+            )
+
+    async def _claim(self, room: int) -> tuple[list[Delivery], dict[int, Endpoint]]:
         now = self._clock.now()
         leased_until = now + timedelta(seconds=self.policy.lease)
+        full = [e for e, n in self._held.items() if n >= self._most_held]
         async with self._store.unit() as uow:
-            claimed = await uow.webhooks.claim_due(now, leased_until, self.policy.batch)
+            claimed = await uow.webhooks.claim_due(now, leased_until, room, skip_endpoints=full)
             endpoints = await uow.webhooks.endpoints_by_id(sorted({d.endpoint_id for d in claimed}))
             held = await self._hold_behind_probes(uow, claimed, endpoints, now)
             await uow.commit()
-        return [d for d in claimed if d.id not in held], endpoints
+        kept = [d for d in claimed if d.id not in held and d.endpoint_id in endpoints]
+        return kept, endpoints
+
+    @property
+    def _most_held(self) -> int:
+        return self.policy.per_endpoint * HELD_PER_SLOT
 
     async def _hold_behind_probes(
         self,
@@ -172,9 +193,7 @@ class WebhookDeliverer:
                 continue
             if delivery.endpoint_id in probes:
                 held.add(delivery.id)
-                await uow.webhooks.settle(
-                    delivery.id, PENDING, now, delivery.tries, delivery.last_error
-                )
+                await _put_back(uow, delivery, now)
             probes.add(delivery.endpoint_id)
         for endpoint_id in probes:
             await self._pause(uow, endpoint_id, now)
@@ -189,104 +208,26 @@ class WebhookDeliverer:
     async def _deliver(self, endpoint: Endpoint, delivery: Delivery) -> None:
         async with self._slots[endpoint.id]:
             outcome = await self._send(endpoint, delivery)
-        await self._settle(endpoint, delivery, outcome)
+        await self._settler.settle(Tried(endpoint, delivery, outcome, self._clock.now()))
 
-    async def _send(self, endpoint: Endpoint, delivery: Delivery) -> _Outcome:
+    async def _send(self, endpoint: Endpoint, delivery: Delivery) -> Outcome:
         body = body_of(delivery)
         timestamp = int(self._wall())
         headers = signed_headers(endpoint, delivery, self._clock.now(), timestamp, body)
         try:
             answer = await self._sender.post(endpoint.url, headers, body)
         except WebhookUnreachable as exc:
-            return _Outcome(None, str(exc))
+            return Outcome(None, str(exc))
         metrics.outbound_webhook_seconds.observe(answer.latency_ms / 1000)
-        return _Outcome(answer, None)
-
-    async def _settle(self, endpoint: Endpoint, delivery: Delivery, outcome: _Outcome) -> None:
-        now = self._clock.now()
-        answer = outcome.answer
-        async with self._store.unit() as uow:
-            await uow.webhooks.add_attempt(
-                DeliveryAttempt(
-                    delivery.id,
-                    endpoint.id,
-                    now,
-                    None if answer is None else answer.status_code,
-                    0.0 if answer is None else answer.latency_ms,
-                    None if outcome.ok else outcome.cause,
-                )
-            )
-            await self._settle_delivery(uow, delivery, outcome, now)
-            if not outcome.ok or endpoint.failures:
-                await self._update_endpoint(uow, endpoint.id, outcome, now)
-            await uow.commit()
-
-    async def _settle_delivery(
-        self, uow: UnitOfWork, delivery: Delivery, outcome: _Outcome, now: datetime
-    ) -> None:
-        tries = delivery.tries + 1
-        if outcome.ok:
-            await uow.webhooks.settle(delivery.id, DELIVERED, now, tries, None)
-            metrics.outbound_webhooks.labels("delivered").inc()
-            return
-        if outcome.gone:  # kept pending: delivered if the tenant enables the endpoint again
-            await uow.webhooks.settle(delivery.id, PENDING, now, tries, outcome.cause)
-            metrics.outbound_webhooks.labels("gone").inc()
-            return
-        retry_at = now + timedelta(seconds=self.policy.retry.delay(tries, self._rng))
-        if (retry_at - delivery.event_at).total_seconds() <= self.policy.retry.horizon:
-            await uow.webhooks.settle(delivery.id, PENDING, retry_at, tries, outcome.cause)
-            metrics.outbound_webhooks.labels("retry").inc()
-            return
-        await uow.webhooks.settle(delivery.id, DEAD, now, tries, outcome.cause)
-        metrics.outbound_webhooks.labels("dead").inc()
-        await uow.cluster.add_dead_letter(_dead_letter(delivery, tries, outcome.cause), now)
-        log.warning(
-            "webhook delivery %s given up after %d tries: %s", delivery.id, tries, outcome.cause
-        )
-
-    async def _update_endpoint(
-        self, uow: UnitOfWork, endpoint_id: int, outcome: _Outcome, now: datetime
-    ) -> None:
-        endpoint = await uow.webhooks.endpoint(endpoint_id, lock=True)
-        if endpoint is None:
-            return
-        if outcome.ok:
-            endpoint.failures, endpoint.paused_until = 0, None
-        elif outcome.gone:
-            endpoint.enabled = False
-            endpoint.disabled_reason = "the endpoint answered 410 Gone"
-        else:
-            endpoint.failures += 1
-            if self.policy.breaker.opens(endpoint.failures):
-                endpoint.paused_until = now + timedelta(seconds=self.policy.breaker.pause)
-        await uow.webhooks.save_endpoint(endpoint, now)
+        return Outcome(answer, None)
 
     async def aclose(self) -> None:
+        """Let the requests in flight finish and settle (bounded by their timeout), then
+        close the HTTP client."""
+        await self.wait_idle()
         await self._sender.aclose()
 
 
-def _dead_letter(delivery: Delivery, tries: int, cause: str) -> NewDeadLetter:
-    payload = {
-        "delivery_id": delivery.id,
-        "endpoint_id": delivery.endpoint_id,
-        "event_id": delivery.event_id,
-        "type": delivery.type,
-    }
-    return NewDeadLetter(
-        delivery.tenant_id, WEBHOOK_JOB, f"delivery:{delivery.id}", cause, payload, tries
-    )
-
-
-async def replay(store: Store, delivery_id: int, now: datetime) -> str:
-    """One more try of a dead delivery (a dead letter replayed); what was done. Conflict
-    when there is no such delivery (nothing a replay could do)."""
-    async with store.unit() as uow:
-        delivery = await uow.webhooks.delivery(delivery_id)
-        if delivery is None:
-            raise Conflict(f"webhook delivery {delivery_id} does not exist; discard the letter")
-        if delivery.status != DEAD:
-            return f"nothing to do: the delivery is {delivery.status}"
-        await uow.webhooks.settle(delivery.id, PENDING, now, delivery.tries, delivery.last_error)
-        await uow.commit()
-    return "due again: one more try"
+async def _put_back(uow: UnitOfWork, delivery: Delivery, now: datetime) -> None:
+    """Give a claimed delivery back unsent, due at once, its tries unchanged."""
+    await uow.webhooks.settle(delivery.id, PENDING, now, delivery.tries, delivery.last_error)

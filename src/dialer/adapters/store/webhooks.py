@@ -3,7 +3,7 @@ are written), claims of due deliveries (SKIP LOCKED), and the attempts made."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -198,7 +198,13 @@ class SqlWebhooks(SqlRepository):
         ).returning(webhook_lead_sequences.c.sequence)
         return int((await self._conn.execute(stmt)).scalar_one())
 
-    async def claim_due(self, now: datetime, leased_until: datetime, limit: int) -> list[Delivery]:
+    async def claim_due(
+        self,
+        now: datetime,
+        leased_until: datetime,
+        limit: int,
+        skip_endpoints: Collection[int] = (),
+    ) -> list[Delivery]:
         earlier = aliased(webhook_deliveries)
         blocked = exists().where(
             earlier.c.endpoint_id == _D.endpoint_id,
@@ -213,6 +219,7 @@ class SqlWebhooks(SqlRepository):
             select(_D.id)
             .where(_D.status == PENDING, _D.due_at <= now)
             .where(_D.endpoint_id.in_(open_endpoints), ~blocked)
+            .where(_D.endpoint_id.not_in(list(skip_endpoints)))
             .order_by(_D.due_at, _D.id)
             .limit(limit)
             .with_for_update(skip_locked=True)

@@ -4,7 +4,7 @@ suite runs both)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -137,11 +137,21 @@ class MemoryWebhooks:
             )
         return len(endpoint_ids)
 
-    async def claim_due(self, now: datetime, leased_until: datetime, limit: int) -> list[Delivery]:
+    async def claim_due(
+        self,
+        now: datetime,
+        leased_until: datetime,
+        limit: int,
+        skip_endpoints: Collection[int] = (),
+    ) -> list[Delivery]:
+        skip = set(skip_endpoints)
         due = [
             d
             for d in self._t.deliveries.group("pending", True)
-            if d.due_at <= now and self._open(d.endpoint_id, now) and not self._blocked(d)
+            if d.due_at <= now
+            and d.endpoint_id not in skip
+            and self._open(d.endpoint_id, now)
+            and not self._blocked(d)
         ]
         due.sort(key=lambda d: (d.due_at, d.id))
         claimed = due[: max(limit, 0)]
