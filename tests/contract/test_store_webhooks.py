@@ -174,10 +174,9 @@ async def test_attempts_are_listed_per_endpoint(store: Store, clock: ManualClock
     await record(store, clock, NewEvent(1, "lead.finished", {}))
     async with store.unit() as uow:
         claimed = await uow.webhooks.claim_due(clock.now(), clock.now() + LEASE, 10)
-        for delivery in claimed:
-            await uow.webhooks.add_attempt(
-                DeliveryAttempt(delivery.id, delivery.endpoint_id, clock.now(), 500, 12.5, "boom")
-            )
+        await uow.webhooks.add_attempts(
+            [DeliveryAttempt(d.id, d.endpoint_id, clock.now(), 500, 12.5, "boom") for d in claimed]
+        )
         await uow.commit()
         listed = await uow.webhooks.attempts(crm, 0, 10)
         assert await uow.webhooks.latest_attempts(crm, 5) == listed
@@ -212,11 +211,14 @@ async def test_the_latest_attempts_come_newest_first(store: Store, clock: Manual
     await record(store, clock, NewEvent(1, "lead.finished", {}))
     async with store.unit() as uow:
         [delivery] = await uow.webhooks.claim_due(clock.now(), clock.now() + LEASE, 10)
-        for code in (500, 502, 204):
-            await uow.webhooks.add_attempt(
-                DeliveryAttempt(delivery.id, crm, clock.now(), code, 1.0)
-            )
+        await uow.webhooks.add_attempts(
+            [DeliveryAttempt(delivery.id, crm, clock.now(), code, 1.0) for code in (500, 502, 204)]
+        )
+        await uow.webhooks.delivered([delivery.id], clock.now())
         await uow.commit()
+        stored = await uow.webhooks.delivery(delivery.id)
+        assert stored is not None
+        assert (stored.status, stored.tries, stored.last_error) == (DELIVERED, 1, None)
         latest = await uow.webhooks.latest_attempts(crm, 2)
     assert [a.status_code for a in latest] == [204, 502]
 

@@ -18,7 +18,7 @@ from dialer.errors import Conflict
 from dialer.ports import Store, UnitOfWork
 from dialer.ports.records import NewDeadLetter
 from dialer.ports.webhook_sender import WebhookAnswer
-from dialer.ports.webhook_store import DEAD, DELIVERED, PENDING, Delivery, DeliveryAttempt, Endpoint
+from dialer.ports.webhook_store import DEAD, PENDING, Delivery, DeliveryAttempt, Endpoint
 from dialer.services.coalescing import Coalescer
 
 log = logging.getLogger(__name__)
@@ -72,21 +72,21 @@ class Settler:
         await self._writes.submit(tried)
 
     async def _settle_many(self, batch: list[Tried]) -> Sequence[None]:
+        delivered = [t.delivery.id for t in batch if t.outcome.ok]
         async with self.store.unit() as uow:
+            await uow.webhooks.add_attempts([_attempt(t) for t in batch])
+            await uow.webhooks.delivered(delivered, batch[-1].at)
             for tried in batch:
-                await uow.webhooks.add_attempt(_attempt(tried))
-                await self._settle_delivery(uow, tried)
+                if not tried.outcome.ok:
+                    await self._settle_failure(uow, tried)
             await self._update_endpoints(uow, batch)
             await uow.commit()
+        metrics.outbound_webhooks.labels("delivered").inc(len(delivered))
         return [None] * len(batch)
 
-    async def _settle_delivery(self, uow: UnitOfWork, tried: Tried) -> None:
+    async def _settle_failure(self, uow: UnitOfWork, tried: Tried) -> None:
         delivery, outcome, now = tried.delivery, tried.outcome, tried.at
         tries = delivery.tries + 1
-        if outcome.ok:
-            await uow.webhooks.settle(delivery.id, DELIVERED, now, tries, None)
-            metrics.outbound_webhooks.labels("delivered").inc()
-            return
         if outcome.gone:  # kept pending: delivered if the tenant enables the endpoint again
             await uow.webhooks.settle(delivery.id, PENDING, now, tries, outcome.cause)
             metrics.outbound_webhooks.labels("gone").inc()

@@ -18,7 +18,14 @@ from dialer.adapters.store.webhook_tables import (
     webhook_events,
     webhook_lead_sequences,
 )
-from dialer.ports.webhook_store import PENDING, Delivery, DeliveryAttempt, Endpoint, NewEvent
+from dialer.ports.webhook_store import (
+    DELIVERED,
+    PENDING,
+    Delivery,
+    DeliveryAttempt,
+    Endpoint,
+    NewEvent,
+)
 
 _E = webhook_endpoints.c
 _D = webhook_deliveries.c
@@ -250,16 +257,28 @@ class SqlWebhooks(SqlRepository):
         found = await self._deliveries([delivery_id])
         return found[0] if found else None
 
-    async def add_attempt(self, attempt: DeliveryAttempt) -> None:
-        values = {
-            "delivery_id": attempt.delivery_id,
-            "endpoint_id": attempt.endpoint_id,
-            "at": attempt.at,
-            "status_code": attempt.status_code,
-            "latency_ms": attempt.latency_ms,
-            "error": None if attempt.error is None else attempt.error[:500],
-        }
-        await self._conn.execute(insert(webhook_attempts).values(**values))
+    async def delivered(self, delivery_ids: Collection[int], now: datetime) -> None:
+        if not delivery_ids:
+            return
+        stmt = update(webhook_deliveries).where(_D.id.in_(list(delivery_ids)))
+        values = {"status": DELIVERED, "due_at": now, "tries": _D.tries + 1, "last_error": None}
+        await self._conn.execute(stmt.values(**values))
+
+    async def add_attempts(self, attempts: Sequence[DeliveryAttempt]) -> None:
+        if not attempts:
+            return
+        rows = [
+            {
+                "delivery_id": a.delivery_id,
+                "endpoint_id": a.endpoint_id,
+                "at": a.at,
+                "status_code": a.status_code,
+                "latency_ms": a.latency_ms,
+                "error": None if a.error is None else a.error[:500],
+            }
+            for a in attempts
+        ]
+        await self._conn.execute(insert(webhook_attempts), rows)
 
     async def attempts(self, endpoint_id: int, after_id: int, limit: int) -> list[DeliveryAttempt]:
         a = webhook_attempts.c

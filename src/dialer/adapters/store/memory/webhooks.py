@@ -10,7 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from dialer.adapters.store.memory.tables import Journal, Table
-from dialer.ports.webhook_store import PENDING, Delivery, DeliveryAttempt, Endpoint, NewEvent
+from dialer.ports.webhook_store import (
+    DELIVERED,
+    PENDING,
+    Delivery,
+    DeliveryAttempt,
+    Endpoint,
+    NewEvent,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,10 +217,21 @@ class MemoryWebhooks:
             return None
         return self._delivery(delivery_id)
 
-    async def add_attempt(self, attempt: DeliveryAttempt) -> None:
-        attempt_id = self._t.attempts.next_id()
-        error = None if attempt.error is None else attempt.error[:500]
-        self._t.attempts.put(attempt_id, dataclasses.replace(attempt, id=attempt_id, error=error))
+    async def delivered(self, delivery_ids: Collection[int], now: datetime) -> None:
+        for delivery_id in delivery_ids:
+            row = self._t.deliveries.get(delivery_id)
+            if row is not None:
+                done = dataclasses.replace(
+                    row, status=DELIVERED, due_at=now, tries=row.tries + 1, last_error=None
+                )
+                self._t.deliveries.put(delivery_id, done)
+
+    async def add_attempts(self, attempts: Sequence[DeliveryAttempt]) -> None:
+        for attempt in attempts:
+            attempt_id = self._t.attempts.next_id()
+            error = None if attempt.error is None else attempt.error[:500]
+            stored = dataclasses.replace(attempt, id=attempt_id, error=error)
+            self._t.attempts.put(attempt_id, stored)
 
     async def attempts(self, endpoint_id: int, after_id: int, limit: int) -> list[DeliveryAttempt]:
         found = sorted(self._t.attempts.group("endpoint", endpoint_id), key=lambda a: a.id)
