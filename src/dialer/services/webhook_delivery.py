@@ -11,7 +11,7 @@ deliveries wait, then a single delivery probes it, and a success closes the brea
 
 Per lead and endpoint, deliveries go in sequence order: the claim holds a later one back
 while an earlier one is pending. Each endpoint gets at most ``per_endpoint`` requests at once
-from this process; an endpoint holding ``8 × per_endpoint`` of this process's claims is
+from this process; an endpoint holding ``2 × per_endpoint`` of this process's claims is
 skipped by its next claims, and a claim takes no more than that: a slow endpoint's deliveries
 wait in the database, not in this process's hands, and never hold up another endpoint's. The
 loop does not wait for its requests: each tick claims what there is room for (``batch`` in
@@ -42,7 +42,9 @@ __all__ = ["WEBHOOK_JOB", "DeliveryPolicy", "WebhookDeliverer", "replay"]
 
 log = logging.getLogger(__name__)
 
-HELD_PER_SLOT = 8  # claims an endpoint may hold in this process, per request it may make
+# Claims an endpoint may hold in this process, per request it may make at once. Two: the last
+# of them waits at most one request timeout for its turn, well inside its lease (three).
+HELD_PER_SLOT = 2
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class DeliveryPolicy:
     lease: float = 60.0  # seconds a claim holds its deliveries (more than the request timeout)
     batch: int = 100
     per_endpoint: int = 4
-    idle: float = 0.5  # seconds between claims while there is less than a batch to send
+    idle: float = 0.5  # seconds before the next claim when the last one found nothing to send
 
 
 def body_of(delivery: Delivery) -> bytes:

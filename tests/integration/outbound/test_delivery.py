@@ -292,7 +292,9 @@ async def test_an_endpoint_gets_at_most_its_concurrency_at_once(
             await lead_events(runtime, tenant_id, lead_id, "lead.finished")
         receiver.slow_seconds = 0.2  # within the sender's timeout: each is answered
         receiver.answer(*[SLOW] * 6)
-        assert await deliverer(runtime).run_once() == 6  # claimed together, sent two at a time
+        # it may hold twice its concurrency here; the rest waits in the database
+        assert await deliverer(runtime).run_once() == 4
+        assert await deliverer(runtime).run_once() == 2
     assert receiver.peak == 2
     assert len(receiver.received) == 6
 
