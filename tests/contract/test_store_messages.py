@@ -13,7 +13,7 @@ from dialer.domain.messages import NewMessage
 from dialer.domain.model import Campaign
 from dialer.domain.statuses import CampaignStatus, MessageStatus
 from dialer.ports import Store
-from dialer.ports.message_store import Lease, MessageQuery
+from dialer.ports.message_store import Lease, MessageQuery, NewMessageEvent
 from tests.contract.test_store_repositories import NY, draft, with_leads
 
 
@@ -136,12 +136,14 @@ async def test_events_are_recorded_once_and_messages_settle(
         message.provider_message_id = "SM" + "a" * 32
         message.move_to(MessageStatus.DELIVERED)
         await uow.messages.save(message)
-        assert await uow.messages.record_event(
-            message.id, "delivered:-", "delivered", clock.now(), {}
-        )
-        assert not await uow.messages.record_event(
-            message.id, "delivered:-", "delivered", clock.now(), {}
-        )
+        delivered = NewMessageEvent(message.id, "delivered:-", "delivered", {"x": "1"})
+        sent = NewMessageEvent(message.id, "sent:-", "sent", {})
+        # A repeat within one batch, and across batches, is recorded once.
+        assert await uow.messages.record_events([delivered, sent, delivered], clock.now()) == {
+            (message.id, "delivered:-"),
+            (message.id, "sent:-"),
+        }
+        assert await uow.messages.record_events([delivered], clock.now()) == set()
         await uow.commit()
     async with store.unit() as uow:
         found = await uow.messages.by_provider_id("SM" + "a" * 32)

@@ -35,6 +35,14 @@ class Lease:
 
 
 @dataclass(frozen=True)
+class NewMessageEvent:
+    message_id: int
+    dedupe_key: str  # at most 64 characters: what makes a repeat a repeat
+    progress: str
+    payload: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class MessageQuery:
     """A page of a campaign's messages, oldest first; empty filters match everything."""
 
@@ -84,15 +92,11 @@ class Messages(Protocol):
 
     async def save_many(self, messages: Sequence[Message]) -> None: ...
 
-    async def record_event(
-        self,
-        message_id: int,
-        dedupe_key: str,
-        progress: str,
-        received_at: datetime,
-        payload: Mapping[str, str],
-    ) -> bool:
-        """Store a provider event once; False when it was recorded before (a repeat)."""
+    async def record_events(
+        self, events: Sequence[NewMessageEvent], received_at: datetime
+    ) -> set[tuple[int, str]]:
+        """Store provider events, each once; the (message id, dedupe key) of those that are
+        new (a repeat, even within ``events``, is not)."""
         ...
 
     async def to_settle(self, now: datetime, sent_before: datetime, limit: int) -> list[Message]:

@@ -15,6 +15,7 @@ from dialer.domain.phone import mask
 from dialer.domain.sms import OptKeyword, opt_keyword
 from dialer.domain.statuses import CampaignStatus, MessageStatus, can_move_message
 from dialer.ports import UnitOfWork
+from dialer.ports.message_store import NewMessageEvent
 from dialer.ports.messaging import InboundMessage, MessageEvent
 from dialer.services import message_steps
 from dialer.services.coalescing import Coalescer
@@ -55,42 +56,55 @@ async def apply_message_events(
     """Record status callbacks in one transaction, each False when it names no message of ours
     (answered 2xx all the same: the provider must not retry it forever). The message id comes
     from the callback URL we gave, so a callback that overtakes the send's own answer still
-    finds its message. Messages are locked in id order: two listeners' batches never wait on
-    each other in a cycle."""
+    finds its message. A batch costs a few statements whatever its size: its messages read
+    (locked, in id order: two listeners' batches never wait on each other in a cycle), its
+    events inserted, its messages saved."""
     now = services.clock.now()
-    order = sorted(range(len(callbacks)), key=lambda i: _lock_order(callbacks[i], i))
-    known = [False] * len(callbacks)
     async with services.store.unit() as uow:
-        for i in order:
-            known[i] = await _record(uow, callbacks[i], now)
+        found = await _messages_of(uow, callbacks)
+        keys = [_dedupe_key(callback.event) for callback in callbacks]
+        events = [
+            NewMessageEvent(message.id, key, callback.event.progress, callback.event.raw)
+            for callback, message, key in zip(callbacks, found, keys, strict=True)
+            if message is not None
+        ]
+        fresh = await uow.messages.record_events(events, now)
+        changed: dict[int, Message] = {}
+        for callback, message, key in zip(callbacks, found, keys, strict=True):
+            if message is not None and (message.id, key) in fresh:
+                fresh.discard((message.id, key))  # a repeat within the batch counts once
+                await _apply(uow, message, callback.event, now)
+                changed[message.id] = message
+        await uow.messages.save_many(list(changed.values()))
         await uow.commit()
-    return known
+    for callback, message in zip(callbacks, found, strict=True):
+        if message is None:
+            log.info("status of unknown message %s ignored", callback.event.provider_message_id)
+    return [message is not None for message in found]
 
 
-def _lock_order(callback: StatusCallback, position: int) -> tuple[int, int, int]:
-    if callback.message_id is None:
-        return (1, 0, position)
-    return (0, callback.message_id, position)
+def _dedupe_key(event: MessageEvent) -> str:
+    return f"{event.progress}:{event.error_code or '-'}"[:64]
 
 
-async def _record(uow: UnitOfWork, callback: StatusCallback, now: datetime) -> bool:
-    event = callback.event
-    message = await _find(uow, event.provider_message_id, callback.message_id)
-    if message is None:
-        log.info("status of unknown message %s ignored", event.provider_message_id)
-        return False
-    key = f"{event.progress}:{event.error_code or '-'}"
-    if await uow.messages.record_event(message.id, key, event.progress, now, event.raw):
-        await _apply(uow, message, event, now)
-    return True
-
-
-async def _find(uow: UnitOfWork, provider_id: str, message_id: int | None) -> Message | None:
-    if message_id is not None:
-        message = await uow.messages.get(message_id, lock=True)
+async def _messages_of(
+    uow: UnitOfWork, callbacks: Sequence[StatusCallback]
+) -> list[Message | None]:
+    """Each callback's message, one object per message (its callbacks apply in turn), or
+    None for one that is not ours."""
+    ids = {c.message_id for c in callbacks if c.message_id is not None}
+    by_id = await uow.messages.get_many(ids, lock=True)
+    found: list[Message | None] = []
+    for callback in callbacks:
+        provider_id = callback.event.provider_message_id
+        if callback.message_id is None:  # a callback URL without our id (older sends)
+            message = await uow.messages.by_provider_id(provider_id, lock=True)
+            found.append(None if message is None else by_id.setdefault(message.id, message))
+            continue
+        message = by_id.get(callback.message_id)
         ours = message is not None and message.provider_message_id in {None, provider_id}
-        return message if ours else None
-    return await uow.messages.by_provider_id(provider_id, lock=True)
+        found.append(message if ours else None)
+    return found
 
 
 async def _apply(uow: UnitOfWork, message: Message, event: MessageEvent, now: datetime) -> None:
@@ -103,7 +117,6 @@ async def _apply(uow: UnitOfWork, message: Message, event: MessageEvent, now: da
     if event.error_code in UNSUBSCRIBED_CODES and message.channel is Channel.SMS:
         reason = "the carrier: replied STOP"
         await uow.messages.opt_out(message.tenant_id, Channel.SMS, message.to, reason, now)
-    await uow.messages.save(message)
 
 
 async def apply_inbound(services: Services, inbound: InboundMessage) -> OptKeyword | None:

@@ -46,6 +46,7 @@ MAX_SEND_WAIT = 5.0  # seconds a claimed message may wait for its slot; later: c
 # How long a claim holds a message it has not started to send. Longer than a message waits
 # for its turn and its slot; a dispatcher dying with a batch in hand delays it this much.
 CLAIM_LEASE = timedelta(seconds=20)
+MARK_AHEAD = 0.25  # seconds before its send slot a message's sent marker is written
 SEND_CONCURRENCY = 50  # requests in flight at once per dispatcher
 MAX_SEND_TRIES = 5  # sends the provider could not take before the message is dead-lettered
 NOT_SENT = "not sent "  # how a dead-lettered message's error begins: it never left
@@ -200,9 +201,16 @@ class MessageSender:
             if not slot.reserved:
                 await self._release(outgoing, now + timedelta(seconds=MAX_SEND_WAIT))
                 return False
-            await self.services.clock.sleep(slot.wait)
+            # The marker is written just before the slot, not after it: a send that left its
+            # slot late by a commit's time could reach the provider within a second of the
+            # next one, on time, and pass the rate there. Not long before it either: a message
+            # marked and then lost with its dispatcher is given up, never sent.
+            send_at = self.services.clock.now() + timedelta(seconds=slot.wait)
+            await self.services.clock.sleep(max(0.0, slot.wait - MARK_AHEAD))
             if not await self._mark_sending(outgoing):
                 return False  # the lease ran out, or the campaign was cancelled meanwhile
+            ahead = (send_at - self.services.clock.now()).total_seconds()
+            await self.services.clock.sleep(max(0.0, ahead))
             try:
                 accepted = await self._provider_send(outgoing)
             except ProviderThrottled as exc:  # the provider's pace, not a failure

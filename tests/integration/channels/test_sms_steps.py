@@ -18,6 +18,7 @@ from dialer.domain.statuses import CampaignStatus
 from dialer.ports import ContactDraft
 from dialer.runner import run_to_end
 from dialer.services.campaigns import cancel_campaign, start_campaign
+from dialer.services.message_sending import MAX_SEND_WAIT
 from dialer.services.tenants import save_limits
 from dialer.simulator.config import Outcome, SmsOutcome
 from tests.support.engine import NY, Engine, EngineFactory, settings, sim_config
@@ -128,13 +129,15 @@ async def test_the_tenants_sms_rate_holds_over_a_fast_sender(engine: EngineFacto
     assert elapsed[-1] - elapsed[0] >= (8 - 2) / 2 * 0.95  # a burst of 2, then 2 a second
 
 
-async def test_messages_waiting_for_their_slot_are_not_sent_once_the_campaign_is_cancelled(
+async def test_messages_without_a_slot_yet_are_not_sent_once_the_campaign_is_cancelled(
     engine: EngineFactory,
 ) -> None:
-    """A long code sends one a second, so a claimed batch waits for its slots; cancelling the
-    campaign then stops the ones not yet started: each is marked SENDING only just before its
-    request, and only while it is still PENDING under its claim's lease."""
-    busy = [f"+1212555{n:04d}" for n in range(340, 346)]
+    """A long code sends one a second, so a claimed batch waits: most of it finds no slot
+    within MAX_SEND_WAIT, the rest waits for its slot. All of it stays PENDING under its
+    claim's lease until just before its slot (MARK_AHEAD), when it is marked SENDING, only if
+    still PENDING under that lease: cancelling the campaign stops every message not marked
+    by then."""
+    busy = [f"+1212555{n:04d}" for n in range(340, 352)]
     sim = sim_config(
         speed=1.0,
         outcome_mix={"busy": 1.0},
@@ -143,7 +146,8 @@ async def test_messages_waiting_for_their_slot_are_not_sent_once_the_campaign_is
         sms_outcome_mix={SmsOutcome.DELIVERED: 1.0},
         sms_mps=1.0,
     )
-    campaign_settings = settings(retry=RetryPolicy(1), steps=(MISSED,), ramp_up=0)
+    # Due 3 s after the call: every lead's message is there when the first is sent.
+    campaign_settings = settings(retry=RetryPolicy(1), steps=(replace(MISSED, after=3),), ramp_up=0)
     async with engine(sim=sim) as e:
         campaign = await e.campaign(campaign_settings, contacts(busy))
         await start_campaign(e.runtime.services, campaign.id)
@@ -153,14 +157,14 @@ async def test_messages_waiting_for_their_slot_are_not_sent_once_the_campaign_is
             if (await e.stats())["sms"]["messages_accepted"] > 0:
                 break
             await asyncio.sleep(0.01)
-        claimed = [r for r in await message_rows(e, campaign.id) if r["status"] == "PENDING"]
+        waiting = {r["id"] for r in await message_rows(e, campaign.id) if r["status"] == "PENDING"}
         await cancel_campaign(e.runtime.services, campaign.id)
         await dispatcher.wait_messages()
         await asyncio.sleep(0.5)  # what was sent has had time to reach the simulator
         stats = (await e.stats())["sms"]
-        rows = await message_rows(e, campaign.id)
-    assert len(claimed) >= 3  # waiting for their slots when the campaign was cancelled
-    assert 1 <= stats["messages_accepted"] <= 2  # the first; perhaps one already started
-    cancelled = [r for r in rows if r["status"] == "CANCELLED"]
-    assert len(cancelled) == len(rows) - stats["messages_accepted"]
-    assert {r["to_address"] for r in cancelled}.isdisjoint(m["to"] for m in stats["messages"])
+        rows = {r["id"]: r for r in await message_rows(e, campaign.id)}
+    assert len(waiting) >= 3  # no slot yet when the campaign was cancelled
+    assert stats["messages_accepted"] <= 1 + int(MAX_SEND_WAIT) + 1
+    assert {rows[i]["status"] for i in waiting} == {"CANCELLED"}
+    sent_to = {m["to"] for m in stats["messages"]}
+    assert sent_to.isdisjoint(rows[i]["to_address"] for i in waiting)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +14,13 @@ from dialer.adapters.store.tables import campaigns, contacts
 from dialer.domain.channels import Channel, listed_address
 from dialer.domain.messages import Message, NewMessage
 from dialer.domain.statuses import TERMINAL_MESSAGE, CampaignStatus, MessageStatus
-from dialer.ports.message_store import EMAIL_ATTRIBUTE, Lease, MessageQuery, OptOut
+from dialer.ports.message_store import (
+    EMAIL_ATTRIBUTE,
+    Lease,
+    MessageQuery,
+    NewMessageEvent,
+    OptOut,
+)
 
 _M = messages.c
 _O = channel_opt_outs.c
@@ -177,27 +183,28 @@ class SqlMessages(SqlRepository):
         )
         await self._conn.execute(stmt, [_saved(message) for message in batch])
 
-    async def record_event(
-        self,
-        message_id: int,
-        dedupe_key: str,
-        progress: str,
-        received_at: datetime,
-        payload: Mapping[str, str],
-    ) -> bool:
-        row = {
-            "message_id": message_id,
-            "dedupe_key": dedupe_key[:64],
-            "progress": progress,
-            "received_at": received_at,
-            "payload": dict(payload),
-        }
+    async def record_events(
+        self, events: Sequence[NewMessageEvent], received_at: datetime
+    ) -> set[tuple[int, str]]:
+        if not events:
+            return set()
+        rows = [
+            {
+                "message_id": event.message_id,
+                "dedupe_key": event.dedupe_key[:64],
+                "progress": event.progress,
+                "received_at": received_at,
+                "payload": dict(event.payload),
+            }
+            for event in events
+        ]
         stmt = (
             self._insert(message_events)
+            .values(rows)
             .on_conflict_do_nothing(index_elements=["message_id", "dedupe_key"])
-            .returning(message_events.c.id)
+            .returning(message_events.c.message_id, message_events.c.dedupe_key)
         )
-        return (await self._conn.execute(stmt, row)).first() is not None
+        return {(row.message_id, row.dedupe_key) for row in await self._conn.execute(stmt)}
 
     async def to_settle(self, now: datetime, sent_before: datetime, limit: int) -> list[Message]:
         over = or_(

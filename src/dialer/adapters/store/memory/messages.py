@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from dialer.adapters.store.memory.base import MemoryRepository
@@ -12,7 +12,13 @@ from dialer.domain.channels import Channel, listed_address
 from dialer.domain.messages import Message, NewMessage
 from dialer.domain.statuses import TERMINAL_MESSAGE, CampaignStatus, MessageStatus
 from dialer.errors import NotFound
-from dialer.ports.message_store import EMAIL_ATTRIBUTE, Lease, MessageQuery, OptOut
+from dialer.ports.message_store import (
+    EMAIL_ATTRIBUTE,
+    Lease,
+    MessageQuery,
+    NewMessageEvent,
+    OptOut,
+)
 
 _WAITING_FOR_RECEIPT = frozenset({MessageStatus.QUEUED, MessageStatus.SENT})
 
@@ -97,19 +103,16 @@ class MemoryMessages(MemoryRepository):
             raise NotFound(f"message {message.id}")
         self._db.messages.put(message.id, _copy(message))
 
-    async def record_event(
-        self,
-        message_id: int,
-        dedupe_key: str,
-        progress: str,
-        received_at: datetime,
-        payload: Mapping[str, str],
-    ) -> bool:
-        key = (message_id, dedupe_key[:64])
-        if self._db.message_events.get(key) is not None:
-            return False
-        self._db.message_events.put(key, progress)
-        return True
+    async def record_events(
+        self, events: Sequence[NewMessageEvent], received_at: datetime
+    ) -> set[tuple[int, str]]:
+        new = set()
+        for event in events:
+            key = (event.message_id, event.dedupe_key[:64])
+            if self._db.message_events.get(key) is None:
+                self._db.message_events.put(key, event.progress)
+                new.add(key)
+        return new
 
     async def to_settle(self, now: datetime, sent_before: datetime, limit: int) -> list[Message]:
         def over(m: Message) -> bool:
