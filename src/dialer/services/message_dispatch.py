@@ -27,10 +27,6 @@ from dialer.services.provider_guard import ProviderGuard
 log = logging.getLogger(__name__)
 
 IDLE_CHECK_SECONDS = 5.0
-# After a message tick that found nothing to settle or send, the next waits this long (the
-# call ticks go on every 50 ms): an idle look costs three statements, and 20 a second of
-# them per dispatcher cost more CPU than the messages themselves at 10 a second.
-QUIET_SECONDS = 0.25
 OpenZones = Callable[[Campaign, datetime], Awaitable[set[str]]]
 
 
@@ -42,7 +38,6 @@ class MessageSteps:
         self._ticking: asyncio.Task[None] | None = None
         self._sending: asyncio.Task[int] | None = None
         self._idle_check = 0.0  # monotonic time of the last look without message campaigns
-        self._quiet_until = 0.0  # monotonic time before which no tick starts: nothing to do
 
     async def run_once(self, running: Sequence[Campaign]) -> None:
         """Start a message tick unless one is under way; a bug in the last one is raised
@@ -56,22 +51,16 @@ class MessageSteps:
             if time.monotonic() - self._idle_check < IDLE_CHECK_SECONDS:
                 return
             self._idle_check = time.monotonic()
-        if time.monotonic() < self._quiet_until:
-            return
         self._ticking = asyncio.create_task(self._tick(), name="message tick")
 
     async def _tick(self) -> None:
-        settled = await settle_messages(self.services)
-        outgoing = [] if self._still_sending() else await self.sender.claim()
-        if not outgoing and not settled:
-            self._quiet_until = time.monotonic() + QUIET_SECONDS
+        await settle_messages(self.services)
+        if self._sending is not None and not self._sending.done():
+            return  # the previous batch is still being sent
+        outgoing = await self.sender.claim()
         if outgoing:
             self._sending = asyncio.create_task(self.sender.send_all(outgoing), name="messages")
             self._sending.add_done_callback(_log_failure)
-
-    def _still_sending(self) -> bool:
-        """One batch in flight at a time: the next is claimed once it is sent."""
-        return self._sending is not None and not self._sending.done()
 
     def _raise_bug(self) -> None:
         tick, self._ticking = self._ticking, None
