@@ -481,6 +481,7 @@ class Dispatcher:
                 await uow.campaigns.save_status(fresh, now)
             except Conflict:  # another dispatcher completed (or changed) it first
                 return
+            await self.services.outbox.campaign_changed(uow, fresh, CampaignStatus.RUNNING, now)
             await uow.commit()
             report.completed_campaigns.append(campaign.id)
             self._zones.pop(campaign.id, None)

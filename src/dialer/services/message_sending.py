@@ -269,7 +269,9 @@ class MessageSender:
             if failure is not None and current.tries >= MAX_SEND_TRIES:
                 current.move_to(MessageStatus.FAILED)
                 current.error = f"{NOT_SENT}after {current.tries} tries: {failure}"[:300]
-                await uow.cluster.add_dead_letter(_dead_letter(current, failure), now)
+                letter = _dead_letter(current, failure)
+                await uow.cluster.add_dead_letter(letter, now)
+                await self.services.outbox.dead_letter_added(uow, letter, now)
             else:
                 current.move_to(MessageStatus.PENDING)
                 current.due_at = now + timedelta(seconds=after)

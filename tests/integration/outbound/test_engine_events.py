@@ -62,3 +62,35 @@ async def test_a_runs_attempts_and_leads_reach_the_receiver_in_order(
         assert events[-1][1] == "lead.finished"
         assert all(t == "attempt.ended" for _, t in events[:-1])
     assert max(len(events) for events in by_lead.values()) == 3  # busy, then its retry
+
+
+async def test_a_campaigns_completion_by_the_dispatcher_is_reported(
+    engine: EngineFactory,
+) -> None:
+    async with (
+        running_receiver() as receiver,
+        engine(
+            sim=sim_config(),
+            webhook_allow_http=True,
+            webhook_allow_private=True,
+            webhook_tick_seconds=0.05,
+        ) as e,
+    ):
+        campaign = await e.campaign(settings(), contacts(2))
+        change = EndpointChange(receiver.url, ["campaign.state_changed"])
+        _, secret = await webhook_endpoints.add_endpoint(
+            e.runtime.services, campaign.tenant_id, change, UrlRules(True, True)
+        )
+        receiver.secrets.append(secret)
+        await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
+        assert e.runtime.webhooks is not None
+        deliverer = e.runtime.webhooks
+
+        async def completed() -> bool:
+            await deliverer.run_once()
+            return any(p["data"]["status"] == "COMPLETED" for p in receiver.delivered())
+
+        await until(completed, 20, "the completion delivered")
+    moves = {(p["data"]["previous_status"], p["data"]["status"]) for p in receiver.delivered()}
+    assert moves == {("DRAFT", "RUNNING"), ("RUNNING", "COMPLETED")}
+    assert receiver.refused == []
