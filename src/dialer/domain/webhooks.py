@@ -21,8 +21,15 @@ ATTEMPT_ENDED = "attempt.ended"
 LEAD_FINISHED = "lead.finished"
 CAMPAIGN_STATE_CHANGED = "campaign.state_changed"
 DEAD_LETTER_CREATED = "dead_letter.created"
+MESSAGE_DELIVERED = "message.delivered"
 TEST_EVENT = "webhook.test"  # sent on request to one endpoint; nobody subscribes to it
-EVENT_TYPES = (ATTEMPT_ENDED, LEAD_FINISHED, CAMPAIGN_STATE_CHANGED, DEAD_LETTER_CREATED)
+EVENT_TYPES = (
+    ATTEMPT_ENDED,
+    LEAD_FINISHED,
+    CAMPAIGN_STATE_CHANGED,
+    DEAD_LETTER_CREATED,
+    MESSAGE_DELIVERED,
+)
 
 
 def secret_from(raw: bytes) -> str:

@@ -154,6 +154,8 @@ async def settle_messages(services: Services) -> int:
         leads = await uow.leads.get_many({m.lead_id for m in over})
         campaigns = {c: await uow.campaigns.get(c) for c in {m.campaign_id for m in over}}
         for message in over:
+            if message.status is MessageStatus.DELIVERED:
+                await services.outbox.message_delivered(uow, message, now)
             campaign = campaigns[message.campaign_id]
             if campaign.status is not CampaignStatus.CANCELLED:
                 outcomes = (*message.outcomes, message.outcome)

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from dialer.domain import webhooks
+from dialer.domain.messages import Message
 from dialer.domain.model import CallAttempt, Campaign, Lead
 from dialer.domain.statuses import TERMINAL_LEAD, CampaignStatus
 from dialer.ports import UnitOfWork
@@ -113,6 +114,20 @@ class Outbox:
             "previous_status": previous.value,
         }
         await self.add(uow, campaign.tenant_id, webhooks.CAMPAIGN_STATE_CHANGED, data, now)
+
+    async def message_delivered(self, uow: UnitOfWork, message: Message, now: datetime) -> None:
+        data = {
+            "message_id": message.id,
+            "campaign_id": message.campaign_id,
+            "lead_id": message.lead_id,
+            "step": message.step,
+            "channel": message.channel.value,
+            "provider_message_id": message.provider_message_id,
+            "segments": message.segments,
+            "sent_at": _iso(message.sent_at),
+        }
+        event = webhooks.MESSAGE_DELIVERED
+        await self.add(uow, message.tenant_id, event, data, now, message.lead_id)
 
     async def dead_letter_added(
         self, uow: UnitOfWork, letter: NewDeadLetter, now: datetime

@@ -20,8 +20,11 @@ from dialer.runner import run_to_end
 from dialer.services.campaigns import cancel_campaign, start_campaign
 from dialer.services.message_sending import MAX_SEND_WAIT
 from dialer.services.tenants import save_limits
+from dialer.services.webhook_endpoints import EndpointChange, UrlRules, add_endpoint
 from dialer.simulator.config import Outcome, SmsOutcome
 from tests.support.engine import NY, Engine, EngineFactory, settings, sim_config
+from tests.support.polling import until
+from tests.support.webhook_receiver import running_receiver
 
 SENDER = "+14155550199"
 ANSWERS, NO_ANSWER, BUSY, ANSWERS_TOO = (f"+1212555{n:04d}" for n in (100, 101, 102, 103))
@@ -168,3 +171,45 @@ async def test_messages_without_a_slot_yet_are_not_sent_once_the_campaign_is_can
     assert {rows[i]["status"] for i in waiting} == {"CANCELLED"}
     sent_to = {m["to"] for m in stats["messages"]}
     assert sent_to.isdisjoint(rows[i]["to_address"] for i in waiting)
+
+
+async def test_a_delivered_sms_is_reported_to_the_tenants_endpoint(engine: EngineFactory) -> None:
+    sim = sim_config(outcome_overrides=CALLS, sms_outcome_mix={SmsOutcome.DELIVERED: 1.0})
+    campaign_settings = settings(retry=RetryPolicy(1), steps=(MISSED,), ramp_up=0)
+    async with (
+        running_receiver() as receiver,
+        engine(
+            sim=sim, webhook_allow_http=True, webhook_allow_private=True, webhook_tick_seconds=0.05
+        ) as e,
+    ):
+        campaign = await e.campaign(campaign_settings, contacts([ANSWERS, NO_ANSWER, BUSY]))
+        change = EndpointChange(receiver.url, ["message.delivered", "lead.finished"])
+        _, secret = await add_endpoint(
+            e.runtime.services, campaign.tenant_id, change, UrlRules(True, True)
+        )
+        receiver.secrets.append(secret)
+        await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
+        rows = {r["to_address"]: r for r in await message_rows(e, campaign.id)}
+        assert e.runtime.webhooks is not None
+        deliverer = e.runtime.webhooks
+
+        async def both_in() -> bool:
+            await deliverer.run_once()
+            return len([p for p in receiver.delivered() if p["type"] == "message.delivered"]) == 2
+
+        await until(both_in, 20, "both deliveries reported")
+    delivered = {
+        p["data"]["message_id"]: p for p in receiver.delivered() if p["type"] == "message.delivered"
+    }
+    assert set(delivered) == {rows[NO_ANSWER]["id"], rows[BUSY]["id"]}
+    for payload in delivered.values():
+        assert payload["data"]["channel"] == "sms"
+        assert payload["data"]["provider_message_id"].startswith("SM")
+        # The lead's call ended (lead.finished) before its message was delivered.
+        finished = [
+            p
+            for p in receiver.delivered()
+            if p["type"] == "lead.finished" and p["data"]["lead_id"] == payload["data"]["lead_id"]
+        ]
+        assert [p["sequence"] for p in finished] == [payload["sequence"] - 1]
+    assert receiver.refused == []
