@@ -21,7 +21,7 @@ from dialer.services.campaigns import cancel_campaign, start_campaign
 from dialer.services.message_sending import MAX_SEND_WAIT
 from dialer.services.tenants import save_limits
 from dialer.services.webhook_endpoints import EndpointChange, UrlRules, add_endpoint
-from dialer.simulator.config import Outcome, SmsOutcome
+from dialer.simulator.config import Outcome, SimulatorConfig, SmsOutcome
 from tests.support.engine import NY, Engine, EngineFactory, settings, sim_config
 from tests.support.polling import until
 from tests.support.webhook_receiver import running_receiver
@@ -40,6 +40,19 @@ MISSED = MessageStep(
 
 def contacts(numbers: list[str]) -> list[ContactDraft]:
     return [ContactDraft(number, zone_key((NY,)), name=f"c{number[-3:]}") for number in numbers]
+
+
+def busy_at_real_speed(**sms: float) -> SimulatorConfig:
+    """Every call busy after 0.2 s, on the simulator's clock at real speed (as admission's
+    send slots run): what is counted per second is counted in real seconds."""
+    return sim_config(
+        speed=1.0,
+        outcome_mix={"busy": 1.0},
+        busy_ring=0.2,
+        setup_time=0.1,
+        sms_outcome_mix={SmsOutcome.DELIVERED: 1.0},
+        **sms,
+    )
 
 
 async def message_rows(e: Engine, campaign_id: int) -> list[dict[str, Any]]:
@@ -81,16 +94,7 @@ async def test_a_long_code_sends_at_most_one_message_a_second(engine: EngineFact
     send slots do: a carrier allows a long code 1 message per second, and the simulator
     refuses (429) what comes faster."""
     busy = [f"+1212555{n:04d}" for n in range(300, 305)]
-    sim = sim_config(
-        speed=1.0,
-        outcome_mix={"busy": 1.0},
-        busy_ring=0.2,
-        setup_time=0.1,
-        sms_outcome_mix={SmsOutcome.DELIVERED: 1.0},
-        sms_delay_min=0.05,
-        sms_delay_max=0.1,
-        sms_mps=1.0,
-    )
+    sim = busy_at_real_speed(sms_mps=1.0, sms_delay_min=0.05, sms_delay_max=0.1)
     campaign_settings = settings(retry=RetryPolicy(1), steps=(MISSED,), ramp_up=0)
     async with engine(sim=sim) as e:
         campaign = await e.campaign(campaign_settings, contacts(busy))
@@ -108,16 +112,7 @@ async def test_a_long_code_sends_at_most_one_message_a_second(engine: EngineFact
 async def test_the_tenants_sms_rate_holds_over_a_fast_sender(engine: EngineFactory) -> None:
     """A short code may send 90 a second; the tenant's own SMS rate (2 a second) binds."""
     busy = [f"+1212555{n:04d}" for n in range(320, 328)]
-    sim = sim_config(
-        speed=1.0,
-        outcome_mix={"busy": 1.0},
-        busy_ring=0.2,
-        setup_time=0.1,
-        sms_outcome_mix={SmsOutcome.DELIVERED: 1.0},
-        sms_delay_min=0.05,
-        sms_delay_max=0.1,
-        sms_mps=100.0,
-    )
+    sim = busy_at_real_speed(sms_mps=100.0, sms_delay_min=0.05, sms_delay_max=0.1)
     short_code = replace(MISSED, sender="12345")
     campaign_settings = settings(retry=RetryPolicy(1), steps=(short_code,), ramp_up=0)
     async with engine(sim=sim) as e:
@@ -141,14 +136,7 @@ async def test_messages_without_a_slot_yet_are_not_sent_once_the_campaign_is_can
     still PENDING under that lease: cancelling the campaign stops every message not marked
     by then."""
     busy = [f"+1212555{n:04d}" for n in range(340, 352)]
-    sim = sim_config(
-        speed=1.0,
-        outcome_mix={"busy": 1.0},
-        busy_ring=0.2,
-        setup_time=0.1,
-        sms_outcome_mix={SmsOutcome.DELIVERED: 1.0},
-        sms_mps=1.0,
-    )
+    sim = busy_at_real_speed(sms_mps=1.0)
     # Due 3 s after the call: every lead's message is there when the first is sent.
     campaign_settings = settings(retry=RetryPolicy(1), steps=(replace(MISSED, after=3),), ramp_up=0)
     async with engine(sim=sim) as e:
