@@ -197,6 +197,7 @@ async def open_runtime(
     admission: Admission | None = None
     executor: Executor | None = None
     deliverer: WebhookDeliverer | None = None
+    runtime: Runtime | None = None
     sms, email = build_sms(settings), build_email(settings)
     try:
         await when_available(settings, "the database", partial(prepare_store, store))
@@ -230,7 +231,7 @@ async def open_runtime(
         )
         executor = build_executor(settings, services)
         deliverer = build_deliverer(settings, services)
-        yield Runtime(
+        runtime = Runtime(
             settings=settings,
             services=services,
             store=store,
@@ -249,7 +250,10 @@ async def open_runtime(
             webhooks=deliverer,
             webhook_rules=url_rules(settings),
         )
+        yield runtime
     finally:
+        if runtime is not None:  # a message tick or send may still hold a connection
+            await runtime.dispatcher.wait_messages()
         close_executor(executor)
         if deliverer is not None:
             await deliverer.aclose()
