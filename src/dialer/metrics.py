@@ -110,6 +110,14 @@ provider_errors = Counter(
     registry=process_registry,
 )
 
+message_slots_missed = Counter(
+    "dialer_message_slots_missed",
+    "Send slots a message woke up too late for (a busy event loop, a slow commit): the slot "
+    "was given up and a later one taken, so that sends stay spaced at the provider.",
+    ["channel"],
+    registry=process_registry,
+)
+
 unsent_originations = Gauge(
     "dialer_unsent_originations",
     "Calls admitted and handed to the executor but not yet sent to the provider, across the "
