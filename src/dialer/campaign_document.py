@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from dialer.campaign_hooks import PreDialSpec, pre_dial_document, pre_dial_hook
 from dialer.campaign_machines import (
     MachineDetectionSpec,
     machine_detection,
@@ -191,6 +192,7 @@ class CampaignSpec(Strict):
     caller_ids: list[CallerId] = Field(default_factory=list, max_length=10_000)
     local_presence: bool = Field(default=False, strict=True)
     steps: Steps | None = None  # without steps: the call step alone
+    pre_dial: PreDialSpec | None = None
 
     @model_validator(mode="after")
     def _pool_for_local_presence(self) -> CampaignSpec:
@@ -265,6 +267,7 @@ def _to_settings(spec: CampaignSpec) -> CampaignSettings:
         caller_ids=tuple(spec.caller_ids),
         local_presence=spec.local_presence,
         steps=message_steps(spec.steps),
+        pre_dial=pre_dial_hook(spec.pre_dial),
     )
 
 
@@ -459,4 +462,6 @@ def settings_to_mapping(settings: CampaignSettings) -> dict[str, Any]:
         doc["local_presence"] = settings.local_presence
     if settings.steps:
         doc["steps"] = steps_document(settings.steps)
+    if settings.pre_dial is not None:
+        doc["pre_dial"] = pre_dial_document(settings.pre_dial)
     return doc

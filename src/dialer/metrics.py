@@ -110,6 +110,23 @@ provider_errors = Counter(
     registry=process_registry,
 )
 
+pre_dial_seconds = Histogram(
+    "dialer_pre_dial_seconds",
+    "Time each call's pre-dial hook took, from the request to its answer or failure, by what "
+    "it said: proceed, cancel, defer, or error (timeout, refused, bad answer: on_error "
+    "applied). It counts against call setup.",
+    ["outcome"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0),
+    registry=process_registry,
+)
+
+pre_dial_in_flight = Gauge(
+    "dialer_pre_dial_in_flight",
+    "Pre-dial hooks being asked now by this process: calls admitted (their capacity held) "
+    "and waiting for the tenant's answer.",
+    registry=process_registry,
+)
+
 message_slots_missed = Counter(
     "dialer_message_slots_missed",
     "Send slots a message woke up too late for (a busy event loop, a slow commit): the slot "

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +19,8 @@ from standardwebhooks.webhooks import WebhookVerificationError
 OK = 204
 SLOW = "slow"  # answer after the test's sender timeout
 DROP = "drop"  # close the connection without an answer
+# A status code, SLOW, DROP, or a JSON object answered with 200 (a pre-dial hook's verdict).
+Answer = int | str | dict[str, Any]
 
 
 @dataclass
@@ -32,7 +34,8 @@ class Received:
 @dataclass
 class Receiver:
     secrets: list[str] = field(default_factory=list)  # the secrets it verifies with
-    plan: deque[int | str] = field(default_factory=deque)  # answers to give, then OK
+    plan: deque[Answer] = field(default_factory=deque)  # answers to give, then ``otherwise``
+    otherwise: Callable[[Any], Answer] = lambda payload: OK  # the answer once the plan is done
     received: list[Received] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # signatures that did not verify
     slow_seconds: float = 2.0
@@ -40,7 +43,7 @@ class Receiver:
     in_flight: int = 0
     peak: int = 0  # the most requests it held at once
 
-    def answer(self, *answers: int | str) -> None:
+    def answer(self, *answers: Answer) -> None:
         self.plan.extend(answers)
 
     def delivered(self) -> list[Any]:
@@ -64,9 +67,11 @@ class Receiver:
         if not verified:
             self.refused.append(headers.get("webhook-signature", ""))
             return web.Response(status=401)
-        action = self.plan.popleft() if self.plan else OK
+        action = self.plan.popleft() if self.plan else self.otherwise(payload)
         payload["_answer"] = action
         self.received.append(Received(headers, body, payload, verified))
+        if isinstance(action, dict):
+            return web.json_response(action)
         if action == SLOW:
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)

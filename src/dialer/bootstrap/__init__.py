@@ -26,7 +26,7 @@ from dialer.adapters.store.sql import SqlStore
 from dialer.adapters.store.transient import is_transient
 from dialer.adapters.telephony.inbound import RequestVerifier
 from dialer.bootstrap.providers import build_email, build_guard, build_sms, build_telephony
-from dialer.bootstrap.webhooks import build_deliverer, url_rules
+from dialer.bootstrap.webhooks import build_deliverer, build_hook_sender, url_rules
 from dialer.domain.safety import NumberPolicy
 from dialer.errors import DialerError, InvalidInput, Problem, Unavailable
 from dialer.ports import Admission, Clock, Executor, Store, WebhookVerifier
@@ -199,6 +199,7 @@ async def open_runtime(
     deliverer: WebhookDeliverer | None = None
     runtime: Runtime | None = None
     sms, email = build_sms(settings), build_email(settings)
+    hooks = build_hook_sender(settings)
     try:
         await when_available(settings, "the database", partial(prepare_store, store))
         admission = await when_available(
@@ -225,6 +226,7 @@ async def open_runtime(
             allow_vanity_numbers=settings.allow_vanity_numbers,
             sms=sms,
             email=email,
+            hooks=hooks,
         )
         await when_available(
             settings, "admission (DIALER_REDIS_URL)", partial(reconcile_at_start, services)
@@ -260,7 +262,7 @@ async def open_runtime(
         if isinstance(admission, RedisAdmission):
             await admission.aclose()
         await telephony.aclose()
-        for sender in (sms, email):
+        for sender in (sms, email, hooks):
             if sender is not None:
                 await sender.aclose()
         await store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dialer.adapters.webhooks.http import HttpWebhookSender
+from dialer.domain.pre_dial import MAX_TIMEOUT
 from dialer.domain.webhooks import BreakerPolicy, RetryPolicy
 from dialer.services.context import Services
 from dialer.services.webhook_delivery import DeliveryPolicy, WebhookDeliverer
@@ -33,4 +34,14 @@ def build_deliverer(settings: Settings, services: Services) -> WebhookDeliverer:
     )
     return WebhookDeliverer(
         services.store, sender, services.clock, delivery_policy(settings), services.rng
+    )
+
+
+def build_hook_sender(settings: Settings) -> HttpWebhookSender:
+    """What asks campaigns' pre-dial hooks: the same URL rules as the event webhooks; each
+    hook's own timeout (at most MAX_TIMEOUT) bounds its request."""
+    return HttpWebhookSender(
+        MAX_TIMEOUT,
+        allow_http=settings.webhook_allow_http,
+        allow_private=settings.webhook_allow_private,
     )

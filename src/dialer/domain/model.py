@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from dialer.domain.channels import MessageStep
 from dialer.domain.machines import AnsweredBy, MachineDetection
+from dialer.domain.pre_dial import PreDialHook
 from dialer.domain.rates import Rate as Rate  # re-exported: the settings speak of rates
 from dialer.domain.rates import Rates as Rates
 from dialer.domain.retry import RetryPolicy
@@ -62,6 +63,7 @@ class CampaignSettings:
     local_presence: bool = False
     # the message steps after the call step, in order (empty: the campaign only calls)
     steps: tuple[MessageStep, ...] = ()
+    pre_dial: PreDialHook | None = None  # asked after admission, before each call's create
 
     @property
     def pacing(self) -> Rates:

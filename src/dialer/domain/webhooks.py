@@ -22,6 +22,8 @@ LEAD_FINISHED = "lead.finished"
 CAMPAIGN_STATE_CHANGED = "campaign.state_changed"
 DEAD_LETTER_CREATED = "dead_letter.created"
 MESSAGE_DELIVERED = "message.delivered"
+# Not an outbox event: a campaign's pre-dial hook asks the endpoint subscribed to it, at once
+PRE_DIAL = "attempt.pre_dial"
 TEST_EVENT = "webhook.test"  # sent on request to one endpoint; nobody subscribes to it
 EVENT_TYPES = (
     ATTEMPT_ENDED,
@@ -29,6 +31,7 @@ EVENT_TYPES = (
     CAMPAIGN_STATE_CHANGED,
     DEAD_LETTER_CREATED,
     MESSAGE_DELIVERED,
+    PRE_DIAL,
 )
 
 

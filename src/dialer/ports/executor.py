@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from dialer.domain.pre_dial import PreDialHook
 from dialer.ports.admission import Scope
 from dialer.ports.telephony import CallRequest
 
@@ -24,6 +25,7 @@ class Origination:
     # The limits it was admitted under: its send is spaced on the same rates. None (a job
     # queued before sends were spaced): sent without waiting.
     scope: Scope | None = None
+    pre_dial: PreDialHook | None = None  # the campaign's hook, asked before the send
 
 
 class Executor(Protocol):

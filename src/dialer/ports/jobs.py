@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from dialer.domain.model import Rate, Rates
+from dialer.domain.pre_dial import OnError, PreDialHook
 from dialer.errors import InvalidInput, Problem
 from dialer.ports.admission import Scope
 from dialer.ports.executor import Origination
@@ -35,15 +36,22 @@ def job_from_payload(data: Mapping[str, Any]) -> Origination:
     """The job a payload describes; InvalidInput naming what is wrong with it."""
     try:
         request = CallRequest(**data["request"])
-        scope = _scope_from(data.get("scope"))
-        job = Origination(**{**data, "request": request, "scope": scope})
-    except (KeyError, TypeError) as exc:
+        scope, hook = _scope_from(data.get("scope")), _hook_from(data)
+        job = Origination(**{**data, "request": request, "scope": scope, "pre_dial": hook})
+    except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInput(Problem("payload", f"not an origination job: {exc!r}")) from exc
     wrong = [name for name in _WHOLE_FIELDS if not _whole(getattr(job, name))]
     if wrong or not _whole(request.attempt_id) or not isinstance(request.to, str):
         problems = [Problem(f"payload.{name}", "expected a whole number") for name in wrong]
         raise InvalidInput(problems or Problem("payload.request", "not a call request"))
     return job
+
+
+def _hook_from(data: Mapping[str, Any]) -> PreDialHook | None:
+    hook = data.get("pre_dial")
+    if hook is None:
+        return None
+    return PreDialHook(**{**hook, "on_error": OnError(hook["on_error"])})
 
 
 def _scope_from(data: Mapping[str, Any] | None) -> Scope | None:

@@ -22,6 +22,7 @@ class WebhookUnreachable(DialerError):
 class WebhookAnswer:
     status_code: int
     latency_ms: float
+    body: bytes = b""  # what the endpoint answered (a pre-dial hook's verdict)
 
 
 class WebhookSender(Protocol):

@@ -44,6 +44,7 @@ from dialer.ports.jobs import (
 )
 from dialer.services.calls import MAX_SEND_WAIT, originate, withdraw
 from dialer.services.context import Services
+from dialer.services.pre_dial import ask_hook
 from dialer.services.retrying import backoff_delay
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ async def run_origination(
 async def originate_now(services: Services, job: Origination) -> JobOutcome:
     """Inline execution's step: the job runs in the process that admitted it, at once, as it
     always has; a worker's checks (``_run_once``) are for jobs that waited in a broker."""
-    await originate(services, job)
+    await _ask_then_originate(services, job)
     return JobOutcome.DONE
 
 
@@ -120,17 +121,30 @@ async def _run_once(services: Services, job: Origination) -> JobOutcome:
     if not _lease_covers_call(services, attempt, job):
         cause = "not sent: its lease would end before the call could"
         return JobOutcome.WITHDRAWN if await withdraw(services, job, cause) else JobOutcome.SKIPPED
-    await originate(services, job)
+    await _ask_then_originate(services, job)
     return JobOutcome.DONE
+
+
+async def _ask_then_originate(services: Services, job: Origination) -> None:
+    """The campaign's pre-dial hook first, if it has one: its answer may change the call, or
+    skip or defer the lead (then nothing is sent, and the lease is released)."""
+    if job.pre_dial is not None:
+        asked = await ask_hook(services, job)
+        if asked is None:
+            return
+        job = asked
+    await originate(services, job)
 
 
 def _lease_covers_call(services: Services, attempt: CallAttempt, job: Origination) -> bool:
     """A job that waited long in the queue may hold a lease too short for a whole call: the
     slot could then be handed to another call while this one still rings. The call may yet
-    wait for its send slot (``originate``): that counts too."""
+    wait for its pre-dial hook and its send slot (``originate``): those count too."""
     if attempt.lease_expires_at is None:
         return False
-    longest = timedelta(seconds=job.request.ring_timeout + job.request.time_limit + MAX_SEND_WAIT)
+    hook = job.pre_dial.timeout if job.pre_dial is not None else 0.0
+    request = job.request
+    longest = timedelta(seconds=request.ring_timeout + request.time_limit + MAX_SEND_WAIT + hook)
     return attempt.lease_expires_at - services.clock.now() >= longest
 
 

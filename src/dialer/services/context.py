@@ -9,6 +9,7 @@ from dialer.domain.model import Campaign, Rates, ScopeLimits
 from dialer.domain.safety import NumberPolicy
 from dialer.ports import Admission, Clock, Scope, Store, Telephony
 from dialer.ports.messaging import EmailSender, SmsSender
+from dialer.ports.webhook_sender import WebhookSender
 from dialer.services.attempt_writes import AttemptWrites
 from dialer.services.webhook_events import Outbox
 
@@ -38,6 +39,7 @@ class Services:
     sms: SmsSender | None = None  # None: SMS steps fail with the reason (no provider set up)
     email: EmailSender | None = None  # None: email steps fail likewise (no DIALER_SMTP_URL)
     outbox: Outbox = field(default_factory=Outbox)  # events for the tenants' webhooks
+    hooks: WebhookSender | None = None  # asks campaigns' pre-dial hooks (None: they fail)
     writes: AttemptWrites = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -376,6 +376,7 @@ class Dispatcher:
             request,
             attempt.traceparent,
             scope,  # its send is spaced on the rates it was admitted under
+            settings.pre_dial,
         )
 
     # ---- the provider gate (circuit breaker, adaptive pacing)

@@ -250,6 +250,7 @@ class Engine:
         self.observer.call_started(
             request.to, request.from_, request.status_callback, call.campaign
         )
+        self.observer.call_placed(request.to, request.from_, request.extra.get("answer_url"))
         if self.config.epoch is not None:
             simulated = self.config.epoch + timedelta(seconds=self.clock.elapsed())
             self.observer.call_started_at(request.to, simulated)

@@ -75,6 +75,7 @@ class Observer:
         self._seen_callback_urls: set[str] = set()
         self.repeated_urls: list[str] = []
         self.call_starts: dict[str, list[str]] = {}  # number -> simulated start instants
+        self.placed: list[dict[str, str | None]] = []  # each call's to, from and answer URL
         self._starts_recorded = 0
         for gauge in (self._by_number, self._by_caller_id, self._by_campaign):
             gauge.restart_peaks()
@@ -101,6 +102,11 @@ class Observer:
         self.calls_per_number[to] += 1
         self.max_calls_per_number = max(self.max_calls_per_number, self.calls_per_number[to])
         self._note_callback_url(callback_url)
+
+    def call_placed(self, to: str, from_: str, answer_url: str | None) -> None:
+        """Who called the number, and where its instructions were to be fetched."""
+        if len(self.placed) < LIST_LIMIT:
+            self.placed.append({"to": to, "from": from_, "answer_url": answer_url})
 
     def call_started_at(self, to: str, instant: datetime) -> None:
         """The call's start on the simulated clock (recorded only when an epoch is set)."""
@@ -177,6 +183,7 @@ class Observer:
             "repeated_origination_urls": list(self.repeated_urls),
             "outcomes": dict(self.outcomes),
             "call_starts": {number: list(starts) for number, starts in self.call_starts.items()},
+            "calls_placed": list(self.placed),
             "sms": self.sms.snapshot(),
             "email": self.email.snapshot(),
         }

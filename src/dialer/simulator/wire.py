@@ -166,6 +166,7 @@ def parse_create(params: Params) -> CreateRequest:
         time_limit=_bounded_int(params, "TimeLimit", MAX_TIME_LIMIT, MAX_TIME_LIMIT),
         detection=detection,
         detection_url=_amd_callback(params) if detection else None,
+        extra={"answer_url": url} if (url := first(params, "Url")) else {},
     )
 
 

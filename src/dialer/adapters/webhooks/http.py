@@ -73,7 +73,8 @@ class HttpWebhookSender:
             raise WebhookUnreachable(f"timed out ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
             raise WebhookUnreachable(f"{type(exc).__name__}: {exc}") from exc
-        return WebhookAnswer(response.status_code, (time.perf_counter() - started) * 1000)
+        latency_ms = (time.perf_counter() - started) * 1000
+        return WebhookAnswer(response.status_code, latency_ms, response.content)
 
     async def _checked_address(self, host: str, port: int) -> str:
         addresses = await self._resolve(host, port)
