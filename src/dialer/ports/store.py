@@ -418,9 +418,10 @@ class Views(Protocol):
         """Attempts sent to the provider, and attempts by status (of every tenant if None)."""
         ...
 
-    async def unsent_attempt_count(self) -> int:
-        """How many attempts, deployment-wide, are QUEUED without a sent marker: admitted and
-        handed to the executor, not yet sent (dispatch backpressure)."""
+    async def unsent_attempt_count(self, campaign_id: int | None = None) -> int:
+        """How many attempts, deployment-wide (or of one campaign), are QUEUED without a sent
+        marker: admitted and handed to the executor, not yet sent (dispatch backpressure; a
+        campaign's calls waiting for their pre-dial hook or their send slot)."""
         ...
 
     async def due_lead_counts(

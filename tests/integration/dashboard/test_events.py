@@ -93,6 +93,9 @@ async def test_a_snapshot_holds_the_tenants_campaigns_and_the_live_calls_against
     assert detail["calls_per_second"] == pytest.approx(3 / 30)
     assert detail["text"]["eta"] == "—"
     assert detail["text"]["live-campaign"] == "3"
+    # admitted and held by the executor, none sent yet (as calls waiting for their hook are)
+    assert detail["unsent"] == 3
+    assert detail["text"]["unsent-campaign"] == "3"
 
 
 async def test_the_stream_ends_when_the_browser_goes_away(

@@ -110,9 +110,11 @@ class SqlViews(SqlRepository):
         stmt = select(func.count()).where(d.replayed_at.is_(None), d.discarded_at.is_(None))
         return int(await self._conn.scalar(stmt) or 0)
 
-    async def unsent_attempt_count(self) -> int:
+    async def unsent_attempt_count(self, campaign_id: int | None = None) -> int:
         a = call_attempts.c  # the predicate of ix_call_attempts_unsent: an index-only count
         stmt = select(func.count()).where(
             a.status == AttemptStatus.QUEUED.value, a.sent_at.is_(None)
         )
+        if campaign_id is not None:
+            stmt = stmt.where(a.campaign_id == campaign_id)
         return int(await self._conn.scalar(stmt) or 0)

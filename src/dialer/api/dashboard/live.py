@@ -219,6 +219,8 @@ class Snapshots:
         completion = self.rates.measured(campaign_id)
         figures = pace(progress.status, remaining, progress.calls_per_second, completion)
         live = usage.by_campaign.get(campaign_id, 0)
+        async with self.services.store.unit() as uow:
+            unsent = await uow.views.unsent_attempt_count(campaign_id)
         tenant, world = snapshot["tenant"], snapshot["global"]
         return {
             "id": campaign_id,
@@ -232,6 +234,8 @@ class Snapshots:
                 "tenant": tenant,
                 "global": world,
             },
+            # admitted, their capacity held, not yet sent: waiting for a pre-dial hook or a slot
+            "unsent": unsent,
             **figures["numbers"],
             "outcomes": _outcomes(progress),
             "waiting": progress.waiting_lines(),  # why the due leads are not dialled
@@ -243,6 +247,7 @@ class Snapshots:
                 "remaining": str(remaining),
                 "live-campaign": str(live),
                 "cap-campaign": cap_text(progress.cap),
+                "unsent-campaign": str(unsent),
                 "live-tenant": str(tenant["live"]),
                 "cap-tenant": cap_text(tenant["cap"]),
                 "live-global": str(world["live"]),

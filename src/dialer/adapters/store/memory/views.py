@@ -60,8 +60,12 @@ class MemoryViews(MemoryRepository):
         sent = sum(1 for row in rows if row.sent_at is not None)
         return sent, dict(Counter(row.status for row in rows))
 
-    async def unsent_attempt_count(self) -> int:
-        return self._db.attempts.group_size("unsent", True)
+    async def unsent_attempt_count(self, campaign_id: int | None = None) -> int:
+        if campaign_id is None:
+            return self._db.attempts.group_size("unsent", True)
+        return sum(
+            1 for r in self._db.attempts.group("unsent", True) if r.campaign_id == campaign_id
+        )
 
     async def due_lead_counts(
         self, campaign_ids: Sequence[int], now: datetime
