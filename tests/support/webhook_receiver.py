@@ -39,6 +39,7 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # signatures that did not verify
     slow_seconds: float = 2.0
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every status answer
     url: str = ""
     in_flight: int = 0
     peak: int = 0  # the most requests it held at once
@@ -84,7 +85,7 @@ class Receiver:
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=OK)
-        return web.Response(status=int(action))
+        return web.Response(status=int(action), headers=self.headers)
 
 
 @asynccontextmanager

@@ -23,6 +23,7 @@ class WebhookAnswer:
     status_code: int
     latency_ms: float
     body: bytes = b""  # what the endpoint answered (a pre-dial hook's verdict)
+    retry_after: float | None = None  # seconds its Retry-After header asks us to wait
 
 
 class WebhookSender(Protocol):

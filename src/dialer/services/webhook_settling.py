@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 WEBHOOK_JOB = "webhook"  # the dead-letter kind of a delivery given up on
 GONE = 410
 MAX_SETTLES_PER_BATCH = 500
+MAX_RETRY_AFTER = 24 * 3600.0  # seconds: a Retry-After beyond this is read as this
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,12 @@ class Outcome:
     @property
     def gone(self) -> bool:
         return self.answer is not None and self.answer.status_code == GONE
+
+    @property
+    def wait(self) -> float:
+        """What the endpoint's Retry-After asked for (a 429 or 503), at most a day."""
+        asked = self.answer.retry_after if self.answer is not None else None
+        return min(asked or 0.0, MAX_RETRY_AFTER)
 
     @property
     def cause(self) -> str:
@@ -91,7 +98,7 @@ class Settler:
             await uow.webhooks.settle(delivery.id, PENDING, now, tries, outcome.cause)
             metrics.outbound_webhooks.labels("gone").inc()
             return
-        retry_at = now + timedelta(seconds=self.retry.delay(tries, self.rng))
+        retry_at = now + timedelta(seconds=max(self.retry.delay(tries, self.rng), outcome.wait))
         if (retry_at - delivery.event_at).total_seconds() <= self.retry.horizon:
             await uow.webhooks.settle(delivery.id, PENDING, retry_at, tries, outcome.cause)
             metrics.outbound_webhooks.labels("retry").inc()
@@ -125,8 +132,13 @@ class Settler:
             endpoint.disabled_reason = "the endpoint answered 410 Gone"
         else:
             endpoint.failures += 1
-            if self.breaker.opens(endpoint.failures):
-                endpoint.paused_until = tried.at + timedelta(seconds=self.breaker.pause)
+            pause = self.breaker.pause if self.breaker.opens(endpoint.failures) else 0.0
+            # An endpoint asking us to wait (429 or 503 with Retry-After) is asked nothing
+            # until then: none of its deliveries, not only the one it answered.
+            pause = max(pause, outcome.wait)
+            if pause:
+                until = tried.at + timedelta(seconds=pause)
+                endpoint.paused_until = max(until, endpoint.paused_until or until)
 
 
 def _attempt(tried: Tried) -> DeliveryAttempt:

@@ -127,6 +127,30 @@ async def test_failures_are_retried_then_dead_lettered_then_replayed(
     assert [p["data"]["lead_id"] for p in receiver.delivered()] == [7]
 
 
+async def test_an_endpoint_asking_to_wait_is_asked_nothing_until_then(
+    client: httpx.AsyncClient, keys: Keys, receiver: Receiver, runtime: Runtime
+) -> None:
+    """A 429 with Retry-After: 120 holds that delivery, and every other one to the endpoint,
+    for 120 s, past the back-off (at most 5 s after a first failure)."""
+    endpoint = await subscribe(client, keys.admin, receiver, ["lead.finished"])
+    tenant_id = await tenant_of(runtime)
+    await lead_events(runtime, tenant_id, 1, "lead.finished")
+    receiver.headers = {"Retry-After": "120"}
+    receiver.answer(429)
+    assert await deliverer(runtime).run_once() == 1
+    receiver.headers = {}
+    await lead_events(runtime, tenant_id, 2, "lead.finished")
+    clock = clock_of(runtime)
+    clock.advance(119)
+    assert await deliverer(runtime).run_once() == 0
+    found = (await client.get(f"{PATH}/{endpoint['id']}", headers=bearer(keys.viewer))).json()
+    assert found["paused_until"] is not None
+    clock.advance(2)
+    while await deliverer(runtime).run_once():  # a probe first, then the rest
+        pass
+    assert sorted(p["data"]["lead_id"] for p in receiver.delivered()) == [1, 2]
+
+
 async def test_gone_disables_the_endpoint_until_enabled_again(
     client: httpx.AsyncClient, keys: Keys, receiver: Receiver, runtime: Runtime
 ) -> None:

@@ -13,6 +13,7 @@ import ipaddress
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from email.utils import parsedate_to_datetime
 from urllib.parse import SplitResult, urlsplit
 
 import httpx
@@ -74,7 +75,8 @@ class HttpWebhookSender:
         except httpx.HTTPError as exc:
             raise WebhookUnreachable(f"{type(exc).__name__}: {exc}") from exc
         latency_ms = (time.perf_counter() - started) * 1000
-        return WebhookAnswer(response.status_code, latency_ms, response.content)
+        wait = retry_after(response.headers.get("retry-after"), time.time())
+        return WebhookAnswer(response.status_code, latency_ms, response.content, wait)
 
     async def _checked_address(self, host: str, port: int) -> str:
         addresses = await self._resolve(host, port)
@@ -89,6 +91,21 @@ class HttpWebhookSender:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Seconds a Retry-After header asks for (RFC 9110: whole seconds, or an HTTP date);
+    None when there is none or it cannot be read."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - now)
 
 
 def _default_port(parts: SplitResult) -> int:
