@@ -17,6 +17,8 @@ SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 24
 EVENT_VERSION = 1  # the version of every event's schema; a breaking change raises it
 
+ATTEMPT_STARTED = "attempt.started"
+ATTEMPT_ANSWERED = "attempt.answered"
 ATTEMPT_ENDED = "attempt.ended"
 LEAD_FINISHED = "lead.finished"
 CAMPAIGN_STATE_CHANGED = "campaign.state_changed"
@@ -26,6 +28,8 @@ MESSAGE_DELIVERED = "message.delivered"
 PRE_DIAL = "attempt.pre_dial"
 TEST_EVENT = "webhook.test"  # sent on request to one endpoint; nobody subscribes to it
 EVENT_TYPES = (
+    ATTEMPT_STARTED,
+    ATTEMPT_ANSWERED,
     ATTEMPT_ENDED,
     LEAD_FINISHED,
     CAMPAIGN_STATE_CHANGED,

@@ -43,7 +43,7 @@ class Services:
     writes: AttemptWrites = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.writes = AttemptWrites(self.store, self.clock)
+        self.writes = AttemptWrites(self.store, self.clock, self.outbox)
 
     def scope(self, campaign: Campaign, tenant: ScopeLimits | None = None) -> Scope:
         tenant = tenant or ScopeLimits(self.limits.tenant_max)

@@ -9,6 +9,12 @@ attempts in one update, the ended attempts' leads read and decided, one commit â
 ended calls' leases released in one admission script. Every request is answered after the
 commit that stored its event: never a 2xx for an event not kept.
 
+The batch's events for the tenants' webhooks go in its transaction: an attempt that leaves
+QUEUED (the provider's word came before our own acceptance was written) is ``attempt.started``,
+one that reaches ANSWERED is ``attempt.answered``, each in the order its event was applied and
+before the ``attempt.ended`` and ``lead.finished`` of the same batch, so that a lead's
+sequence follows the call.
+
 A detection report (who answered, see ``ProviderEvent``) is recorded like any event and sets
 the attempt's ``answered_by``; a call a machine answered ends as MACHINE. When it says a
 machine's greeting has ended and the campaign has a voicemail, the request that brought it
@@ -30,6 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from dialer.domain import webhooks
 from dialer.domain.machines import Voicemail, merge_answered_by
 from dialer.domain.model import CallAttempt, Campaign
 from dialer.domain.statuses import AttemptStatus, attempt_status_after
@@ -132,6 +139,8 @@ class _Batch:
     records: list[RecordedEvent] = field(default_factory=list)
     moved: dict[int, CallAttempt] = field(default_factory=dict)
     campaigns: dict[int, Campaign] = field(default_factory=dict)
+    # (event type, attempt id) of the starts and answers, in the order they happened
+    announced: list[tuple[str, int]] = field(default_factory=list)
 
     def ended(self) -> list[CallAttempt]:
         """The attempts this batch ended (or, from UNKNOWN, ended again)."""
@@ -160,7 +169,7 @@ async def _write_batch(services: Services, deliveries: Sequence[Delivery]) -> li
         ]
         await uow.attempts.record_events(batch.records, now)
         await uow.attempts.save_many(list(batch.moved.values()))
-        await _finish(services, uow, batch)
+        await _finish(services, uow, batch, now)
         outcomes = [
             await _voicemail(uow, batch, d, o) for d, o in zip(deliveries, outcomes, strict=True)
         ]
@@ -212,6 +221,7 @@ def _apply(
         return EventResult(attempt.id, effect, attempt)
     attempt.answered_by = answered_by
     if target is not None:
+        _announce(batch, attempt, target)
         _apply_fields(attempt, event, target, now)
     if not attempt.is_terminal:
         # Progress renews the lease: the store's expiry is what the reaper and a rebuild
@@ -219,6 +229,15 @@ def _apply(
         attempt.lease_expires_at = now + timedelta(seconds=services.limits.lease_ttl)
     batch.moved[attempt.id] = attempt
     return EventResult(attempt.id, effect, attempt)
+
+
+def _announce(batch: _Batch, attempt: CallAttempt, target: AttemptStatus) -> None:
+    """Note the webhook events of this move. Each happens once per attempt: nothing moves
+    back to QUEUED, nor into ANSWERED a second time."""
+    if attempt.status is AttemptStatus.QUEUED:
+        batch.announced.append((webhooks.ATTEMPT_STARTED, attempt.id))
+    if target is AttemptStatus.ANSWERED:
+        batch.announced.append((webhooks.ATTEMPT_ANSWERED, attempt.id))
 
 
 def _apply_fields(
@@ -237,12 +256,18 @@ def _apply_fields(
         attempt.hangup_cause = event.hangup_cause or attempt.hangup_cause
 
 
-async def _finish(services: Services, uow: UnitOfWork, batch: _Batch) -> None:
-    """Decide the leads of the attempts that ended: their leads read under locks at once."""
+async def _finish(services: Services, uow: UnitOfWork, batch: _Batch, now: datetime) -> None:
+    """Write the starts and answers, then decide the leads of the attempts that ended: their
+    leads read under locks at once, before any event takes a lead's sequence number (the
+    order every writer takes them in: attempts, leads, then sequences)."""
     ended = batch.ended()
-    if not ended:
-        return
     leads = await uow.leads.get_many({a.lead_id for a in ended}, lock=True)
+    for event_type, attempt_id in batch.announced:
+        attempt = batch.moved[attempt_id]
+        if event_type == webhooks.ATTEMPT_STARTED:
+            await services.outbox.attempt_started(uow, attempt, now)
+        else:
+            await services.outbox.attempt_answered(uow, attempt, now)
     for attempt in ended:
         campaign = await batch.campaign(uow, attempt.campaign_id)
         lead = leads.get(attempt.lead_id)

@@ -34,6 +34,22 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+def _call_of(attempt: CallAttempt) -> dict[str, Any]:
+    """The fields every attempt event starts with: which call of which lead, to whom."""
+    return {
+        "attempt_id": attempt.id,
+        "lead_id": attempt.lead_id,
+        "campaign_id": attempt.campaign_id,
+        "number": attempt.number,
+        "to": attempt.phone,
+        "caller_id": attempt.caller_id,
+    }
+
+
+def _answered_by(attempt: CallAttempt) -> str | None:
+    return None if attempt.answered_by is None else str(attempt.answered_by)
+
+
 class Outbox:
     def __init__(
         self, ttl: float = SUBSCRIPTIONS_TTL, monotonic: Callable[[], float] = time.monotonic
@@ -48,10 +64,19 @@ class Outbox:
         self._loaded_at = float("-inf")
 
     async def wanted(self, uow: UnitOfWork, tenant_id: int, event_type: str) -> bool:
+        await self._refresh(uow)
+        return event_type in self._subscriptions.get(tenant_id, ())
+
+    async def wanted_by_anyone(self, uow: UnitOfWork, event_type: str) -> bool:
+        """Whether any tenant subscribes to the type: a write that would have to read rows
+        only to learn their tenants (and announce them) skips the read when none does."""
+        await self._refresh(uow)
+        return any(event_type in types for types in self._subscriptions.values())
+
+    async def _refresh(self, uow: UnitOfWork) -> None:
         if self._monotonic() - self._loaded_at > self._ttl:
             self._subscriptions = await uow.webhooks.subscriptions()
             self._loaded_at = self._monotonic()
-        return event_type in self._subscriptions.get(tenant_id, ())
 
     async def add(
         self,
@@ -68,17 +93,32 @@ class Outbox:
 
     # ------------------------------------------------------------ the events
 
+    async def attempt_started(self, uow: UnitOfWork, attempt: CallAttempt, now: datetime) -> None:
+        """The provider accepted the call (the attempt left QUEUED)."""
+        data = {
+            **_call_of(attempt),
+            "provider_call_id": attempt.provider_call_id,
+            "initiated_at": _iso(attempt.initiated_at),
+        }
+        await self.add(uow, attempt.tenant_id, webhooks.ATTEMPT_STARTED, data, now, attempt.lead_id)
+
+    async def attempt_answered(self, uow: UnitOfWork, attempt: CallAttempt, now: datetime) -> None:
+        """The call was answered (the attempt reached ANSWERED)."""
+        data = {
+            **_call_of(attempt),
+            "provider_call_id": attempt.provider_call_id,
+            "answered_by": _answered_by(attempt),
+            "answered_at": _iso(attempt.answered_at),
+        }
+        event = webhooks.ATTEMPT_ANSWERED
+        await self.add(uow, attempt.tenant_id, event, data, now, attempt.lead_id)
+
     async def attempt_ended(self, uow: UnitOfWork, attempt: CallAttempt, now: datetime) -> None:
         data = {
-            "attempt_id": attempt.id,
-            "lead_id": attempt.lead_id,
-            "campaign_id": attempt.campaign_id,
-            "number": attempt.number,
-            "to": attempt.phone,
-            "caller_id": attempt.caller_id,
+            **_call_of(attempt),
             "status": attempt.status.value,
             "hangup_cause": attempt.hangup_cause,
-            "answered_by": None if attempt.answered_by is None else str(attempt.answered_by),
+            "answered_by": _answered_by(attempt),
             "provider_call_id": attempt.provider_call_id,
             "answered_at": _iso(attempt.answered_at),
             "ended_at": _iso(attempt.ended_at),

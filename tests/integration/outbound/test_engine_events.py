@@ -1,11 +1,13 @@
 """The events of a real run: a campaign dialled end to end against the simulator by ``dialer
-run``'s loops (its webhook delivery loop among them) reports every attempt's end and every
-lead's finish to a real receiver, each lead's events numbered in order, every one signed."""
+run``'s loops (its webhook delivery loop among them) reports every attempt's start, answer
+and end and every lead's finish to a real receiver, each lead's events numbered in order,
+every one signed."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from typing import Any
 
 from dialer.domain.retry import FixedDelays, Outcome, RetryPolicy
 from dialer.runner import run_to_end
@@ -94,3 +96,78 @@ async def test_a_campaigns_completion_by_the_dispatcher_is_reported(
     moves = {(p["data"]["previous_status"], p["data"]["status"]) for p in receiver.delivered()}
     assert moves == {("DRAFT", "RUNNING"), ("RUNNING", "COMPLETED")}
     assert receiver.refused == []
+
+
+CALL_EVENTS = ["attempt.started", "attempt.answered", "attempt.ended", "lead.finished"]
+UNANSWERED = ["attempt.started", "attempt.ended"]
+ANSWERED = ["attempt.started", "attempt.answered", "attempt.ended"]
+
+
+async def test_each_calls_start_answer_and_end_reach_the_receiver_in_order(
+    engine: EngineFactory,
+) -> None:
+    people = contacts(6)
+    unanswered = {people[0].phone: "busy", people[1].phone: "no_answer"}
+    retry = RetryPolicy(2, {Outcome.BUSY: FixedDelays((1,)), Outcome.NO_ANSWER: FixedDelays(())})
+    async with (
+        running_receiver() as receiver,
+        engine(
+            sim=sim_config(outcome_overrides=unanswered),
+            webhook_allow_http=True,
+            webhook_allow_private=True,
+            webhook_tick_seconds=0.05,
+        ) as e,
+    ):
+        campaign = await e.campaign(settings(retry=retry), people)
+        change = EndpointChange(receiver.url, CALL_EVENTS)
+        _, secret = await webhook_endpoints.add_endpoint(
+            e.runtime.services, campaign.tenant_id, change, UrlRules(True, True)
+        )
+        receiver.secrets.append(secret)
+        await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
+        assert e.runtime.webhooks is not None
+        deliverer = e.runtime.webhooks
+
+        async def all_in() -> bool:
+            await deliverer.run_once()
+            finished = [p for p in receiver.delivered() if p["type"] == "lead.finished"]
+            return len(finished) == len(people)
+
+        await until(all_in, 20, "every lead's finish delivered")
+    assert receiver.refused == []
+    by_lead: dict[int, list[Any]] = defaultdict(list)
+    seen = set()
+    for payload in receiver.delivered():
+        if payload["id"] not in seen:  # at least once: dropped by the event's id
+            seen.add(payload["id"])
+            by_lead[payload["data"]["lead_id"]].append(payload)
+    assert len(by_lead) == len(people)
+    shapes = []
+    for events in by_lead.values():
+        assert [p["sequence"] for p in events] == list(range(1, len(events) + 1))
+        assert events[-1]["type"] == "lead.finished"
+        shapes.append([_shape(call) for call in _calls(events[:-1])])
+    # The busy lead called twice (one retry), the unanswered one once; the other four answered.
+    assert sorted(shapes) == [["answered"]] * 4 + [["unanswered"], ["unanswered"] * 2]
+
+
+def _calls(events: list[Any]) -> list[list[Any]]:
+    """A lead's attempt events cut into its calls, each a run of one attempt's events."""
+    calls: list[list[Any]] = []
+    for event in events:
+        if not calls or calls[-1][0]["data"]["attempt_id"] != event["data"]["attempt_id"]:
+            calls.append([])
+        calls[-1].append(event)
+    return calls
+
+
+def _shape(call: list[Any]) -> str:
+    """The call, "answered" or "unanswered", checked against what its events say."""
+    types = [p["type"] for p in call]
+    ended = call[-1]["data"]
+    answered = ended["answered_at"] is not None
+    assert types == (ANSWERED if answered else UNANSWERED)
+    assert {p["data"]["provider_call_id"] for p in call} == {ended["provider_call_id"]}
+    if answered:
+        assert call[1]["data"]["answered_at"] == ended["answered_at"]
+    return "answered" if answered else "unanswered"
