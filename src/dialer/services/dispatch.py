@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 NUMBER_BUSY_DELAY = timedelta(seconds=60)  # the number is in another call: try after it
 REFRESH_SECONDS = 2.0  # how often (real time) zone sets and tenant policies are re-read
 DO_NOT_CALL = "do_not_call"
+NO_WINDOW = "no calling window"  # the contact's quiet hours leave the window never open
 QUIET_HOURS = "quiet_hours"
 NUMBER_POLICY = "number_policy"
 NUMBER_LOCK = "number_lock"  # the number was in another call (a lead's waiting reason)
@@ -260,8 +261,9 @@ class Dispatcher:
         listed = await uow.do_not_call.listed(campaign.tenant_id, [lead.phone for lead in leads])
         if not listed:
             return leads
-        skipped = [lead.id for lead in leads if lead.phone in listed]
-        await uow.leads.skip(skipped, DO_NOT_CALL, now)
+        skipped = [lead for lead in leads if lead.phone in listed]
+        await uow.leads.skip([lead.id for lead in skipped], DO_NOT_CALL, now)
+        await self.services.outbox.leads_skipped(uow, campaign, skipped, DO_NOT_CALL, now)
         report.count(DO_NOT_CALL, len(skipped))
         return [lead for lead in leads if lead.phone not in listed]
 
@@ -283,9 +285,10 @@ class Dispatcher:
             elif (opens := window.next_open(now, zones)) is not None:
                 deferred.append(Deferral(lead.id, lead.status, opens, QUIET_HOURS))
             else:
-                never.append(lead.id)
+                never.append(lead)
         await uow.leads.defer(deferred, now)
-        await uow.leads.skip(never, "no calling window", now)
+        await uow.leads.skip([lead.id for lead in never], NO_WINDOW, now)
+        await self.services.outbox.leads_skipped(uow, campaign, never, NO_WINDOW, now)
         report.count(QUIET_HOURS, len(deferred) + len(never))
         return ready
 

@@ -57,6 +57,7 @@ async def divert_unreachable(
         if not leads:
             return 0
         await uow.leads.skip([lead.id for lead in leads], UNREACHABLE_OUTCOME, now)
+        await services.outbox.leads_skipped(uow, campaign, leads, UNREACHABLE_OUTCOME, now)
         for lead in leads:
             await queue_next(services, uow, campaign, lead, after=0, outcomes=("unreachable",))
         await uow.commit()

@@ -12,14 +12,14 @@ one added through this process at once (``forget``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from dialer.domain import webhooks
 from dialer.domain.messages import Message
 from dialer.domain.model import CallAttempt, Campaign, Lead
-from dialer.domain.statuses import TERMINAL_LEAD, CampaignStatus
+from dialer.domain.statuses import TERMINAL_LEAD, CampaignStatus, LeadStatus
 from dialer.ports import UnitOfWork
 from dialer.ports.records import NewDeadLetter
 from dialer.ports.webhook_store import NewEvent
@@ -28,6 +28,19 @@ SUBSCRIPTIONS_TTL = 2.0
 # A webhook that could not be delivered is a dead letter too; reporting it by webhook would
 # make a failing endpoint feed itself events forever.
 SILENT_DEAD_LETTER_KINDS = frozenset({"webhook"})
+
+
+def _lead_data(lead: Lead, status: LeadStatus, outcome: str | None) -> dict[str, Any]:
+    return {
+        "lead_id": lead.id,
+        "campaign_id": lead.campaign_id,
+        "contact_id": lead.contact_id,
+        "phone": lead.phone,
+        "status": status.value,
+        "outcome": outcome,
+        "attempts": lead.attempts,
+        "last_attempt_id": lead.last_attempt_id,
+    }
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -132,17 +145,28 @@ class Outbox:
         """Only when the lead has reached an end: a retry still to come is no finish."""
         if lead.status not in TERMINAL_LEAD:
             return
-        data = {
-            "lead_id": lead.id,
-            "campaign_id": lead.campaign_id,
-            "contact_id": lead.contact_id,
-            "phone": lead.phone,
-            "status": lead.status.value,
-            "outcome": outcome,
-            "attempts": lead.attempts,
-            "last_attempt_id": lead.last_attempt_id,
-        }
+        data = _lead_data(lead, lead.status, outcome)
         await self.add(uow, campaign.tenant_id, webhooks.LEAD_FINISHED, data, now, lead.id)
+
+    async def leads_skipped(
+        self,
+        uow: UnitOfWork,
+        campaign: Campaign,
+        leads: Sequence[Lead],
+        outcome: str,
+        now: datetime,
+    ) -> None:
+        """Leads skipped in bulk without a call (a number put on the do-not-call list after
+        the import, no calling window left, the fallback step taken instead): each one's
+        finish, written with the skip. ``leads`` as read before the skip."""
+        tenant_id, event = campaign.tenant_id, webhooks.LEAD_FINISHED
+        if not leads or not await self.wanted(uow, tenant_id, event):
+            return
+        finished = [
+            NewEvent(tenant_id, event, _lead_data(lead, LeadStatus.SKIPPED, outcome), lead.id)
+            for lead in leads
+        ]
+        await uow.webhooks.record(finished, now)
 
     async def campaign_changed(
         self, uow: UnitOfWork, campaign: Campaign, previous: CampaignStatus, now: datetime
