@@ -6,6 +6,9 @@
                                                             # and a listener during that step
     .venv/bin/python -m benchmarks.e2e --rates 25 50 75 --all-steps   # go on past a failed step
     .venv/bin/python -m benchmarks.e2e --long-minutes 10    # 1,000,000 leads loaded; RSS slope
+    .venv/bin/python -m benchmarks.e2e --quick --endpoints  # with two event webhook endpoints:
+                                                            # one answering in 5 s, one refusing
+    .venv/bin/python -m benchmarks.e2e --quick --pre-dial   # every call asks a hook (instant)
 
 PostgreSQL (a database of its own, dropped at the end), RabbitMQ (queues of its own), a
 private Redis on --redis-port (6391), the simulator as its own process, 2 listeners
@@ -37,6 +40,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,7 +66,10 @@ from benchmarks.deployment import (
     start_instants,
     starts_by_number,
 )
-from dialer.domain.model import CampaignSettings, Rate
+from benchmarks.tenant_endpoints import ENV as ENDPOINTS_ENV
+from benchmarks.tenant_endpoints import instant_hook, subscribe_hook, unhelpful_endpoints
+from dialer.domain.model import Campaign, CampaignSettings, Rate
+from dialer.domain.pre_dial import OnError, PreDialHook
 from dialer.domain.retry import RetryPolicy
 
 CALLER_ID = "+14155550100"
@@ -168,6 +175,14 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--long-rate", type=float, default=50.0)
     parser.add_argument("--long-leads", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="25 and 50/s, 10 s, 5,000 leads")
+    parser.add_argument(
+        "--endpoints",
+        action="store_true",
+        help="subscribe a 5 s endpoint and a refusing one to every attempt and lead event",
+    )
+    parser.add_argument(
+        "--pre-dial", action="store_true", help="every call asks a hook answering at once"
+    )
     args = parser.parse_args()
     if args.quick:
         args.rates, args.seconds, args.leads = [25, 50], 10.0, 5000
@@ -296,6 +311,7 @@ async def run_step(
         f"{result.max_1s_recorded} by created_at, {result.max_1s_sent} by sent_at, due and "
         f"undialled every "
         f"5 s {result.backlog}, withdrawn {result.left_undialled}, {result.webhooks} webhooks, "
+        f"call setup p50/p95/p99 {' / '.join(ms(v) for v in result.setup)} ms, "
         f"attempts {dict(Counter(a.status for a in attempts))}",
         flush=True,
     )
@@ -335,10 +351,33 @@ async def warm_up(deploy: Deployment, campaign_id: int, first: int, leads: int =
 
 
 async def steps(args: argparse.Namespace, deploy: Deployment, sampler: ProcessSampler) -> int:
-    campaign, first = await campaign_with_leads(
-        deploy, campaign_settings(args.cap, Rate(1, 1)), args.leads
-    )
-    print(f"loaded {args.leads:,} leads; {machine()}", flush=True)
+    async with AsyncExitStack() as stack:
+        settings = campaign_settings(args.cap, Rate(1, 1))
+        if args.pre_dial:
+            hook_url, asked = await stack.enter_async_context(instant_hook())
+            settings = replace(settings, pre_dial=PreDialHook(hook_url, 2.0, OnError.PROCEED))
+        campaign, first = await campaign_with_leads(deploy, settings, args.leads)
+        print(f"loaded {args.leads:,} leads; {machine()}", flush=True)
+        if args.pre_dial:
+            await subscribe_hook(deploy.runtime.services, campaign.tenant_id, hook_url)
+            stack.callback(lambda: print(f"  the pre-dial hook answered {asked[0]}", flush=True))
+        if args.endpoints:
+            services = deploy.runtime.services
+            urls = await stack.enter_async_context(
+                unhelpful_endpoints(services, campaign.tenant_id)
+            )
+            print(f"event webhooks to {urls}", flush=True)
+        return await _steps(args, deploy, sampler, campaign.id, first)
+
+
+async def _steps(
+    args: argparse.Namespace,
+    deploy: Deployment,
+    sampler: ProcessSampler,
+    campaign_id: int,
+    first: int,
+) -> int:
+    campaign = await _campaign(deploy, campaign_id)
     offset = await warm_up(deploy, campaign.id, first)
     sampler.samples.clear()
     results: list[StepResult] = []
@@ -374,6 +413,11 @@ async def steps(args: argparse.Namespace, deploy: Deployment, sampler: ProcessSa
     failed = [f"{r.rate:g}/s: {v}" for r in results for v in r.violations()]
     print("invariants: " + ("all hold" if not failed else "VIOLATED: " + "; ".join(failed)))
     return 1 if failed else 0
+
+
+async def _campaign(deploy: Deployment, campaign_id: int) -> Campaign:
+    async with deploy.runtime.services.store.unit() as uow:
+        return await uow.campaigns.get(campaign_id)
 
 
 async def long_run(args: argparse.Namespace, deploy: Deployment, sampler: ProcessSampler) -> int:
@@ -503,6 +547,7 @@ async def main() -> int:
         workers=args.workers,
         listeners=args.listeners,
         redis_port=args.redis_port,
+        env=dict(ENDPOINTS_ENV) if args.endpoints or args.pre_dial else {},
     )
     label = "e2elong" if args.long_minutes else "e2e"
     print(
