@@ -127,10 +127,10 @@ pre_dial_in_flight = Gauge(
     registry=process_registry,
 )
 
-message_slots_missed = Counter(
-    "dialer_message_slots_missed",
-    "Send slots a message woke up too late for (a busy event loop, a slow commit): the slot "
-    "was given up and a later one taken, so that sends stay spaced at the provider.",
+send_slots_missed = Counter(
+    "dialer_send_slots_missed",
+    "Send slots a call or message woke up too late for (a busy event loop, a slow commit): "
+    "the slot was given up and a later one taken, so that sends stay spaced at the provider.",
     ["channel"],
     registry=process_registry,
 )

@@ -32,6 +32,7 @@ from dialer.observability.tracing import Span, SpanKind
 from dialer.ports import Lease, Origination, UnitOfWork
 from dialer.services import message_steps
 from dialer.services.context import Services
+from dialer.services.send_slots import keep_slot
 
 log = logging.getLogger(__name__)
 
@@ -200,8 +201,12 @@ async def _wait_for_send_slot(services: Services, job: Origination) -> bool:
         cause = "not sent: its send slot was too far off"
         await put_back_unsent(services, job, cause, slot.wait)
         return False
-    if slot.wait > 0:
-        await services.clock.sleep(slot.wait)
+    send_at = services.clock.now() + timedelta(seconds=slot.wait)
+    put_back = await keep_slot(services, job.scope, send_at, MAX_SEND_WAIT)
+    if put_back is not None:
+        cause = "not sent: woken too late for its send slots"
+        await put_back_unsent(services, job, cause, put_back or None)
+        return False
     return True
 
 

@@ -19,7 +19,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from dialer import metrics
 from dialer.domain.channels import Channel, MessageStep
 from dialer.domain.messages import Message
 from dialer.domain.model import Campaign, Rate, Rates
@@ -39,6 +38,7 @@ from dialer.ports.messaging import EmailRequest, MessageAccepted, SmsRequest
 from dialer.services.coalescing import Coalescer
 from dialer.services.context import Services
 from dialer.services.message_claims import ClaimReads, read_for_claim
+from dialer.services.send_slots import keep_slot
 from dialer.services.tenants import channel_rates
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,6 @@ MAX_SEND_WAIT = 5.0  # seconds a claimed message may wait for its slot; later: c
 # for its turn and its slot; a dispatcher dying with a batch in hand delays it this much.
 CLAIM_LEASE = timedelta(seconds=20)
 MARK_AHEAD = 0.25  # seconds before its send slot a message's sent marker is written
-# A send this late for its slot gives the slot up and takes the next one: leaving late, it
-# would reach the provider within less than an interval of the next send, which is on time.
-LATE_FOR_SLOT = 0.04  # seconds
-LATE_SLOT_TRIES = 3  # slots missed in a row before the message is put back for later
 SEND_CONCURRENCY = 50  # requests in flight at once per dispatcher
 MAX_SEND_TRIES = 5  # sends the provider could not take before the message is dead-lettered
 NOT_SENT = "not sent "  # how a dead-lettered message's error begins: it never left
@@ -235,26 +231,13 @@ class MessageSender:
             return True
 
     async def _on_time(self, outgoing: Outgoing, send_at: datetime) -> bool:
-        """Wait for the slot; a busy event loop or a slow marker commit may wake us past it.
-        Then the slot is lost and a later one taken, so that what leaves stays spaced at the
-        rate; after LATE_SLOT_TRIES misses the message is put back, due again later."""
-        for _ in range(LATE_SLOT_TRIES):
-            ahead = (send_at - self.services.clock.now()).total_seconds()
-            await self.services.clock.sleep(max(0.0, ahead))
-            if self._real_seconds(self.services.clock.now() - send_at) <= LATE_FOR_SLOT:
-                return True
-            metrics.message_slots_missed.labels(outgoing.scope.channel).inc()
-            slot = await self.services.admission.reserve_send(outgoing.scope, MAX_SEND_WAIT)
-            if not slot.reserved:
-                break
-            send_at = self.services.clock.now() + timedelta(seconds=slot.wait)
-        await self._put_back(outgoing.message, MAX_SEND_WAIT)
+        """Wait for the slot (``send_slots.keep_slot``); a message that could not keep one is
+        put back, due again later."""
+        put_back = await keep_slot(self.services, outgoing.scope, send_at, MAX_SEND_WAIT)
+        if put_back is None:
+            return True
+        await self._put_back(outgoing.message, max(put_back, MAX_SEND_WAIT))
         return False
-
-    def _real_seconds(self, span: timedelta) -> float:
-        """A span of the clock in real seconds: a late wake-up is the event loop's, in real
-        time, whatever the speed of a scaled clock (demos and tests run at 60 times or more)."""
-        return span.total_seconds() / float(getattr(self.services.clock, "speed", 1.0))
 
     async def _provider_send(self, outgoing: Outgoing) -> MessageAccepted:
         request = outgoing.request

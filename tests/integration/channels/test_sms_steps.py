@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -17,7 +16,7 @@ from dialer.domain.channels import Channel, MessageStep
 from dialer.domain.phone import zone_key
 from dialer.domain.retry import RetryPolicy
 from dialer.domain.statuses import CampaignStatus
-from dialer.ports import Clock, ContactDraft
+from dialer.ports import ContactDraft
 from dialer.runner import run_to_end
 from dialer.services.campaigns import cancel_campaign, start_campaign
 from dialer.services.message_sending import MAX_SEND_WAIT
@@ -26,6 +25,7 @@ from dialer.services.webhook_endpoints import EndpointChange, UrlRules, add_endp
 from dialer.simulator.config import Outcome, SimulatorConfig, SmsOutcome
 from tests.support.engine import NY, Engine, EngineFactory, settings, sim_config
 from tests.support.polling import until
+from tests.support.stalled_clock import StalledClock, densest
 from tests.support.webhook_receiver import running_receiver
 
 SENDER = "+14155550199"
@@ -132,37 +132,6 @@ async def test_the_tenants_sms_rate_holds_over_a_fast_sender(engine: EngineFacto
     assert elapsed[-1] - elapsed[0] >= (8 - 2) / 2 * 0.95  # a burst of 2, then 2 a second
 
 
-class StalledClock:
-    """The engine's clock, whose sleeps cannot end inside a stall: what an event loop held up
-    (by a long computation, a slow commit) does to every task waiting on it."""
-
-    def __init__(self, inner: Clock) -> None:
-        self.inner = inner
-        self.stalled_until: datetime | None = None
-
-    def now(self) -> datetime:
-        return self.inner.now()
-
-    def timestamp(self) -> float:
-        return self.inner.timestamp()
-
-    async def sleep(self, seconds: float) -> None:
-        now = self.inner.now()
-        if self.stalled_until is not None and now + timedelta(seconds=seconds) < self.stalled_until:
-            seconds = (self.stalled_until - now).total_seconds()
-        await self.inner.sleep(seconds)
-
-
-def densest(instants: list[float], width: float) -> int:
-    """The most instants in any half-open window of ``width`` seconds."""
-    ordered, best, first = sorted(instants), 0, 0
-    for last, instant in enumerate(ordered):
-        while instant - ordered[first] >= width:
-            first += 1
-        best = max(best, last - first + 1)
-    return best
-
-
 async def test_sends_woken_late_for_their_slots_take_later_ones(engine: EngineFactory) -> None:
     """A stall of 2 s wakes every send whose slot fell inside it at once, at its end: sent
     then, four would reach the provider together. Each gives its slot up and takes a later
@@ -183,7 +152,7 @@ async def test_sends_woken_late_for_their_slots_take_later_ones(engine: EngineFa
             return bool((await e.stats())["sms"]["messages_accepted"])
 
         await until(sending, 30, "the first message sent")
-        clock.stalled_until = clock.now() + timedelta(seconds=2)
+        clock.stall(2)
         final = await asyncio.wait_for(run, 60)
         stats = (await e.stats())["sms"]
     assert final.status is CampaignStatus.COMPLETED
@@ -195,7 +164,7 @@ async def test_sends_woken_late_for_their_slots_take_later_ones(engine: EngineFa
 
 def slots_missed() -> float:
     sample = metrics.process_registry.get_sample_value
-    return sample("dialer_message_slots_missed_total", {"channel": "sms"}) or 0.0
+    return sample("dialer_send_slots_missed_total", {"channel": "sms"}) or 0.0
 
 
 async def test_messages_without_a_slot_yet_are_not_sent_once_the_campaign_is_cancelled(
