@@ -10,6 +10,7 @@ from dialer.domain.safety import NumberPolicy
 from dialer.ports import Admission, Clock, Scope, Store, Telephony
 from dialer.ports.messaging import EmailSender, SmsSender
 from dialer.ports.webhook_sender import WebhookSender
+from dialer.ports.webhook_store import Endpoint
 from dialer.services.attempt_writes import AttemptWrites
 from dialer.services.webhook_events import Outbox
 
@@ -40,6 +41,11 @@ class Services:
     email: EmailSender | None = None  # None: email steps fail likewise (no DIALER_SMTP_URL)
     outbox: Outbox = field(default_factory=Outbox)  # events for the tenants' webhooks
     hooks: WebhookSender | None = None  # asks campaigns' pre-dial hooks (None: they fail)
+    # campaign id -> (when read, the campaign, its tenant's endpoints): what every pre-dial
+    # hook of the campaign needs, read once every few seconds (services.pre_dial)
+    hook_context: dict[int, tuple[float, Campaign, list[Endpoint]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
     writes: AttemptWrites = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -41,6 +41,7 @@ from dialer.services.context import Services
 
 log = logging.getLogger(__name__)
 
+CONTEXT_TTL = 2.0  # seconds a campaign's settings and its tenant's endpoints are kept
 RETRY_AFTER_FAILURE = 60.0  # seconds before a lead whose hook failed (on_error: retry) is due
 SKIPPED_BY_HOOK = "pre_dial_cancelled"  # the outcome recorded on a lead the hook cancelled
 SKIPPED_ON_ERROR = "pre_dial_failed"  # ... and on one skipped because the hook failed
@@ -101,8 +102,7 @@ async def _consult(services: Services, job: Origination, hook: PreDialHook) -> V
     async with services.store.unit() as uow:
         lead = await uow.leads.get(job.lead_id)
         contact = await uow.contacts.get(lead.contact_id)
-        campaign = await uow.campaigns.get(job.campaign_id)
-        endpoints = await uow.webhooks.endpoints(job.tenant_id)
+        campaign, endpoints = await _campaign_and_endpoints(services, uow, job)
     now = services.clock.now()
     secrets = next((e.secrets(now) for e in endpoints if _answers_hook(e, hook.url)), None)
     if secrets is None:
@@ -121,6 +121,21 @@ async def _consult(services: Services, job: Origination, hook: PreDialHook) -> V
     settings = campaign.settings
     caller_ids = frozenset({settings.caller_id, *settings.caller_ids})
     return read_verdict(answer.status_code, answer.body, now, caller_ids)
+
+
+async def _campaign_and_endpoints(
+    services: Services, uow: UnitOfWork, job: Origination
+) -> tuple[Campaign, list[Endpoint]]:
+    """The job's campaign and its tenant's endpoints, read again every CONTEXT_TTL seconds:
+    every call of a campaign asks the same hook, and one read per call would be most of the
+    hook's database cost. A changed setting or a rotated secret applies within that time."""
+    cached = services.hook_context.get(job.campaign_id)
+    if cached is not None and time.monotonic() - cached[0] < CONTEXT_TTL:
+        return cached[1], cached[2]
+    campaign = await uow.campaigns.get(job.campaign_id)
+    endpoints = await uow.webhooks.endpoints(job.tenant_id)
+    services.hook_context[job.campaign_id] = (time.monotonic(), campaign, endpoints)
+    return campaign, endpoints
 
 
 def _answers_hook(endpoint: Endpoint, url: str) -> bool:
