@@ -3,6 +3,7 @@ computation, a slow commit, an overloaded machine) does to every task waiting on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from dialer.ports import Clock
@@ -30,7 +31,7 @@ class StalledClock:
         await self.inner.sleep(seconds)
 
 
-def densest(instants: list[float], width: float) -> int:
+def densest(instants: Sequence[float], width: float) -> int:
     """The most instants in any half-open window of ``width`` seconds."""
     ordered, best, first = sorted(instants), 0, 0
     for last, instant in enumerate(ordered):

@@ -16,7 +16,18 @@ from aiohttp import web
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from dialer.bootstrap import Runtime
+from dialer.services.context import Services
+from dialer.services.webhook_endpoints import EndpointChange, UrlRules, add_endpoint
+from tests.support.polling import until
+
 OK = 204
+# The engine's settings for a receiver on loopback over plain http, its deliveries prompt.
+RECEIVING: dict[str, Any] = {
+    "webhook_allow_http": True,
+    "webhook_allow_private": True,
+    "webhook_tick_seconds": 0.05,
+}
 SLOW = "slow"  # answer after the test's sender timeout
 DROP = "drop"  # close the connection without an answer
 # A status code, SLOW, DROP, or a JSON object answered with 200 (a pre-dial hook's verdict).
@@ -103,3 +114,28 @@ async def running_receiver(path: str = "/hooks/dialer") -> AsyncIterator[Receive
         yield receiver
     finally:
         await runner.cleanup()
+
+
+async def subscribe_receiver(
+    services: Services, tenant_id: int, receiver: Receiver, events: list[str]
+) -> int:
+    """The receiver subscribed to ``events`` for the tenant, verifying with the endpoint's
+    secret; the endpoint's id."""
+    change = EndpointChange(receiver.url, events)
+    endpoint, secret = await add_endpoint(services, tenant_id, change, UrlRules(True, True))
+    receiver.secrets.append(secret)
+    return endpoint.id
+
+
+async def deliver_until(
+    runtime: Runtime, done: Callable[[], bool], what: str, seconds: float = 20
+) -> None:
+    """Run the runtime's delivery loop (what its own loop had not sent yet) until ``done()``."""
+    deliverer = runtime.webhooks
+    assert deliverer is not None
+
+    async def delivered() -> bool:
+        await deliverer.run_once()
+        return done()
+
+    await until(delivered, seconds, what)

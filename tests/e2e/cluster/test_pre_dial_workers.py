@@ -13,8 +13,6 @@ from dialer.bootstrap import open_runtime
 from dialer.cli.simproc import simulator_process
 from dialer.domain.pre_dial import OnError, PreDialHook
 from dialer.runner import webhook_listener
-from dialer.services import webhook_endpoints
-from dialer.services.webhook_endpoints import EndpointChange, UrlRules
 from tests.support.cluster import (
     Cluster,
     alive,
@@ -25,7 +23,7 @@ from tests.support.cluster import (
     running_campaign,
     simulator_stats,
 )
-from tests.support.webhook_receiver import running_receiver
+from tests.support.webhook_receiver import running_receiver, subscribe_receiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -54,16 +52,13 @@ async def test_workers_ask_the_hook_and_follow_its_answers(cluster: Cluster) -> 
             runtime.services.webhook_base = f"http://127.0.0.1:{port}"
             services = runtime.services
             receiver.otherwise = answer
-            change = EndpointChange(receiver.url, ["attempt.pre_dial"])
             hook = PreDialHook(receiver.url, 2.0, OnError.SKIP)
             # Started before any worker runs: nothing is sent until the endpoint is there.
             campaign = await running_campaign(
                 services, "hooked", people, max_concurrency=4, caller_ids=POOL, pre_dial=hook
             )
-            _, secret = await webhook_endpoints.add_endpoint(
-                services, campaign.tenant_id, change, UrlRules(True, True)
-            )
-            receiver.secrets.append(secret)
+            events = ["attempt.pre_dial"]
+            await subscribe_receiver(services, campaign.tenant_id, receiver, events)
             cluster.start_worker("one")
             cluster.start_worker("two")
 

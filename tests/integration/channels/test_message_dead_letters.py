@@ -12,12 +12,15 @@ from dialer.domain.statuses import CampaignStatus
 from dialer.runner import run_to_end
 from dialer.services.dlq import list_dead_letters, replay
 from dialer.services.message_sending import MAX_SEND_TRIES
-from dialer.services.webhook_endpoints import EndpointChange, UrlRules, add_endpoint
 from tests.integration.channels.test_sms_rules import DELIVERED, FALLBACK
 from tests.integration.channels.test_sms_steps import contacts, message_rows
 from tests.support.engine import SID, TOKEN, EngineFactory, settings, sim_config
-from tests.support.polling import until
-from tests.support.webhook_receiver import running_receiver
+from tests.support.webhook_receiver import (
+    RECEIVING,
+    deliver_until,
+    running_receiver,
+    subscribe_receiver,
+)
 
 
 def closed_port() -> int:
@@ -72,28 +75,21 @@ async def test_a_messages_dead_letter_is_reported_to_the_tenants_endpoint(
     sim = sim_config(outcome_mix={"no_answer": 1.0}, sms_outcome_mix=DELIVERED)
     async with (
         running_receiver() as receiver,
-        engine(
-            sim=sim, webhook_allow_http=True, webhook_allow_private=True, webhook_tick_seconds=0.05
-        ) as e,
+        engine(sim=sim, **RECEIVING) as e,
     ):
         services = e.runtime.services
         services.sms = TwilioSms(f"http://127.0.0.1:{closed_port()}", SID, TOKEN)
         campaign = await e.campaign(
             settings(retry=RetryPolicy(1), steps=(FALLBACK,)), contacts([number])
         )
-        change = EndpointChange(receiver.url, ["dead_letter.created"])
-        _, secret = await add_endpoint(services, campaign.tenant_id, change, UrlRules(True, True))
-        receiver.secrets.append(secret)
+        await subscribe_receiver(services, campaign.tenant_id, receiver, ["dead_letter.created"])
         await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
         [failed] = await message_rows(e, campaign.id)
-        assert e.runtime.webhooks is not None
-        deliverer = e.runtime.webhooks
 
-        async def reported() -> bool:
-            await deliverer.run_once()
+        def reported() -> bool:
             return bool(receiver.delivered())
 
-        await until(reported, 20, "the dead letter reported")
+        await deliver_until(e.runtime, reported, "the dead letter reported")
     [event] = receiver.delivered()
     assert event["type"] == "dead_letter.created"
     assert event["data"]["kind"] == "message"

@@ -21,12 +21,16 @@ from dialer.runner import run_to_end
 from dialer.services.campaigns import cancel_campaign, start_campaign
 from dialer.services.message_sending import MAX_SEND_WAIT
 from dialer.services.tenants import save_limits
-from dialer.services.webhook_endpoints import EndpointChange, UrlRules, add_endpoint
 from dialer.simulator.config import Outcome, SimulatorConfig, SmsOutcome
 from tests.support.engine import NY, Engine, EngineFactory, settings, sim_config
 from tests.support.polling import until
 from tests.support.stalled_clock import StalledClock, densest
-from tests.support.webhook_receiver import running_receiver
+from tests.support.webhook_receiver import (
+    RECEIVING,
+    deliver_until,
+    running_receiver,
+    subscribe_receiver,
+)
 
 SENDER = "+14155550199"
 ANSWERS, NO_ANSWER, BUSY, ANSWERS_TOO = (f"+1212555{n:04d}" for n in (100, 101, 102, 103))
@@ -206,26 +210,18 @@ async def test_a_delivered_sms_is_reported_to_the_tenants_endpoint(engine: Engin
     campaign_settings = settings(retry=RetryPolicy(1), steps=(MISSED,), ramp_up=0)
     async with (
         running_receiver() as receiver,
-        engine(
-            sim=sim, webhook_allow_http=True, webhook_allow_private=True, webhook_tick_seconds=0.05
-        ) as e,
+        engine(sim=sim, **RECEIVING) as e,
     ):
         campaign = await e.campaign(campaign_settings, contacts([ANSWERS, NO_ANSWER, BUSY]))
-        change = EndpointChange(receiver.url, ["message.delivered", "lead.finished"])
-        _, secret = await add_endpoint(
-            e.runtime.services, campaign.tenant_id, change, UrlRules(True, True)
-        )
-        receiver.secrets.append(secret)
+        events = ["message.delivered", "lead.finished"]
+        await subscribe_receiver(e.runtime.services, campaign.tenant_id, receiver, events)
         await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
         rows = {r["to_address"]: r for r in await message_rows(e, campaign.id)}
-        assert e.runtime.webhooks is not None
-        deliverer = e.runtime.webhooks
 
-        async def both_in() -> bool:
-            await deliverer.run_once()
+        def both_in() -> bool:
             return len([p for p in receiver.delivered() if p["type"] == "message.delivered"]) == 2
 
-        await until(both_in, 20, "both deliveries reported")
+        await deliver_until(e.runtime, both_in, "both deliveries reported")
     delivered = {
         p["data"]["message_id"]: p for p in receiver.delivered() if p["type"] == "message.delivered"
     }

@@ -22,6 +22,7 @@ from dialer.adapters.admission.redis import RedisAdmission
 from dialer.domain.model import Rate
 from dialer.ports import Scope
 from tests.support.redis import REDIS_URL, drop_namespace
+from tests.support.stalled_clock import densest
 
 pytestmark = pytest.mark.slow
 
@@ -50,13 +51,8 @@ def allowed(rate: Rate) -> int:
 
 
 def densest_second(instants_us: Sequence[int]) -> int:
-    """The most instants in any half-open window [t, t + 1 s)."""
-    ordered, best, first = sorted(instants_us), 0, 0
-    for last, instant in enumerate(ordered):
-        while instant - ordered[first] >= US:
-            first += 1
-        best = max(best, last - first + 1)
-    return best
+    """The most instants in any half-open window [t, t + 1 s), in whole microseconds."""
+    return densest(list(instants_us), US)
 
 
 # ------------------------------------------------------------------ in each process

@@ -11,11 +11,13 @@ from typing import Any
 
 from dialer.domain.retry import FixedDelays, Outcome, RetryPolicy
 from dialer.runner import run_to_end
-from dialer.services import webhook_endpoints
-from dialer.services.webhook_endpoints import EndpointChange, UrlRules
 from tests.support.engine import EngineFactory, contacts, settings, sim_config
-from tests.support.polling import until
-from tests.support.webhook_receiver import running_receiver
+from tests.support.webhook_receiver import (
+    RECEIVING,
+    deliver_until,
+    running_receiver,
+    subscribe_receiver,
+)
 
 
 async def test_a_runs_attempts_and_leads_reach_the_receiver_in_order(
@@ -28,28 +30,19 @@ async def test_a_runs_attempts_and_leads_reach_the_receiver_in_order(
         running_receiver() as receiver,
         engine(
             sim=sim_config(outcome_overrides=busy),
-            webhook_allow_http=True,
-            webhook_allow_private=True,
-            webhook_tick_seconds=0.05,
+            **RECEIVING,
         ) as e,
     ):
         campaign = await e.campaign(settings(retry=retry), people)
-        change = EndpointChange(receiver.url, ["attempt.ended", "lead.finished"])
-        services = e.runtime.services
-        _, secret = await webhook_endpoints.add_endpoint(
-            services, campaign.tenant_id, change, UrlRules(True, True)
-        )
-        receiver.secrets.append(secret)
+        events = ["attempt.ended", "lead.finished"]
+        await subscribe_receiver(e.runtime.services, campaign.tenant_id, receiver, events)
         await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
-        assert e.runtime.webhooks is not None
-        deliverer = e.runtime.webhooks
 
-        async def all_in() -> bool:
-            await deliverer.run_once()  # what the run's loop had not sent when it ended
+        def all_in() -> bool:
             finished = [p for p in receiver.delivered() if p["type"] == "lead.finished"]
             return len(finished) == len(people)
 
-        await until(all_in, 20, "every lead's finish delivered")
+        await deliver_until(e.runtime, all_in, "every lead's finish delivered")
     assert receiver.refused == []
     by_lead: dict[int, list[tuple[int, str]]] = defaultdict(list)
     seen = set()
@@ -73,26 +66,18 @@ async def test_a_campaigns_completion_by_the_dispatcher_is_reported(
         running_receiver() as receiver,
         engine(
             sim=sim_config(),
-            webhook_allow_http=True,
-            webhook_allow_private=True,
-            webhook_tick_seconds=0.05,
+            **RECEIVING,
         ) as e,
     ):
         campaign = await e.campaign(settings(), contacts(2))
-        change = EndpointChange(receiver.url, ["campaign.state_changed"])
-        _, secret = await webhook_endpoints.add_endpoint(
-            e.runtime.services, campaign.tenant_id, change, UrlRules(True, True)
-        )
-        receiver.secrets.append(secret)
+        events = ["campaign.state_changed"]
+        await subscribe_receiver(e.runtime.services, campaign.tenant_id, receiver, events)
         await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
-        assert e.runtime.webhooks is not None
-        deliverer = e.runtime.webhooks
 
-        async def completed() -> bool:
-            await deliverer.run_once()
+        def completed() -> bool:
             return any(p["data"]["status"] == "COMPLETED" for p in receiver.delivered())
 
-        await until(completed, 20, "the completion delivered")
+        await deliver_until(e.runtime, completed, "the completion delivered")
     moves = {(p["data"]["previous_status"], p["data"]["status"]) for p in receiver.delivered()}
     assert moves == {("DRAFT", "RUNNING"), ("RUNNING", "COMPLETED")}
     assert receiver.refused == []
@@ -113,27 +98,18 @@ async def test_each_calls_start_answer_and_end_reach_the_receiver_in_order(
         running_receiver() as receiver,
         engine(
             sim=sim_config(outcome_overrides=unanswered),
-            webhook_allow_http=True,
-            webhook_allow_private=True,
-            webhook_tick_seconds=0.05,
+            **RECEIVING,
         ) as e,
     ):
         campaign = await e.campaign(settings(retry=retry), people)
-        change = EndpointChange(receiver.url, CALL_EVENTS)
-        _, secret = await webhook_endpoints.add_endpoint(
-            e.runtime.services, campaign.tenant_id, change, UrlRules(True, True)
-        )
-        receiver.secrets.append(secret)
+        await subscribe_receiver(e.runtime.services, campaign.tenant_id, receiver, CALL_EVENTS)
         await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
-        assert e.runtime.webhooks is not None
-        deliverer = e.runtime.webhooks
 
-        async def all_in() -> bool:
-            await deliverer.run_once()
+        def all_in() -> bool:
             finished = [p for p in receiver.delivered() if p["type"] == "lead.finished"]
             return len(finished) == len(people)
 
-        await until(all_in, 20, "every lead's finish delivered")
+        await deliver_until(e.runtime, all_in, "every lead's finish delivered")
     assert receiver.refused == []
     by_lead: dict[int, list[Any]] = defaultdict(list)
     seen = set()

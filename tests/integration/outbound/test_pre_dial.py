@@ -17,10 +17,14 @@ from dialer.domain.pre_dial import OnError, PreDialHook
 from dialer.domain.retry import RetryPolicy
 from dialer.domain.statuses import CampaignStatus
 from dialer.runner import run_to_end
-from dialer.services import webhook_endpoints
-from dialer.services.webhook_endpoints import EndpointChange, UrlRules
 from tests.support.engine import Engine, EngineFactory, contacts, settings
-from tests.support.webhook_receiver import DROP, SLOW, Receiver, running_receiver
+from tests.support.webhook_receiver import (
+    DROP,
+    SLOW,
+    Receiver,
+    running_receiver,
+    subscribe_receiver,
+)
 
 ANSWER_URL = "https://bot.example/answer?campaign=7"
 POOL = ("+14155550100", "+14155550111")
@@ -28,11 +32,7 @@ HOOKED = {"webhook_allow_http": True, "webhook_allow_private": True}
 
 
 async def subscribe(e: Engine, receiver: Receiver, tenant_id: int) -> None:
-    change = EndpointChange(receiver.url, ["attempt.pre_dial"])
-    _, secret = await webhook_endpoints.add_endpoint(
-        e.runtime.services, tenant_id, change, UrlRules(True, True)
-    )
-    receiver.secrets.append(secret)
+    await subscribe_receiver(e.runtime.services, tenant_id, receiver, ["attempt.pre_dial"])
 
 
 def hooked(receiver: Receiver, on_error: OnError = OnError.SKIP, **changes: Any) -> Any:

@@ -8,36 +8,31 @@ import asyncio
 
 from dialer.domain.retry import RetryPolicy
 from dialer.runner import run_to_end
-from dialer.services import webhook_endpoints
 from dialer.services.safety import add_to_do_not_call
-from dialer.services.webhook_endpoints import EndpointChange, UrlRules
 from tests.support.engine import EngineFactory, contacts, settings, sim_config
-from tests.support.polling import until
-from tests.support.webhook_receiver import running_receiver
-
-HOOKED = {"webhook_allow_http": True, "webhook_allow_private": True, "webhook_tick_seconds": 0.05}
+from tests.support.webhook_receiver import (
+    RECEIVING,
+    deliver_until,
+    running_receiver,
+    subscribe_receiver,
+)
 
 
 async def test_a_lead_skipped_at_dial_time_is_reported_finished(engine: EngineFactory) -> None:
     people = contacts(3)
     listed = people[0].phone
-    async with running_receiver() as receiver, engine(sim=sim_config(), **HOOKED) as e:
+    async with running_receiver() as receiver, engine(sim=sim_config(), **RECEIVING) as e:
         campaign = await e.campaign(settings(retry=RetryPolicy(1), ramp_up=0), people)
-        change = EndpointChange(receiver.url, ["lead.finished"])
-        _, secret = await webhook_endpoints.add_endpoint(
-            e.runtime.services, campaign.tenant_id, change, UrlRules(True, True)
+        await subscribe_receiver(
+            e.runtime.services, campaign.tenant_id, receiver, ["lead.finished"]
         )
-        receiver.secrets.append(secret)
         await add_to_do_not_call(e.store, "acme", [("line 1", listed, "asked")])
         await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
-        assert e.runtime.webhooks is not None
-        deliverer = e.runtime.webhooks
 
-        async def all_in() -> bool:
-            await deliverer.run_once()
+        def all_in() -> bool:
             return len({p["data"]["lead_id"] for p in receiver.delivered()}) == len(people)
 
-        await until(all_in, 20, "every lead's finish delivered")
+        await deliver_until(e.runtime, all_in, "every lead's finish delivered")
     finished = {p["data"]["phone"]: p for p in receiver.delivered()}
     skipped = finished[listed]
     assert skipped["data"]["status"] == "SKIPPED"
