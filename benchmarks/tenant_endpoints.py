@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from aiohttp import web
 
@@ -31,56 +31,45 @@ def closed_port() -> int:
 
 
 @asynccontextmanager
-async def unhelpful_endpoints(services: Services, tenant_id: int) -> AsyncIterator[list[str]]:
-    """Both endpoints subscribed for the tenant while the block runs; their URLs."""
-    answered = 0
+async def answering(path: str, pause: float) -> AsyncIterator[tuple[str, list[int]]]:
+    """A receiver on loopback answering every POST to ``path`` with 204 after ``pause``
+    seconds: its URL, and how many it answered."""
+    answered = [0]
 
-    async def slowly(request: web.Request) -> web.Response:
-        nonlocal answered
+    async def answer(request: web.Request) -> web.Response:
         await request.read()
-        await asyncio.sleep(SLOW_SECONDS)
-        answered += 1
+        await asyncio.sleep(pause)
+        answered[0] += 1
         return web.Response(status=204)
 
     app = web.Application()
-    app.router.add_post("/slow", slowly)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    urls = [
-        f"http://127.0.0.1:{runner.addresses[0][1]}/slow",
-        f"http://127.0.0.1:{closed_port()}/refused",
-    ]
-    for url in urls:
-        change = EndpointChange(url, EVENTS, "benchmark")
-        await webhook_endpoints.add_endpoint(services, tenant_id, change, UrlRules(True, True))
-    try:
-        yield urls
-    finally:
-        print(f"  the slow endpoint answered {answered} deliveries", flush=True)
-        await runner.cleanup()
-
-
-@asynccontextmanager
-async def instant_hook() -> AsyncIterator[tuple[str, list[int]]]:
-    """A pre-dial hook answering 204 (proceed) at once: its URL, and how many it answered."""
-    asked = [0]
-
-    async def proceed(request: web.Request) -> web.Response:
-        await request.read()
-        asked[0] += 1
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/pre-dial", proceed)
+    app.router.add_post(path, answer)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/pre-dial", asked
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}{path}", answered
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def unhelpful_endpoints(services: Services, tenant_id: int) -> AsyncIterator[list[str]]:
+    """Both endpoints subscribed for the tenant while the block runs; their URLs."""
+    async with answering("/slow", SLOW_SECONDS) as (slow_url, answered):
+        urls = [slow_url, f"http://127.0.0.1:{closed_port()}/refused"]
+        for url in urls:
+            change = EndpointChange(url, EVENTS, "benchmark")
+            await webhook_endpoints.add_endpoint(services, tenant_id, change, UrlRules(True, True))
+        try:
+            yield urls
+        finally:
+            print(f"  the slow endpoint answered {answered[0]} deliveries", flush=True)
+
+
+def instant_hook() -> AbstractAsyncContextManager[tuple[str, list[int]]]:
+    """A pre-dial hook answering 204 (proceed) at once: its URL, and how many it answered."""
+    return answering("/pre-dial", 0.0)
 
 
 async def subscribe_hook(services: Services, tenant_id: int, url: str) -> None:

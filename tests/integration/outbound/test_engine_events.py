@@ -19,22 +19,21 @@ from tests.support.webhook_receiver import (
     subscribe_receiver,
 )
 
+PEOPLE = 6
 
-async def test_a_runs_attempts_and_leads_reach_the_receiver_in_order(
-    engine: EngineFactory,
-) -> None:
-    people = contacts(6)
-    busy = {people[0].phone: "busy", people[1].phone: "no_answer"}
+
+async def reported_by_lead(engine: EngineFactory, events: list[str]) -> dict[int, list[Any]]:
+    """Six leads dialled to the end (one busy and retried once, one unanswered, four
+    answered), with a receiver subscribed to ``events``: what it got of each lead, once each
+    (at least once: a receiver drops what it has had, by the event's id), in arrival order."""
+    people = contacts(PEOPLE)
+    unanswered = {people[0].phone: "busy", people[1].phone: "no_answer"}
     retry = RetryPolicy(2, {Outcome.BUSY: FixedDelays((1,)), Outcome.NO_ANSWER: FixedDelays(())})
     async with (
         running_receiver() as receiver,
-        engine(
-            sim=sim_config(outcome_overrides=busy),
-            **RECEIVING,
-        ) as e,
+        engine(sim=sim_config(outcome_overrides=unanswered), **RECEIVING) as e,
     ):
         campaign = await e.campaign(settings(retry=retry), people)
-        events = ["attempt.ended", "lead.finished"]
         await subscribe_receiver(e.runtime.services, campaign.tenant_id, receiver, events)
         await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
 
@@ -44,14 +43,23 @@ async def test_a_runs_attempts_and_leads_reach_the_receiver_in_order(
 
         await deliver_until(e.runtime, all_in, "every lead's finish delivered")
     assert receiver.refused == []
-    by_lead: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    by_lead: dict[int, list[Any]] = defaultdict(list)
     seen = set()
     for payload in receiver.delivered():
-        if payload["id"] in seen:
-            continue  # at least once: a receiver drops what it has had, by the event's id
-        seen.add(payload["id"])
-        by_lead[payload["data"]["lead_id"]].append((payload["sequence"], payload["type"]))
-    assert len(by_lead) == len(people)
+        if payload["id"] not in seen:
+            seen.add(payload["id"])
+            by_lead[payload["data"]["lead_id"]].append(payload)
+    return by_lead
+
+
+async def test_a_runs_attempts_and_leads_reach_the_receiver_in_order(
+    engine: EngineFactory,
+) -> None:
+    reported = await reported_by_lead(engine, ["attempt.ended", "lead.finished"])
+    by_lead = {
+        lead: [(p["sequence"], p["type"]) for p in payloads] for lead, payloads in reported.items()
+    }
+    assert len(by_lead) == PEOPLE
     for events in by_lead.values():
         assert [s for s, _ in events] == list(range(1, len(events) + 1))  # in sequence
         assert events[-1][1] == "lead.finished"
@@ -91,33 +99,8 @@ ANSWERED = ["attempt.started", "attempt.answered", "attempt.ended"]
 async def test_each_calls_start_answer_and_end_reach_the_receiver_in_order(
     engine: EngineFactory,
 ) -> None:
-    people = contacts(6)
-    unanswered = {people[0].phone: "busy", people[1].phone: "no_answer"}
-    retry = RetryPolicy(2, {Outcome.BUSY: FixedDelays((1,)), Outcome.NO_ANSWER: FixedDelays(())})
-    async with (
-        running_receiver() as receiver,
-        engine(
-            sim=sim_config(outcome_overrides=unanswered),
-            **RECEIVING,
-        ) as e,
-    ):
-        campaign = await e.campaign(settings(retry=retry), people)
-        await subscribe_receiver(e.runtime.services, campaign.tenant_id, receiver, CALL_EVENTS)
-        await asyncio.wait_for(run_to_end(e.runtime, campaign.id), 60)
-
-        def all_in() -> bool:
-            finished = [p for p in receiver.delivered() if p["type"] == "lead.finished"]
-            return len(finished) == len(people)
-
-        await deliver_until(e.runtime, all_in, "every lead's finish delivered")
-    assert receiver.refused == []
-    by_lead: dict[int, list[Any]] = defaultdict(list)
-    seen = set()
-    for payload in receiver.delivered():
-        if payload["id"] not in seen:  # at least once: dropped by the event's id
-            seen.add(payload["id"])
-            by_lead[payload["data"]["lead_id"]].append(payload)
-    assert len(by_lead) == len(people)
+    by_lead = await reported_by_lead(engine, CALL_EVENTS)
+    assert len(by_lead) == PEOPLE
     shapes = []
     for events in by_lead.values():
         assert [p["sequence"] for p in events] == list(range(1, len(events) + 1))
