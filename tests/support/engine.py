@@ -37,6 +37,7 @@ TOKEN = "engine-test-token"
 NY = "America/New_York"
 
 ProviderSettings = Callable[[str], dict[str, Any]]
+Simulator = Callable[[SimulatorConfig], AbstractAsyncContextManager[str]]  # yields its URL
 
 
 def sim_config(**changes: Any) -> SimulatorConfig:
@@ -85,15 +86,17 @@ async def wired_engine(
     clock: Clock | None = None,
     start: datetime = T0,
     seed: int | None = 3,
+    simulator: Simulator = running_simulator,
     **settings: Any,
 ) -> AsyncIterator[Engine]:
     """The runtime on ``settings`` (a ``database_url`` at least), the simulator as its
-    provider. Without ``clock``, a clock scaled as the simulator is, starting at ``start``; the
-    simulator then records each call's start on that clock, comparable with calling windows."""
+    provider (on this event loop, or as ``simulator`` runs it). Without ``clock``, a clock
+    scaled as the simulator is, starting at ``start``; the simulator then records each call's
+    start on that clock, comparable with calling windows."""
     if clock is None:
         clock = ScaledClock(start, sim.speed)
         sim = dataclasses.replace(sim, epoch=clock.now())
-    async with running_simulator(sim) as sim_url:
+    async with simulator(sim) as sim_url:
         values = {"listen": "127.0.0.1:0", "tick_seconds": 0.01, **provider(sim_url), **settings}
         async with (
             open_runtime(load_settings(**values), clock=clock, seed=seed) as runtime,
@@ -105,14 +108,24 @@ async def wired_engine(
 
 
 def engine_factory(database_url: str) -> EngineFactory:
-    """``async with engine(sim=..., start=..., **settings) as e:`` a wired Twilio engine."""
+    """``async with engine(sim=..., start=..., **settings) as e:`` a wired Twilio engine;
+    ``simulator=simulator_on_its_own_loop`` counts at a simulator the engine's event loop
+    cannot hold up."""
 
     def make(
-        sim: SimulatorConfig | None = None, start: datetime = T0, **settings: Any
+        sim: SimulatorConfig | None = None,
+        start: datetime = T0,
+        simulator: Simulator = running_simulator,
+        **settings: Any,
     ) -> AbstractAsyncContextManager[Engine]:
         config = sim or sim_config()
         return wired_engine(
-            config, twilio_settings, start=start, database_url=database_url, **settings
+            config,
+            twilio_settings,
+            start=start,
+            simulator=simulator,
+            database_url=database_url,
+            **settings,
         )
 
     return make

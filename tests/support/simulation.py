@@ -3,7 +3,10 @@ time), and a receiver of its signed callbacks on a real port."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +14,7 @@ from typing import Any
 from dialer.adapters.telephony.inbound import RequestVerifier
 from dialer.simulator.config import SimulatorConfig, config_from
 from dialer.simulator.recorder import CallbackRecorder
-from dialer.simulator.server import running_app
+from dialer.simulator.server import running_app, running_simulator
 
 # The one set of fast settings; each caller adds its credentials, seed and what it tests.
 FAST: dict[str, Any] = {
@@ -57,3 +60,34 @@ async def running_receiver(
     recorder = CallbackRecorder(token, verifier=verifier)
     async with running_app(recorder.app) as url:
         yield Receiver(recorder, url)
+
+
+@asynccontextmanager
+async def simulator_on_its_own_loop(config: SimulatorConfig) -> AsyncIterator[str]:
+    """The simulator in a thread of its own, on an event loop of its own; yields its base URL.
+    What it records (each call's start instant) is then not held up by the engine's event
+    loop, as a provider's clock is not: a request is counted when it arrives."""
+    started: Future[str] = Future()
+    stopping: list[Callable[[], None]] = []
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        stopping.append(lambda: loop.call_soon_threadsafe(stop.set))
+        try:
+            async with running_simulator(config) as url:
+                started.set_result(url)
+                await stop.wait()
+        except BaseException as exc:
+            if not started.done():
+                started.set_exception(exc)
+            raise
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), name="simulator")
+    thread.start()
+    try:
+        yield await asyncio.wrap_future(started)
+    finally:
+        for stop in stopping:
+            stop()
+        await asyncio.to_thread(thread.join, 30)

@@ -1,6 +1,8 @@
 """Sends spaced at the provider, whatever delivery does to them: the engine end to end, with
 an executor that delivers admitted calls the way an uneven broker and workers can — held
-back, then all at once. Counted by the simulator's observer (each call's start on its clock).
+back, then all at once. Counted by the simulator's observer (each call's start on its clock),
+the simulator on an event loop of its own: a request is counted when it arrives, as at a
+provider, not when the engine's busy loop gets round to answering it.
 
 Admission paces the calls at the dispatcher; without send slots, a held-back batch reaches
 the provider together with the next and its second holds both (the control test shows it).
@@ -35,6 +37,7 @@ from tests.support.engine import (
     sim_config,
 )
 from tests.support.polling import until
+from tests.support.simulation import simulator_on_its_own_loop
 from tests.support.stalled_clock import StalledClock, densest
 
 RATE = Rate(per_second=10, burst=3)
@@ -86,7 +89,8 @@ class BunchingExecutor:
 async def starts_at_provider(engine: EngineFactory, *, spaced: bool) -> tuple[list[datetime], int]:
     """Dial CALLS contacts at RATE through a bunching executor; the simulator's start instants
     and how many bunches were delivered."""
-    async with engine(sim=QUICK_CALLS, campaign_max_concurrency=500) as e:
+    own_loop = simulator_on_its_own_loop
+    async with engine(sim=QUICK_CALLS, simulator=own_loop, campaign_max_concurrency=500) as e:
         paced = settings(max_concurrency=500, rate=RATE, ramp_up=0, retry=RetryPolicy(1))
         campaign = await e.campaign(paced, contacts(CALLS))
         bunching = BunchingExecutor(e.runtime.executor, spaced=spaced)
@@ -180,7 +184,8 @@ async def test_calls_woken_late_for_their_slots_take_later_ones(engine: EngineFa
     second at the provider holds more than the rate allows."""
     missed = metrics.process_registry.get_sample_value
     before = missed("dialer_send_slots_missed_total", {"channel": "call"}) or 0.0
-    async with engine(sim=QUICK_CALLS, campaign_max_concurrency=500) as e:
+    own_loop = simulator_on_its_own_loop
+    async with engine(sim=QUICK_CALLS, simulator=own_loop, campaign_max_concurrency=500) as e:
         clock = StalledClock(e.runtime.services.clock)
         e.runtime.services.clock = clock
         paced = settings(max_concurrency=500, rate=RATE, ramp_up=0, retry=RetryPolicy(1))
