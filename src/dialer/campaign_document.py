@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -54,11 +53,11 @@ from dialer.domain.window import (
     parse_range,
 )
 from dialer.errors import InvalidInput, Problem
+from dialer.yaml_documents import load_strict_yaml
 
 Seconds = Annotated[int, BeforeValidator(parse_duration)]
 
 MAX_FILE_BYTES = 1 << 20
-MAX_NESTING = 32  # a campaign document is a few levels deep; YAML's composer recurses per level
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -321,44 +320,6 @@ def settings_from_mapping(data: Any) -> CampaignSettings:
         raise InvalidInput(list(problems.values())) from exc
 
 
-class _CampaignLoader(yaml.SafeLoader):
-    """A safe loader for what operators write, and for hostile files too.
-
-    It refuses a key written twice in one mapping (YAML would silently keep the last one, and
-    a campaign would run with half of what the operator wrote); it refuses aliases (``*name``,
-    and so merge keys), which a campaign never needs and which let a few hundred bytes expand
-    to gigabytes; and it refuses nesting deeper than ``MAX_NESTING``, before the composer's
-    recursion could exhaust the stack."""
-
-    _depth = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            self._refuse("aliases (*name) and merge keys are not allowed in a campaign file")
-        if self._depth >= MAX_NESTING:
-            self._refuse(f"the campaign file is nested more than {MAX_NESTING} levels deep")
-        self._depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def _refuse(self, message: str) -> None:
-        mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-        raise yaml.composer.ComposerError(None, None, message, mark)
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"the key {key!r} is written twice", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def _check_size(text: str) -> None:
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8")) > MAX_FILE_BYTES:
         raise InvalidInput(Problem("(campaign)", _TOO_LARGE))
@@ -369,15 +330,7 @@ _TOO_LARGE = f"the campaign file is larger than 1 MiB ({MAX_FILE_BYTES} bytes)"
 
 def settings_from_yaml(text: str) -> CampaignSettings:
     _check_size(text)
-    try:
-        data = yaml.load(text, Loader=_CampaignLoader)  # a SafeLoader: builds no objects
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(yaml)"
-        raise InvalidInput(Problem(where, f"not valid YAML: {exc.problem}")) from exc
-    except yaml.YAMLError as exc:
-        raise InvalidInput(Problem("(yaml)", f"not valid YAML: {exc}")) from exc
-    return settings_from_mapping(data)
+    return settings_from_mapping(load_strict_yaml(text))
 
 
 def read_campaign_file(path: Path) -> CampaignSettings:

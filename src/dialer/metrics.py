@@ -144,6 +144,20 @@ unsent_originations = Gauge(
 )
 
 
+spend = Counter(
+    "dialer_spend",
+    "What the calls and messages that ended cost by the rate cards, in the card's currency "
+    "(a charge is counted once, when it is stored).",
+    ["tenant", "channel", "currency"],
+    registry=process_registry,
+)
+unpriced = Counter(
+    "dialer_unpriced",
+    "Calls and messages that ended with no rate card price for their destination: their cost "
+    "is not known (load a card that covers them).",
+    ["channel"],
+    registry=process_registry,
+)
 outbound_webhooks = Counter(
     "dialer_outbound_webhooks",
     "Tries to deliver an event webhook to a tenant's endpoint, by outcome: delivered (2xx), "

@@ -17,6 +17,7 @@ from dialer.domain.model import (
 )
 from dialer.domain.safety import NumberHistory
 from dialer.domain.statuses import AttemptStatus, CampaignStatus, LeadStatus
+from dialer.ports.cost_store import Costs
 from dialer.ports.message_store import Messages
 from dialer.ports.records import (
     AttemptQuery,
@@ -474,6 +475,9 @@ class UnitOfWork(Protocol):
 
     @property
     def webhooks(self) -> Webhooks: ...
+
+    @property
+    def costs(self) -> Costs: ...
 
     async def commit(self) -> None: ...
 

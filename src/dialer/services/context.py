@@ -12,6 +12,7 @@ from dialer.ports.messaging import EmailSender, SmsSender
 from dialer.ports.webhook_sender import WebhookSender
 from dialer.ports.webhook_store import Endpoint
 from dialer.services.attempt_writes import AttemptWrites
+from dialer.services.costs import Pricing
 from dialer.services.webhook_events import Outbox
 
 
@@ -46,6 +47,7 @@ class Services:
     hook_context: dict[int, tuple[float, Campaign, list[Endpoint]]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    pricing: Pricing = field(default_factory=Pricing, repr=False, compare=False)  # rate cards
     writes: AttemptWrites = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

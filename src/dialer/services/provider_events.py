@@ -47,6 +47,7 @@ from dialer.ports import ProviderEvent, RecordedEvent, UnitOfWork
 from dialer.services.calls import finish_with, lease_of
 from dialer.services.coalescing import Coalescer
 from dialer.services.context import Services
+from dialer.services.costs import charge_calls
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +274,7 @@ async def _finish(services: Services, uow: UnitOfWork, batch: _Batch, now: datet
         lead = leads.get(attempt.lead_id)
         if lead is not None:
             await finish_with(services, uow, attempt, lead, campaign)
+    await charge_calls(uow, services.pricing, services.telephony.name, ended, now)
 
 
 async def _voicemail(

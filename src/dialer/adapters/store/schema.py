@@ -8,6 +8,7 @@ from __future__ import annotations
 from dialer.adapters.store import (
     api_tables,
     cluster_tables,
+    cost_tables,
     message_tables,
     provider_tables,
     tables,
@@ -22,6 +23,7 @@ TABLE_MODULES = (
     provider_tables,
     message_tables,
     webhook_tables,
+    cost_tables,
 )
 
 __all__ = ["TABLE_MODULES", "metadata"]

@@ -19,6 +19,7 @@ from dialer.adapters.store.attempts import SqlAttempts
 from dialer.adapters.store.campaigns import SqlCampaigns
 from dialer.adapters.store.cluster import SqlCluster
 from dialer.adapters.store.contacts import SqlContacts
+from dialer.adapters.store.costs import SqlCosts
 from dialer.adapters.store.do_not_call import SqlDoNotCall
 from dialer.adapters.store.leads import SqlLeads
 from dialer.adapters.store.messages import SqlMessages
@@ -44,6 +45,7 @@ class SqlUnitOfWork:
         self.views = SqlViews(conn, bulk_statements=bulk_statements)
         self.messages = SqlMessages(conn, bulk_statements=bulk_statements)
         self.webhooks = SqlWebhooks(conn, bulk_statements=bulk_statements)
+        self.costs = SqlCosts(conn, bulk_statements=bulk_statements)
 
     async def commit(self) -> None:
         await self._conn.commit()

@@ -22,8 +22,10 @@ from dialer.adapters.store.memory.rows import (
 from dialer.adapters.store.memory.tables import Journal, Table
 from dialer.adapters.store.memory.webhooks import WebhookTables
 from dialer.domain.breaker import ProviderHealth
+from dialer.domain.costs import RateCard
 from dialer.domain.messages import Message
 from dialer.domain.statuses import MessageStatus
+from dialer.ports.cost_store import NewCharge
 from dialer.ports.message_store import OptOut
 from dialer.ports.records import DashboardSession, NodeBeat, StoredApiKey
 
@@ -119,6 +121,9 @@ class Database:
             journal, groups={"list": lambda r: (r.tenant_id, r.entry.channel.value)}
         )
         self.webhooks = WebhookTables(journal)
+        self.rate_cards = Table[int, RateCard](journal)
+        # (channel, attempt or message id) -> its charge
+        self.charges = Table[tuple[str, int], NewCharge](journal)
 
     def due_zones(self, campaign_id: int) -> list[str]:
         """The zone keys of the campaign's leads still to be called."""

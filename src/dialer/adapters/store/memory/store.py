@@ -32,6 +32,7 @@ from dialer.adapters.store.memory.attempts import MemoryAttempts
 from dialer.adapters.store.memory.campaigns import MemoryCampaigns
 from dialer.adapters.store.memory.cluster import MemoryCluster
 from dialer.adapters.store.memory.contacts import MemoryContacts
+from dialer.adapters.store.memory.costs import MemoryCosts
 from dialer.adapters.store.memory.database import Database
 from dialer.adapters.store.memory.do_not_call import MemoryDoNotCall
 from dialer.adapters.store.memory.leads import MemoryLeads
@@ -58,6 +59,7 @@ class MemoryUnitOfWork:
         self.views = MemoryViews(db)
         self.messages = MemoryMessages(db)
         self.webhooks = MemoryWebhooks(db.webhooks)
+        self.costs = MemoryCosts(db)
 
     async def commit(self) -> None:
         self._db.journal.forget()

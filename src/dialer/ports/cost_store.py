@@ -1,0 +1,81 @@
+"""The store's repository of money: the rate cards (every version kept) and the charge of
+each call and message, which the rollups sum."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol
+
+from dialer.domain.costs import CostChannel, RateCard
+
+
+@dataclass(frozen=True)
+class NewCharge:
+    """What one call (``subject_id``: its attempt) or message cost, by the card ``card_id``."""
+
+    tenant_id: int
+    campaign_id: int
+    channel: CostChannel
+    subject_id: int
+    amount: Decimal
+    currency: str
+    card_id: int
+    day: date  # the UTC day it ended on: what the rollups group by
+    created_at: datetime
+    provider_amount: Decimal | None = None  # the provider's own price, when it gave one
+
+
+class CostGrouping(StrEnum):
+    CAMPAIGN = "campaign"
+    DAY = "day"
+    CHANNEL = "channel"
+
+
+@dataclass(frozen=True)
+class CostQuery:
+    tenant_id: int
+    group_by: tuple[CostGrouping, ...] = (CostGrouping.CAMPAIGN,)
+    campaign_id: int | None = None
+    since: date | None = None  # first day included (UTC)
+    until: date | None = None  # last day included (UTC)
+
+
+@dataclass(frozen=True)
+class CostRow:
+    """One group's sum. The fields not grouped by are None."""
+
+    currency: str
+    amount: Decimal
+    count: int  # the calls and messages charged
+    provider_amount: Decimal | None  # the provider's prices summed, where it gave them
+    campaign_id: int | None = None
+    day: date | None = None
+    channel: CostChannel | None = None
+
+
+class Costs(Protocol):
+    async def add_card(self, card: RateCard, now: datetime) -> RateCard:
+        """Store ``card`` as the next version of its provider's card for its channel."""
+        ...
+
+    async def cards(
+        self, provider: str | None = None, channel: CostChannel | None = None
+    ) -> list[RateCard]:
+        """Every version of the matching cards, oldest first."""
+        ...
+
+    async def record_charges(self, charges: Sequence[NewCharge]) -> None:
+        """Keep each charge once: a second one for the same call or message is ignored."""
+        ...
+
+    async def charges_of(
+        self, channel: CostChannel, subject_ids: Collection[int]
+    ) -> dict[int, NewCharge]: ...
+
+    async def rollup(self, query: CostQuery) -> list[CostRow]:
+        """The tenant's charges summed per group (and per currency), in group order."""
+        ...
