@@ -44,7 +44,9 @@ async def test_cards_are_versioned_per_provider_and_channel_and_read_back_whole(
     async with store.unit() as uow:
         first = await uow.costs.add_card(call_card("0.0140"), NOW)
         second = await uow.costs.add_card(call_card("0.0150"), NOW + timedelta(hours=1))
-        sms = RateCard("twilio", CostChannel.SMS, "USD", (Price("1", per_segment=Decimal("0.0079")),))
+        sms = RateCard(
+            "twilio", CostChannel.SMS, "USD", (Price("1", per_segment=Decimal("0.0079")),)
+        )
         other = await uow.costs.add_card(sms, NOW)
         await uow.commit()
     assert (first.version, second.version, other.version) == (1, 2, 1)
@@ -60,7 +62,9 @@ async def test_cards_are_versioned_per_provider_and_channel_and_read_back_whole(
 async def test_a_charge_is_kept_once_per_call_or_message(store: Store) -> None:
     async with store.unit() as uow:
         await uow.costs.record_charges([charge(7, "0.013000")])
-        await uow.costs.record_charges([charge(7, "9.99"), charge(7, "0.5", channel=CostChannel.SMS)])
+        await uow.costs.record_charges(
+            [charge(7, "9.99"), charge(7, "0.5", channel=CostChannel.SMS)]
+        )
         await uow.commit()
     async with store.unit() as uow:
         calls = await uow.costs.charges_of(CostChannel.CALL, [7, 8])

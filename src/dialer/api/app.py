@@ -12,6 +12,7 @@ from dialer.api import (
     calls,
     campaigns,
     contacts,
+    costs,
     dashboard,
     dlq,
     keys,
@@ -79,7 +80,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     auth_token = token.get_secret_value() if token else None
     app.include_router(message_webhook_router(runtime, auth_token), include_in_schema=False)
     routers = [ops, campaigns, contacts, leads, messages, calls, keys, dlq, tenant_policy, opt_outs]
-    routers.append(webhook_endpoints)
+    routers += [webhook_endpoints, costs]
     for module in routers:
         app.include_router(module.router)
     problems.install(app)

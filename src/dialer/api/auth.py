@@ -89,7 +89,7 @@ async def principal(
     return caller
 
 
-def _scoped(needed: KeyScope) -> object:
+def scoped(needed: KeyScope) -> object:
     async def check(caller: Annotated[Principal, Depends(principal)]) -> Principal:
         caller.require(needed)
         return caller
@@ -97,6 +97,6 @@ def _scoped(needed: KeyScope) -> object:
     return Depends(check)
 
 
-Viewer = Annotated[Principal, _scoped(KeyScope.VIEWER)]
-Operator = Annotated[Principal, _scoped(KeyScope.OPERATOR)]
-Admin = Annotated[Principal, _scoped(KeyScope.ADMIN)]
+Viewer = Annotated[Principal, scoped(KeyScope.VIEWER)]
+Operator = Annotated[Principal, scoped(KeyScope.OPERATOR)]
+Admin = Annotated[Principal, scoped(KeyScope.ADMIN)]

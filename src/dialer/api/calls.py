@@ -168,8 +168,9 @@ async def call_log_page(
         until=until,
     )
     found = await call_log.page(runtime.store, query)
+    charges = await call_log.charges(runtime.store, found)
     return CallPage(
-        items=[AttemptOut.of(a) for a in found],
+        items=[AttemptOut.of(a, charges.get(a.id)) for a in found],
         next_cursor=next_cursor([a.id for a in found], limit),
     )
 
@@ -177,7 +178,9 @@ async def call_log_page(
 @router.get("/v1/calls/{call_id}", response_model=AttemptOut)
 async def get_call(caller: Viewer, runtime: RuntimeDep, call_id: Id) -> AttemptOut:
     """One call attempt."""
-    return AttemptOut.of(await call_log.attempt(runtime.store, caller.tenant_id, call_id))
+    found = await call_log.attempt(runtime.store, caller.tenant_id, call_id)
+    charges = await call_log.charges(runtime.store, [found])
+    return AttemptOut.of(found, charges.get(found.id))
 
 
 @router.get("/v1/leads/{lead_id}", response_model=LeadOut)

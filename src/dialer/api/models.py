@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -14,6 +15,7 @@ from dialer.domain.messages import Message
 from dialer.domain.model import CallAttempt, Campaign, Lead
 from dialer.domain.stages import Stage, attempt_stage, lead_stage
 from dialer.domain.statuses import AttemptStatus, CampaignStatus, LeadStatus, MessageStatus
+from dialer.ports.cost_store import NewCharge
 
 MAX_ID = 2**53 - 1  # ids stay exact in every JSON client
 NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
@@ -184,9 +186,11 @@ class AttemptOut(BaseModel):
     ended_at: datetime | None
     duration: int | None
     hangup_cause: str | None
+    cost: Decimal | None = Field(None, description="By the rate card, once the call ended")
+    cost_currency: str | None = None
 
     @classmethod
-    def of(cls, a: CallAttempt) -> AttemptOut:
+    def of(cls, a: CallAttempt, charge: NewCharge | None = None) -> AttemptOut:
         return cls(
             id=a.id,
             lead_id=a.lead_id,
@@ -203,6 +207,8 @@ class AttemptOut(BaseModel):
             ended_at=a.ended_at,
             duration=a.duration,
             hangup_cause=a.hangup_cause,
+            cost=charge.amount if charge else None,
+            cost_currency=charge.currency if charge else None,
         )
 
 

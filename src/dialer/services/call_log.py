@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dialer.domain.costs import CostChannel
 from dialer.domain.model import CallAttempt, Lead
 from dialer.errors import NotFound
 from dialer.ports import AttemptQuery, Store
+from dialer.ports.cost_store import NewCharge
 from dialer.services.owned_campaigns import owned_campaign
 
 
 async def page(store: Store, query: AttemptQuery) -> list[CallAttempt]:
     async with store.unit() as uow:
         return await uow.attempts.find(query)
+
+
+async def charges(store: Store, attempts: list[CallAttempt]) -> dict[int, NewCharge]:
+    """The charge of each attempt that has one (calls that ended, priced by a card)."""
+    async with store.unit() as uow:
+        return await uow.costs.charges_of(CostChannel.CALL, [a.id for a in attempts])
 
 
 async def attempt(store: Store, tenant_id: int, attempt_id: int) -> CallAttempt:
