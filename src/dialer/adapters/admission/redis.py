@@ -117,13 +117,13 @@ class _Keys:
         ]
 
 
-class _Scripts:
+class Scripts:
     """The Lua scripts, read once by name, run by SHA, loaded again on NOSCRIPT."""
 
-    def __init__(self, client: Redis) -> None:
+    def __init__(self, client: Redis, names: Sequence[str] = SCRIPTS) -> None:
         self._client = client
         folder = resources.files("dialer.adapters.admission") / "lua"
-        self.source = {name: (folder / f"{name}.lua").read_text() for name in SCRIPTS}
+        self.source = {name: (folder / f"{name}.lua").read_text() for name in names}
         self.sha = {
             name: hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
             for name, text in self.source.items()
@@ -138,7 +138,7 @@ class _Scripts:
 
 
 @asynccontextmanager
-async def _answering(operation: str) -> AsyncIterator[None]:
+async def answering(operation: str) -> AsyncIterator[None]:
     try:
         yield
     except (RedisConnectionError, RedisTimeoutError) as exc:
@@ -172,7 +172,7 @@ class RedisAdmission:
         sharing limits uses the same ``namespace``."""
         self._client = client
         self._keys = _Keys.of(namespace)
-        self._scripts = _Scripts(client)
+        self._scripts = Scripts(client)
         self._owned_pool: BlockingConnectionPool | None = None
 
     @classmethod
@@ -212,13 +212,18 @@ class RedisAdmission:
         admission._owned_pool = pool
         return admission
 
+    @property
+    def client(self) -> Redis:
+        """The connection pool's client (the budget ledger shares it)."""
+        return self._client
+
     async def aclose(self) -> None:
         await self._client.aclose()
         if self._owned_pool is not None:
             await self._owned_pool.aclose()
 
     async def _run(self, name: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
-        async with _answering(name):
+        async with answering(name):
             return await self._scripts.run(name, keys, args)
 
     # ------------------------------------------------------------ acquire
@@ -307,7 +312,7 @@ class RedisAdmission:
 
     async def _sweep(self) -> tuple[list[str], list[str], list[Any]]:
         """Sweep expired leases from every cap; the tenants, campaigns and the answer."""
-        async with _answering("sweep"):
+        async with answering("sweep"):
             tenants = _texts(await self._client.smembers(self._keys.tenants))
             campaigns = _texts(await self._client.smembers(self._keys.campaigns))
         keys = [self._keys.global_cap, self._keys.meta, self._keys.tenants, self._keys.campaigns]
@@ -320,7 +325,7 @@ class RedisAdmission:
         """What in the server's configuration breaks the guarantees (check it at start). A
         server that evicts keys under memory pressure could drop a lease or a number lock."""
         try:
-            async with _answering("config"):
+            async with answering("config"):
                 answer = await self._client.config_get("maxmemory-policy")
         except ResponseError:  # CONFIG is often disabled on managed servers: cannot tell
             return []
@@ -331,7 +336,7 @@ class RedisAdmission:
 
     async def server_time(self) -> float:
         """The Redis server's clock, in seconds since the epoch: the clock of every lease."""
-        async with _answering("time"):
+        async with answering("time"):
             seconds, micros = await self._client.time()
         return seconds + micros / US
 
@@ -341,7 +346,7 @@ class RedisAdmission:
     # ------------------------------------------------------------ reconciling
 
     async def needs_rebuild(self) -> bool:
-        async with _answering("epoch"):
+        async with answering("epoch"):
             return not await self._client.exists(self._keys.epoch)
 
     async def rebuild(self, leases: Sequence[Lease]) -> bool:
@@ -389,7 +394,7 @@ class RedisAdmission:
     async def _held(self) -> list[tuple[Lease, int]]:
         """Every held lease (expiry unknown: 0) with when it was acquired (microseconds)."""
         held: dict[str, tuple[Lease, int]] = {}
-        async with _answering("scan"):
+        async with answering("scan"):
             async for lease_id, meta in self._client.hscan_iter(self._keys.meta, count=1000):
                 tenant_id, campaign_id, phone, acquired = meta.split("\t")
                 lease = Lease(lease_id, int(tenant_id), int(campaign_id), phone, 0.0)
