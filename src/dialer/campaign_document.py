@@ -24,7 +24,14 @@ from pydantic import (
     model_validator,
 )
 
-from dialer.campaign_hooks import PreDialSpec, pre_dial_document, pre_dial_hook
+from dialer.campaign_hooks import (
+    BudgetSpec,
+    PreDialSpec,
+    budget_document,
+    budget_of,
+    pre_dial_document,
+    pre_dial_hook,
+)
 from dialer.campaign_machines import (
     MachineDetectionSpec,
     machine_detection,
@@ -192,6 +199,7 @@ class CampaignSpec(Strict):
     local_presence: bool = Field(default=False, strict=True)
     steps: Steps | None = None  # without steps: the call step alone
     pre_dial: PreDialSpec | None = None
+    budget: BudgetSpec | None = None
 
     @model_validator(mode="after")
     def _pool_for_local_presence(self) -> CampaignSpec:
@@ -267,6 +275,7 @@ def _to_settings(spec: CampaignSpec) -> CampaignSettings:
         local_presence=spec.local_presence,
         steps=message_steps(spec.steps),
         pre_dial=pre_dial_hook(spec.pre_dial),
+        budget=budget_of(spec.budget),
     )
 
 
@@ -417,4 +426,6 @@ def settings_to_mapping(settings: CampaignSettings) -> dict[str, Any]:
         doc["steps"] = steps_document(settings.steps)
     if settings.pre_dial is not None:
         doc["pre_dial"] = pre_dial_document(settings.pre_dial)
+    if settings.budget is not None:
+        doc["budget"] = budget_document(settings.budget)
     return doc

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
+from dialer.adapters.admission.budget_memory import MemoryBudgetLedger
+from dialer.adapters.admission.budget_redis import RedisBudgetLedger
 from dialer.adapters.admission.memory import MemoryAdmission
 from dialer.adapters.admission.redis import RedisAdmission
 from dialer.adapters.clock import WallClock
@@ -30,6 +32,7 @@ from dialer.bootstrap.webhooks import build_deliverer, build_hook_sender, url_ru
 from dialer.domain.safety import NumberPolicy
 from dialer.errors import DialerError, InvalidInput, Problem, Unavailable
 from dialer.ports import Admission, Clock, Executor, Store, WebhookVerifier
+from dialer.ports.budget import BudgetLedger
 from dialer.services.batches import JobPolicy, originate_now, record_failures, run_origination
 from dialer.services.callback_watch import CallbackPulse
 from dialer.services.context import Limits, Services
@@ -89,6 +92,13 @@ async def build_admission(settings: Settings, clock: Clock) -> Admission:
         await admission.aclose()
         raise InvalidInput([Problem("DIALER_REDIS_URL", p) for p in problems])
     return admission
+
+
+def build_budget_ledger(settings: Settings, admission: Admission, clock: Clock) -> BudgetLedger:
+    """Beside admission: on its Redis (shared by every dispatcher), else in this process."""
+    if isinstance(admission, RedisAdmission):
+        return RedisBudgetLedger(admission.client, namespace=settings.redis_namespace)
+    return MemoryBudgetLedger(lambda: clock.now().timestamp())
 
 
 async def when_available(
@@ -227,6 +237,7 @@ async def open_runtime(
             sms=sms,
             email=email,
             hooks=hooks,
+            budgets=build_budget_ledger(settings, admission, clock),
         )
         await when_available(
             settings, "admission (DIALER_REDIS_URL)", partial(reconcile_at_start, services)

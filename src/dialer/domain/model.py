@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from dialer.domain.budgets import Budget
 from dialer.domain.channels import MessageStep
 from dialer.domain.machines import AnsweredBy, MachineDetection
 from dialer.domain.pre_dial import PreDialHook
@@ -32,6 +33,7 @@ class ScopeLimits:
 
     max_concurrency: int | None = None
     rates: Rates = ()
+    budget: Budget | None = None  # the tenant's: over all its campaigns' calls
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class CampaignSettings:
     # the message steps after the call step, in order (empty: the campaign only calls)
     steps: tuple[MessageStep, ...] = ()
     pre_dial: PreDialHook | None = None  # asked after admission, before each call's create
+    budget: Budget | None = None  # the most its calls may cost, in all and per day
 
     @property
     def pacing(self) -> Rates:

@@ -76,6 +76,17 @@ class Costs(Protocol):
         self, channel: CostChannel, subject_ids: Collection[int]
     ) -> dict[int, NewCharge]: ...
 
+    async def spent(
+        self,
+        currency: str,
+        *,
+        campaign_id: int | None = None,
+        tenant_id: int | None = None,
+        since: datetime | None = None,
+    ) -> int:
+        """Millionths of ``currency`` charged to the campaign (or tenant) from ``since``."""
+        ...
+
     async def rollup(self, query: CostQuery) -> list[CostRow]:
         """The tenant's charges summed per group (and per currency), in group order."""
         ...

@@ -31,6 +31,7 @@ from dialer.observability.scope import attempt_scope
 from dialer.observability.tracing import Span, SpanKind
 from dialer.ports import Lease, Origination, UnitOfWork
 from dialer.services import message_steps
+from dialer.services.budgets import settle_quietly
 from dialer.services.context import Services
 from dialer.services.send_slots import keep_slot
 
@@ -50,6 +51,9 @@ async def release_quietly(services: Services, attempt: CallAttempt) -> None:
         await services.admission.release(lease_of(attempt))
     except DialerError as exc:
         log.warning("attempt %s: lease not released now (%s); it will expire", attempt.id, exc)
+    # A call the provider never took costs nothing; one that may have been made, its worst.
+    never_sent = attempt.provider_call_id is None and attempt.status is not AttemptStatus.UNKNOWN
+    await settle_quietly(services, [(attempt.lease_id, 0 if never_sent else None)])
 
 
 def lease_of(attempt: CallAttempt, expires_at: float = 0.0) -> Lease:

@@ -109,15 +109,18 @@ async def create_campaign(services: Services, tenant: str, settings: CampaignSet
     return campaign
 
 
-async def move_campaign(services: Services, campaign_id: int, target: CampaignStatus) -> Campaign:
-    """An atomic state change: a concurrent change makes it fail with Conflict, not overwrite."""
+async def move_campaign(
+    services: Services, campaign_id: int, target: CampaignStatus, reason: str | None = None
+) -> Campaign:
+    """An atomic state change: a concurrent change makes it fail with Conflict, not overwrite.
+    ``reason``: why Dialer itself moved it (its event says so)."""
     now = services.clock.now()
     async with services.store.unit() as uow:
         campaign = await uow.campaigns.get(campaign_id)
         previous = campaign.status
         campaign.move_to(target)
         await uow.campaigns.save_status(campaign, now)
-        await services.outbox.campaign_changed(uow, campaign, previous, now)
+        await services.outbox.campaign_changed(uow, campaign, previous, now, reason)
         if target is CampaignStatus.CANCELLED:
             # Leads with a call in flight are cancelled when that call ends.
             waiting = lead_moves(DUE_LEAD, LeadStatus.CANCELLED)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from dialer.domain.model import Campaign, Rates, ScopeLimits
 from dialer.domain.safety import NumberPolicy
 from dialer.ports import Admission, Clock, Scope, Store, Telephony
+from dialer.ports.budget import BudgetLedger
 from dialer.ports.messaging import EmailSender, SmsSender
 from dialer.ports.webhook_sender import WebhookSender
 from dialer.ports.webhook_store import Endpoint
@@ -47,6 +48,7 @@ class Services:
     hook_context: dict[int, tuple[float, Campaign, list[Endpoint]]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    budgets: BudgetLedger | None = None  # None: campaigns with a budget make no call
     pricing: Pricing = field(default_factory=Pricing, repr=False, compare=False)  # rate cards
     writes: AttemptWrites = field(init=False, repr=False, compare=False)
 

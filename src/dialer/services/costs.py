@@ -21,6 +21,7 @@ from dialer.domain.costs import (
     call_charge,
     card_in_force,
     message_charge,
+    to_micros,
 )
 from dialer.domain.messages import Message
 from dialer.domain.model import CallAttempt
@@ -82,8 +83,9 @@ async def rollup(store: Store, query: CostQuery) -> list[CostRow]:
 
 async def charge_calls(
     uow: UnitOfWork, pricing: Pricing, provider: str, ended: Sequence[CallAttempt], now: datetime
-) -> None:
-    """Charge each ended attempt by the card in force when it was created, in ``uow``."""
+) -> dict[int, int]:
+    """Charge each ended attempt by the card in force when it was created, in ``uow``: the
+    cost of each priced one (millionths), by attempt id."""
     charges = []
     for attempt in ended:
         created = attempt.created_at or now
@@ -94,6 +96,7 @@ async def charge_calls(
             continue
         charges.append(_new(charge, CostChannel.CALL, attempt, now))
     await _record(uow, CostChannel.CALL, charges)
+    return {charge.subject_id: to_micros(charge.amount) for charge in charges}
 
 
 async def charge_messages(

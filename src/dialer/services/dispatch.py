@@ -10,6 +10,7 @@ many leads there are.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import time
@@ -27,19 +28,20 @@ from dialer.errors import Conflict
 from dialer.observability import logs, tracing
 from dialer.ports import (
     AdmissionResult,
-    CallRequest,
     Deferral,
     Executor,
     Limit,
     NewAttempt,
-    Origination,
     Scope,
     UnitOfWork,
 )
+from dialer.services.budgets import settle_quietly
 from dialer.services.context import Services
+from dialer.services.dispatch_budgets import BudgetStep, hold_budgets, pause_for_budget
 from dialer.services.dispatch_metrics import DispatchMetrics
 from dialer.services.dispatch_tracing import dispatch_span, end_dispatch_spans
 from dialer.services.message_dispatch import MessageSteps
+from dialer.services.originations import origination
 from dialer.services.provider_guard import HealthPublisher, ProviderGuard
 from dialer.services.safety import policy_for
 from dialer.services.tenants import limits_from
@@ -203,13 +205,21 @@ class Dispatcher:
             batch = _Batch(campaign, leads, results)
             try:
                 await self._apply_number_policy(uow, batch, now, report)
+                budget = await self._hold_budgets(uow, batch, now, report)
                 attempts = await self._record(uow, batch, now, report)
                 await uow.commit()
             except BaseException:
+                await settle_quietly(
+                    self.services, [(r.lease.id, 0) for r in batch.leases() if r.lease]
+                )
                 await self._release(batch.leases())
                 raise
+        if budget.used_up is not None:
+            await pause_for_budget(self.services, campaign, budget.used_up)
         self._metrics.dispatched(campaign, batch.admitted(), now)
-        await self.executor.submit([self._origination(campaign, a, scope) for a in attempts])
+        await self.executor.submit(
+            [origination(self.services, campaign, a, scope) for a in attempts]
+        )
         report.originated += len(attempts)
         await self._provider_started(len(attempts))
         return len(attempts)
@@ -320,6 +330,20 @@ class Dispatcher:
             report.count(NUMBER_POLICY)
             self._metrics.refused(batch.campaign.id, NUMBER_POLICY)
 
+    async def _hold_budgets(
+        self, uow: UnitOfWork, batch: _Batch, now: datetime, report: TickReport
+    ) -> BudgetStep:
+        tenant = self._tenants.get(batch.campaign.tenant_id)
+        budget = tenant.value.budget if tenant else None
+        step = await hold_budgets(
+            self.services, uow, batch.campaign, budget, batch.leads, batch.results, now
+        )
+        for reason in step.refusals:
+            report.count(reason)
+            self._metrics.refused(batch.campaign.id, reason)
+        batch.deferred += step.deferred
+        return step
+
     async def _record(
         self, uow: UnitOfWork, batch: _Batch, now: datetime, report: TickReport
     ) -> list[CallAttempt]:
@@ -353,35 +377,6 @@ class Dispatcher:
         await uow.leads.defer(batch.deferred, now)
         return attempts
 
-    def _origination(self, campaign: Campaign, attempt: CallAttempt, scope: Scope) -> Origination:
-        settings = campaign.settings
-        detection = settings.machine_detection
-        callback = (
-            f"{self.services.webhook_base}/webhooks/{self.services.telephony.name}/status"
-            f"?attempt={attempt.id}&campaign={campaign.id}"
-        )
-        request = CallRequest(
-            attempt_id=attempt.id,
-            to=attempt.phone,
-            from_=attempt.caller_id,
-            status_callback_url=callback,
-            ring_timeout=settings.ring_timeout,
-            time_limit=settings.max_call_duration,
-            answer_url=settings.answer_url,
-            machine_detection=detection.mode.value if detection else None,
-        )
-        return Origination(
-            attempt.id,
-            attempt.lead_id,
-            campaign.id,
-            campaign.tenant_id,
-            attempt.lease_id,
-            request,
-            attempt.traceparent,
-            scope,  # its send is spaced on the rates it was admitted under
-            settings.pre_dial,
-        )
-
     # ---- the provider gate (circuit breaker, adaptive pacing)
 
     async def _open_provider_gate(self, report: TickReport) -> bool:
@@ -414,7 +409,9 @@ class Dispatcher:
                 values = await uow.tenants.settings(campaign.tenant_id)
             limits = limits_from(values)
             if limits.max_concurrency is None:
-                limits = ScopeLimits(self.services.limits.tenant_max, limits.rates)
+                limits = dataclasses.replace(
+                    limits, max_concurrency=self.services.limits.tenant_max
+                )
             cached = self._tenants[campaign.tenant_id] = _Cached(limits, time.monotonic())
         return self.services.scope(campaign, cached.value)
 

@@ -44,6 +44,7 @@ from dialer.errors import DialerError, NotFound, ProviderError, Unavailable
 from dialer.observability import logs
 from dialer.observability.scope import LateScope
 from dialer.ports import ProviderEvent, RecordedEvent, UnitOfWork
+from dialer.services.budgets import settle_quietly
 from dialer.services.calls import finish_with, lease_of
 from dialer.services.coalescing import Coalescer
 from dialer.services.context import Services
@@ -142,6 +143,7 @@ class _Batch:
     campaigns: dict[int, Campaign] = field(default_factory=dict)
     # (event type, attempt id) of the starts and answers, in the order they happened
     announced: list[tuple[str, int]] = field(default_factory=list)
+    charged: dict[int, int] = field(default_factory=dict)  # attempt id -> its cost, millionths
 
     def ended(self) -> list[CallAttempt]:
         """The attempts this batch ended (or, from UNKNOWN, ended again)."""
@@ -274,7 +276,7 @@ async def _finish(services: Services, uow: UnitOfWork, batch: _Batch, now: datet
         lead = leads.get(attempt.lead_id)
         if lead is not None:
             await finish_with(services, uow, attempt, lead, campaign)
-    await charge_calls(uow, services.pricing, services.telephony.name, ended, now)
+    batch.charged = await charge_calls(uow, services.pricing, services.telephony.name, ended, now)
 
 
 async def _voicemail(
@@ -320,6 +322,8 @@ async def _after_commit(services: Services, batch: _Batch) -> None:
             await services.admission.release_many([lease_of(a) for a in ended])
     except Exception as exc:  # any failure at all: the stored events stand
         log.warning("%d leases not released now (%s); they will expire", len(ended), exc)
+    # Budgets are settled to the real cost; a call whose cost is unknown, at its worst case.
+    await settle_quietly(services, [(a.lease_id, batch.charged.get(a.id)) for a in batch.ended()])
     if live:
         await asyncio.gather(*(_renew(services, attempt) for attempt in live))
 

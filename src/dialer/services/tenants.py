@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dialer.campaign_hooks import BudgetSpec, budget_of
 from dialer.domain.model import Rate, ScopeLimits
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import Store
@@ -38,7 +39,9 @@ def limits_from(values: Mapping[str, Any]) -> ScopeLimits:
         rates.append(Rate.per_period(per_minute, 60))
     if (per_hour := values.get("rate_per_hour")) is not None:
         rates.append(Rate.per_period(per_hour, 3600))
-    return ScopeLimits(values.get("max_concurrency"), tuple(rates))
+    budget = values.get("budget")
+    spec = BudgetSpec.model_validate(budget) if budget is not None else None
+    return ScopeLimits(values.get("max_concurrency"), tuple(rates), budget_of(spec))
 
 
 def channel_rates(values: Mapping[str, Any], channel: str) -> tuple[Rate, ...]:

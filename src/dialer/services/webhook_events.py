@@ -169,13 +169,19 @@ class Outbox:
         await uow.webhooks.record(finished, now)
 
     async def campaign_changed(
-        self, uow: UnitOfWork, campaign: Campaign, previous: CampaignStatus, now: datetime
+        self,
+        uow: UnitOfWork,
+        campaign: Campaign,
+        previous: CampaignStatus,
+        now: datetime,
+        reason: str | None = None,
     ) -> None:
         data = {
             "campaign_id": campaign.id,
             "name": campaign.settings.name,
             "status": campaign.status.value,
             "previous_status": previous.value,
+            "reason": reason,  # why Dialer moved it (e.g. campaign_budget); null: a person did
         }
         await self.add(uow, campaign.tenant_id, webhooks.CAMPAIGN_STATE_CHANGED, data, now)
 

@@ -124,6 +124,25 @@ class SqlCosts(SqlRepository):
         )
         return {row.subject_id: _charge(row) for row in found}
 
+    async def spent(
+        self,
+        currency: str,
+        *,
+        campaign_id: int | None = None,
+        tenant_id: int | None = None,
+        since: datetime | None = None,
+    ) -> int:
+        stmt = select(func.coalesce(func.sum(charges.c.amount_micros), 0)).where(
+            charges.c.currency == currency
+        )
+        if campaign_id is not None:
+            stmt = stmt.where(charges.c.campaign_id == campaign_id)
+        if tenant_id is not None:
+            stmt = stmt.where(charges.c.tenant_id == tenant_id)
+        if since is not None:
+            stmt = stmt.where(charges.c.created_at >= since)
+        return int(await self._conn.scalar(stmt) or 0)
+
     async def rollup(self, query: CostQuery) -> list[CostRow]:
         grouped = [_GROUP_COLUMNS[g] for g in query.group_by]
         stmt = (

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from dialer.adapters.store.memory.base import MemoryRepository
-from dialer.domain.costs import CostChannel, RateCard
+from dialer.domain.costs import CostChannel, RateCard, to_micros
 from dialer.ports.cost_store import CostGrouping, CostQuery, CostRow, NewCharge
 
 
@@ -53,6 +53,23 @@ class MemoryCosts(MemoryRepository):
     ) -> dict[int, NewCharge]:
         found = (self._db.charges.get((channel.value, i)) for i in subject_ids)
         return {c.subject_id: c for c in found if c is not None}
+
+    async def spent(
+        self,
+        currency: str,
+        *,
+        campaign_id: int | None = None,
+        tenant_id: int | None = None,
+        since: datetime | None = None,
+    ) -> int:
+        return sum(
+            to_micros(c.amount)
+            for c in self._db.charges.rows()
+            if c.currency == currency
+            and campaign_id in {None, c.campaign_id}
+            and tenant_id in {None, c.tenant_id}
+            and (since is None or c.created_at >= since)
+        )
 
     async def rollup(self, query: CostQuery) -> list[CostRow]:
         groups: dict[tuple[Hashable, ...], list[NewCharge]] = defaultdict(list)
