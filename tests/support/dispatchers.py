@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from dialer.adapters.admission.budget_redis import RedisBudgetLedger
 from dialer.adapters.admission.redis import RedisAdmission
 from dialer.bootstrap import Runtime, open_runtime
 from dialer.runner import webhook_listener
@@ -62,6 +63,7 @@ async def _run(job: DispatcherJob) -> None:
         ):
             # What bootstrap.build_admission will do once DIALER_REDIS_URL is wired.
             runtime.services.admission = admission
+            runtime.services.budgets = RedisBudgetLedger(admission.client, namespace=job.namespace)
             runtime.services.webhook_base = f"http://127.0.0.1:{port}"
             totals = await _serve(job, runtime)
             await runtime.executor.drain()
