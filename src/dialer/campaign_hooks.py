@@ -25,13 +25,14 @@ from decimal import Decimal
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from dialer.campaign_steps import Strict
 from dialer.domain.budgets import Budget
 from dialer.domain.costs import CURRENCY
 from dialer.domain.pre_dial import MAX_TIMEOUT, OnError, PreDialHook
 from dialer.domain.urls import check_http_url
+from dialer.errors import InvalidInput, Problem
 
 
 class PreDialSpec(Strict):
@@ -100,3 +101,15 @@ def budget_document(budget: Budget) -> dict[str, Any]:
         if (amount := getattr(budget, name)) is not None:
             document[name] = format(amount.normalize(), "f")
     return document
+
+
+def budget_from_mapping(data: Any, where: str = "budget") -> Budget:
+    """A budget document on its own (a tenant's); InvalidInput naming each bad key."""
+    try:
+        return BudgetSpec.model_validate(data).budget()
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            location = ".".join([where, *(str(part) for part in err["loc"])])
+            problems.append(Problem(location, err["msg"].removeprefix("Value error, ")))
+        raise InvalidInput(problems) from exc

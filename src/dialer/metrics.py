@@ -158,6 +158,13 @@ unpriced = Counter(
     ["channel"],
     registry=process_registry,
 )
+budget_pauses = Counter(
+    "dialer_budget_pauses",
+    "Campaigns paused because a total budget (the campaign's or its tenant's) is spent, by "
+    "which one: campaign_budget or tenant_budget.",
+    ["campaign", "budget"],
+    registry=process_registry,
+)
 outbound_webhooks = Counter(
     "dialer_outbound_webhooks",
     "Tries to deliver an event webhook to a tenant's endpoint, by outcome: delivered (2xx), "

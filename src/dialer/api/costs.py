@@ -11,14 +11,16 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from dialer.api.auth import RuntimeDep, Viewer, scoped
+from dialer.api.auth import Admin, RuntimeDep, Viewer, scoped
 from dialer.api.common import QueryId
 from dialer.api.problems import PROBLEM_RESPONSES
+from dialer.campaign_hooks import budget_document
+from dialer.domain.budgets import Budget
 from dialer.domain.costs import CostChannel, RateCard
 from dialer.errors import InvalidInput, Problem
 from dialer.ports.cost_store import CostGrouping, CostQuery, CostRow
 from dialer.rate_card_document import card_from_mapping, card_to_mapping
-from dialer.services import costs
+from dialer.services import costs, tenants
 from dialer.services.access import KeyScope, Principal
 
 router = APIRouter(tags=["costs"], responses=PROBLEM_RESPONSES)
@@ -127,3 +129,38 @@ async def cost_rollup(
     groups = tuple(dict.fromkeys(group_by or [CostGrouping.CAMPAIGN]))
     query = CostQuery(caller.tenant_id, groups, campaign_id, since, until)
     return CostList(items=[CostOut.of(row) for row in await costs.rollup(runtime.store, query)])
+
+
+class BudgetOut(BaseModel):
+    budget: dict[str, Any] | None = Field(
+        description="total, per_day, currency, timezone; null: the tenant has no budget"
+    )
+
+
+BudgetDocument = Annotated[
+    dict[str, Any] | None,
+    Body(
+        description="The tenant's budget over all its campaigns, or null to remove it",
+        examples=[{"total": "5000", "per_day": "500", "currency": "USD", "timezone": "UTC"}],
+    ),
+]
+
+
+def _budget_out(budget: Budget | None) -> BudgetOut:
+    return BudgetOut(budget=budget_document(budget) if budget else None)
+
+
+@router.get("/v1/budget", response_model=BudgetOut)
+async def get_budget(caller: Viewer, runtime: RuntimeDep) -> BudgetOut:
+    """The tenant's budget over all its campaigns (each campaign may have its own too)."""
+    return _budget_out(await tenants.tenant_budget(runtime.store, caller.tenant_id))
+
+
+@router.put("/v1/budget", response_model=BudgetOut)
+async def put_budget(
+    caller: Admin, runtime: RuntimeDep, document: BudgetDocument = None
+) -> BudgetOut:
+    """Replace the tenant's budget (null removes it). A call is made only when its worst
+    case fits every budget it falls under; once the total is spent, campaigns pause."""
+    saved = await tenants.save_tenant_budget(runtime.store, caller.tenant_id, document)
+    return _budget_out(saved)

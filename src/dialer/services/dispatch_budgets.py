@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from dialer import metrics
 from dialer.domain.budgets import Budget
 from dialer.domain.model import Campaign, Lead
 from dialer.domain.statuses import CampaignStatus
@@ -74,6 +75,7 @@ async def pause_for_budget(services: Services, campaign: Campaign, scope: Budget
         await move_campaign(services, campaign.id, CampaignStatus.PAUSED, reason=scope.value)
     except Conflict:
         return
+    metrics.budget_pauses.labels(str(campaign.id), scope.value).inc()
     log.warning("campaign %s paused: its %s is spent", campaign.id, scope.value.replace("_", " "))
 
 

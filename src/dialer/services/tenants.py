@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dialer.campaign_hooks import BudgetSpec, budget_of
+from dialer.campaign_hooks import BudgetSpec, budget_document, budget_from_mapping, budget_of
+from dialer.domain.budgets import Budget
 from dialer.domain.model import Rate, ScopeLimits
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import Store
@@ -95,3 +96,22 @@ async def save_limits(
 async def set_limits(store: Store, tenant: str, changes: Mapping[str, Any]) -> ScopeLimits:
     """Change some of the tenant's limits (None removes one); all or nothing."""
     return limits_from(await save_limits(store, tenant, changes))
+
+
+async def tenant_budget(store: Store, tenant_id: int) -> Budget | None:
+    async with store.unit() as uow:
+        return limits_from(await uow.tenants.settings(tenant_id)).budget
+
+
+async def save_tenant_budget(store: Store, tenant_id: int, document: Any) -> Budget | None:
+    """Set the tenant's budget over all its campaigns (None removes it). Dispatchers read it
+    within a few seconds; what has been charged already counts against it."""
+    budget = budget_from_mapping(document) if document is not None else None
+    async with store.unit() as uow:
+        values = dict(await uow.tenants.settings(tenant_id))
+        values.pop("budget", None)
+        if budget is not None:
+            values["budget"] = budget_document(budget)
+        await uow.tenants.save_settings(tenant_id, values)
+        await uow.commit()
+    return budget

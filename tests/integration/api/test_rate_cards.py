@@ -114,3 +114,31 @@ async def test_the_rollup_sees_only_the_callers_tenant_and_validates_its_query(
     assert [p["location"] for p in backwards.json()["errors"]] == ["since"]
     assert unknown.status_code == 422
     assert "group_by" in unknown.text
+
+
+async def test_the_tenant_budget_is_set_by_an_admin_and_checked_naming_each_field(
+    database_url: str,
+) -> None:
+    budget = {"total": "5000", "per_day": 250.5, "currency": "USD", "timezone": "Europe/Paris"}
+    async with api_runtime(database_url) as runtime, api_client(runtime) as client:
+        keys = await make_keys(runtime)
+        empty = await client.get("/v1/budget", headers=bearer(keys.viewer))
+        refused = await client.put("/v1/budget", json=budget, headers=bearer(keys.operator))
+        bad = await client.put(
+            "/v1/budget",
+            json={"total": -1, "currency": "USD", "timezone": "Mars/Olympus"},
+            headers=bearer(keys.admin),
+        )
+        saved = await client.put("/v1/budget", json=budget, headers=bearer(keys.admin))
+        mine = await client.get("/v1/budget", headers=bearer(keys.viewer))
+        theirs = await client.get("/v1/budget", headers=bearer(keys.other))
+        removed = await client.put("/v1/budget", json=None, headers=bearer(keys.admin))
+    assert empty.json() == {"budget": None}
+    assert refused.status_code == 403
+    assert bad.status_code == 422
+    assert {p["location"] for p in bad.json()["errors"]} == {"budget.total", "budget.timezone"}
+    assert saved.status_code == 200, saved.text
+    expected = {"total": "5000", "per_day": "250.5", "currency": "USD", "timezone": "Europe/Paris"}
+    assert mine.json() == {"budget": expected}
+    assert theirs.json() == {"budget": None}
+    assert removed.json() == {"budget": None}
