@@ -20,6 +20,7 @@ from dialer.domain.statuses import CampaignStatus, LeadStatus
 from dialer.domain.window import zone
 from dialer.ports import WaitingGroup
 from dialer.services.dispatch import NUMBER_LOCK, NUMBER_POLICY, QUIET_HOURS
+from dialer.services.dispatch_budgets import BUDGET_DAY
 
 
 class Reason(StrEnum):
@@ -30,6 +31,7 @@ class Reason(StrEnum):
     FREQUENCY_CAP = "frequency_cap"  # the per-number frequency cap or conversation cool-down
     NUMBER_LOCK = "number_lock"  # the number was in another call (any campaign)
     QUIET_HOURS = "quiet_hours"  # the contact's own quiet hours
+    BUDGET_DAY = "budget_day"  # the day's budget is spent: until the budget's next midnight
     DEFERRED = "deferred"  # put back without a recorded reason
     CAP_FULL = "cap_full"  # the campaign's or the deployment's concurrency cap is full
     PACE = "pace"  # due now, started at the pace of the ramp-up or the rate
@@ -40,6 +42,7 @@ _RECORDED = {
     NUMBER_POLICY: Reason.FREQUENCY_CAP,
     NUMBER_LOCK: Reason.NUMBER_LOCK,
     QUIET_HOURS: Reason.QUIET_HOURS,
+    BUDGET_DAY: Reason.BUDGET_DAY,
 }
 
 
@@ -223,6 +226,7 @@ _SENTENCES: dict[Reason, Callable[[Waiting, datetime], str]] = {
         f"for another call to the same number — until {_until(w, now)}"
     ),
     Reason.QUIET_HOURS: lambda w, now: f"for the contact's quiet hours to end — {_until(w, now)}",
+    Reason.BUDGET_DAY: lambda w, now: f"for the next budget day — {_until(w, now)}",
     Reason.DEFERRED: lambda w, now: f"put back — next at {_until(w, now)}",
     Reason.CAP_FULL: lambda w, now: f"for a free line: the {w.detail} is full",
     Reason.PACE: lambda w, now: f"for their turn: paced by the {w.detail}",

@@ -14,6 +14,8 @@ from dialer.domain.costs import CostChannel, Increment, Price, RateCard
 from dialer.domain.statuses import CampaignStatus
 from dialer.runner import run_to_end
 from dialer.services import costs, tenants
+from dialer.services.progress import campaign_progress
+from dialer.services.waiting import Reason
 from tests.integration.economics.test_call_costs import simulator_calls
 from tests.support.engine import Engine, EngineFactory, contacts, lead_rows, settings
 from tests.support.polling import until
@@ -123,8 +125,11 @@ async def test_a_spent_day_sends_the_rest_to_the_budgets_next_midnight(
         calls = await simulator_calls(e)
         async with e.store.unit() as uow:
             status = (await uow.campaigns.get(campaign.id)).status
+        progress = await campaign_progress(e.store, campaign.id, e.clock.now())
     spent = sum((NYC.call(int(c["duration"] or 0)) for c in calls), Decimal(0))
     print(f"calls {len(calls)} today, spent {spent} of the day's 0.05")
+    [wait] = progress.waiting
+    assert (wait.reason, wait.until) == (Reason.BUDGET_DAY, midnight)
     assert status is CampaignStatus.RUNNING  # a day's budget waits; it does not pause
     assert 0 < len(calls) < 30
     assert spent <= budget.per_day

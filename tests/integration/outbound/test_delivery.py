@@ -75,6 +75,7 @@ async def test_a_campaign_change_reaches_the_receiver_signed(
         "name": CAMPAIGN["name"],
         "status": "RUNNING",
         "previous_status": "DRAFT",
+        "reason": None,  # a person started it
     }
     [attempt] = await attempts(client, keys, endpoint["id"])
     assert attempt["status_code"] == 204
