@@ -365,6 +365,10 @@ def _register_more() -> None:
     from dialer.cli.webhook_endpoints import app as webhook_endpoints
 
     app.add_typer(webhook_endpoints, name="webhook-endpoints")
+    from dialer.cli.costs import costs, rate_cards  # rate cards and spend
+
+    app.add_typer(rate_cards, name="rate-cards")
+    app.command()(costs)
     from dialer.cli.plan import plan  # capacity planner
 
     app.command()(plan)

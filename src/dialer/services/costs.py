@@ -21,13 +21,13 @@ from dialer.domain.costs import (
     call_charge,
     card_in_force,
     message_charge,
-    to_micros,
 )
 from dialer.domain.messages import Message
 from dialer.domain.model import CallAttempt
 from dialer.errors import InvalidInput, Problem
 from dialer.ports import Store, UnitOfWork
 from dialer.ports.cost_store import CostQuery, CostRow, NewCharge
+from dialer.ports.messaging import EmailSender, SmsSender
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,9 @@ async def rollup(store: Store, query: CostQuery) -> list[CostRow]:
 
 async def charge_calls(
     uow: UnitOfWork, pricing: Pricing, provider: str, ended: Sequence[CallAttempt], now: datetime
-) -> dict[int, int]:
+) -> list[NewCharge]:
     """Charge each ended attempt by the card in force when it was created, in ``uow``: the
-    cost of each priced one (millionths), by attempt id."""
+    charges new to the store (``count_spend`` them once committed)."""
     charges = []
     for attempt in ended:
         created = attempt.created_at or now
@@ -95,8 +95,7 @@ async def charge_calls(
             metrics.unpriced.labels(CostChannel.CALL.value).inc()
             continue
         charges.append(_new(charge, CostChannel.CALL, attempt, now))
-    await _record(uow, CostChannel.CALL, charges)
-    return {charge.subject_id: to_micros(charge.amount) for charge in charges}
+    return await _record(uow, CostChannel.CALL, charges)
 
 
 async def charge_messages(
@@ -105,8 +104,9 @@ async def charge_messages(
     providers: dict[CostChannel, str],
     sent: Sequence[Message],
     now: datetime,
-) -> None:
-    """Charge each message the provider took, by the card in force when it was created."""
+) -> list[NewCharge]:
+    """Charge each message the provider took, by the card in force when it was created: the
+    charges new to the store (``count_spend`` them once committed)."""
     charges: dict[CostChannel, list[NewCharge]] = {}
     for message in sent:
         channel = CostChannel(message.channel.value)
@@ -119,8 +119,19 @@ async def charge_messages(
             metrics.unpriced.labels(channel.value).inc()
             continue
         charges.setdefault(channel, []).append(_new(charge, channel, message, now))
+    new: list[NewCharge] = []
     for channel, found in charges.items():
-        await _record(uow, channel, found)
+        new += await _record(uow, channel, found)
+    return new
+
+
+def message_providers(sms: SmsSender | None, email: EmailSender | None) -> dict[CostChannel, str]:
+    """Whose rate card prices each channel's messages: its sender's provider."""
+    senders: tuple[tuple[CostChannel, SmsSender | EmailSender | None], ...] = (
+        (CostChannel.SMS, sms),
+        (CostChannel.EMAIL, email),
+    )
+    return {channel: sender.name for channel, sender in senders if sender is not None}
 
 
 def _new(
@@ -139,13 +150,22 @@ def _new(
     )
 
 
-async def _record(uow: UnitOfWork, channel: CostChannel, charges: list[NewCharge]) -> None:
+async def _record(
+    uow: UnitOfWork, channel: CostChannel, charges: list[NewCharge]
+) -> list[NewCharge]:
+    """Store the charges not stored before; the new ones (to count once committed)."""
     if not charges:
-        return
+        return []
     already = await uow.costs.charges_of(channel, [c.subject_id for c in charges])
     new = [c for c in charges if c.subject_id not in already]
     await uow.costs.record_charges(new)
-    for charge in new:
-        metrics.spend.labels(str(charge.tenant_id), channel.value, charge.currency).inc(
+    return new
+
+
+def count_spend(charges: Sequence[NewCharge]) -> None:
+    """Count committed charges in ``dialer_spend`` (called after the commit, so a charge
+    rolled back is never counted)."""
+    for charge in charges:
+        metrics.spend.labels(str(charge.tenant_id), charge.channel.value, charge.currency).inc(
             float(charge.amount)
         )

@@ -15,11 +15,13 @@ from dialer.domain.phone import mask
 from dialer.domain.sms import OptKeyword, opt_keyword
 from dialer.domain.statuses import CampaignStatus, MessageStatus, can_move_message
 from dialer.ports import UnitOfWork
+from dialer.ports.cost_store import NewCharge
 from dialer.ports.message_store import NewMessageEvent
 from dialer.ports.messaging import InboundMessage, MessageEvent
 from dialer.services import message_steps
 from dialer.services.coalescing import Coalescer
 from dialer.services.context import Services
+from dialer.services.costs import charge_messages, count_spend, message_providers
 
 log = logging.getLogger(__name__)
 
@@ -165,8 +167,27 @@ async def settle_messages(services: Services) -> int:
                 )
             message.settled_at = now
         await uow.messages.save_many(over)
+        charged = await _charge_unanswered_sends(services, uow, over, now)
         await uow.commit()
+    count_spend(charged)
     return len(over)
+
+
+async def _charge_unanswered_sends(
+    services: Services, uow: UnitOfWork, over: list[Message], now: datetime
+) -> list[NewCharge]:
+    """Charge the SMS the provider took although its answer to the send was lost (the
+    acceptance, which charges, never came; the status callbacks said it was taken). Their
+    segments were never reported: each is charged as one."""
+    taken = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.UNDELIVERED)
+    unanswered = [
+        m for m in over if m.channel is Channel.SMS and m.segments is None and m.status in taken
+    ]
+    if not unanswered:
+        return []
+    return await charge_messages(
+        uow, services.pricing, message_providers(services.sms, services.email), unanswered, now
+    )
 
 
 async def unsubscribe(services: Services, message_id: int, token: str) -> bool:

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dialer.domain.channels import Channel, MessageStep
-from dialer.domain.costs import CostChannel
 from dialer.domain.messages import Message
 from dialer.domain.model import Campaign, Rate, Rates
 from dialer.domain.phone import mask, zones_of_key
@@ -38,7 +37,7 @@ from dialer.ports.message_store import Lease
 from dialer.ports.messaging import EmailRequest, MessageAccepted, SmsRequest
 from dialer.services.coalescing import Coalescer
 from dialer.services.context import Services
-from dialer.services.costs import charge_messages
+from dialer.services.costs import charge_messages, count_spend, message_providers
 from dialer.services.message_claims import ClaimReads, read_for_claim
 from dialer.services.send_slots import keep_slot
 from dialer.services.tenants import channel_rates
@@ -96,12 +95,7 @@ class MessageSender:
         # Sent markers and acceptances of sends at nearly the same moment: one commit each.
         self._marks = Coalescer[Lease, bool](self._write_marks)
         self._acceptances = Coalescer[Acceptance, None](self._write_acceptances)
-        # whose rate card prices each channel's messages: the sender's provider
-        self._providers = {
-            CostChannel(channel): sender.name
-            for channel, sender in (("sms", services.sms), ("email", services.email))
-            if sender is not None
-        }
+        self._providers = message_providers(services.sms, services.email)
 
     async def run_once(self) -> int:
         """Claim and send one batch of due messages; returns how many were sent."""
@@ -326,7 +320,7 @@ class MessageSender:
                 if current is not None:
                     _take(current, acceptance.accepted)
             await uow.messages.save_many(list(found.values()))
-            await charge_messages(
+            charged = await charge_messages(
                 uow,
                 self.services.pricing,
                 self._providers,
@@ -334,6 +328,7 @@ class MessageSender:
                 self.services.clock.now(),
             )
             await uow.commit()
+        count_spend(charged)
         return [None] * len(batch)
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from dialer.domain import webhooks
+from dialer.domain.costs import to_micros
 from dialer.domain.machines import Voicemail, merge_answered_by
 from dialer.domain.model import CallAttempt, Campaign
 from dialer.domain.statuses import AttemptStatus, attempt_status_after
@@ -44,11 +45,12 @@ from dialer.errors import DialerError, NotFound, ProviderError, Unavailable
 from dialer.observability import logs
 from dialer.observability.scope import LateScope
 from dialer.ports import ProviderEvent, RecordedEvent, UnitOfWork
+from dialer.ports.cost_store import NewCharge
 from dialer.services.budgets import settle_quietly
 from dialer.services.calls import finish_with, lease_of
 from dialer.services.coalescing import Coalescer
 from dialer.services.context import Services
-from dialer.services.costs import charge_calls
+from dialer.services.costs import charge_calls, count_spend
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +145,7 @@ class _Batch:
     campaigns: dict[int, Campaign] = field(default_factory=dict)
     # (event type, attempt id) of the starts and answers, in the order they happened
     announced: list[tuple[str, int]] = field(default_factory=list)
-    charged: dict[int, int] = field(default_factory=dict)  # attempt id -> its cost, millionths
+    charged: list[NewCharge] = field(default_factory=list)  # the charges of the calls it ended
 
     def ended(self) -> list[CallAttempt]:
         """The attempts this batch ended (or, from UNKNOWN, ended again)."""
@@ -323,7 +325,9 @@ async def _after_commit(services: Services, batch: _Batch) -> None:
     except Exception as exc:  # any failure at all: the stored events stand
         log.warning("%d leases not released now (%s); they will expire", len(ended), exc)
     # Budgets are settled to the real cost; a call whose cost is unknown, at its worst case.
-    await settle_quietly(services, [(a.lease_id, batch.charged.get(a.id)) for a in batch.ended()])
+    count_spend(batch.charged)
+    costs = {charge.subject_id: to_micros(charge.amount) for charge in batch.charged}
+    await settle_quietly(services, [(a.lease_id, costs.get(a.id)) for a in batch.ended()])
     if live:
         await asyncio.gather(*(_renew(services, attempt) for attempt in live))
 

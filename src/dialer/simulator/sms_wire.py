@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from dialer.domain.sms import segments as sms_segments
 from dialer.simulator import wire
 
 QUEUED = "queued"
@@ -40,14 +41,6 @@ MAX_BODY = 1600  # characters, as Twilio counts them
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
-
-# The GSM 03.38 alphabet: a body wholly in it goes as GSM-7 (160 characters, 153 a segment
-# when split), else as UCS-2 (70, 67 a segment). The extension characters take two septets.
-GSM_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-GSM_EXTENSION = frozenset("^{}\\[~]|€\f")
 
 
 @dataclass(frozen=True)
@@ -95,12 +88,9 @@ def opted_out_error() -> wire.ApiError:
 
 
 def segments(body: str) -> int:
-    """How many SMS segments ``body`` takes, as a carrier bills them."""
-    if all(char in GSM_BASIC or char in GSM_EXTENSION for char in body):
-        septets = sum(2 if char in GSM_EXTENSION else 1 for char in body)
-        return 1 if septets <= 160 else -(-septets // 153)
-    units = len(body.encode("utf-16-le")) // 2  # characters beyond the BMP take two
-    return 1 if units <= 70 else -(-units // 67)
+    """How many SMS segments ``body`` takes, as a carrier bills them: a character is never
+    split across two parts (the same rule Dialer counts by)."""
+    return sms_segments(body).count
 
 
 def keyword(body: str) -> str | None:

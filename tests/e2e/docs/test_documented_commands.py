@@ -141,13 +141,13 @@ def documented_commands() -> list[Documented]:
     return found
 
 
-def example_block(language: str, first_line: str) -> str:
-    """The README's example file of this language that starts with this line."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def example_block(language: str, first_line: str, document: str = "README.md") -> str:
+    """The document's example file of this language that starts with this line."""
+    text = (ROOT / document).read_text(encoding="utf-8")
     for block in OTHER_FENCE.finditer(text):
         if block.group(1) == language and block.group(2).startswith(first_line):
             return block.group(2)
-    raise AssertionError(f"README.md has no {language} block starting {first_line!r}")
+    raise AssertionError(f"{document} has no {language} block starting {first_line!r}")
 
 
 def runnable_campaign() -> str:
@@ -167,6 +167,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     folder = tmp_path_factory.mktemp("documented")
     (folder / "campaign.yaml").write_text(runnable_campaign())
     (folder / "contacts.csv").write_text(example_block("csv", "phone,"))
+    card = example_block("yaml", "provider: twilio", "docs/economics.md")
+    (folder / "twilio-voice.yaml").write_text(card)
     with simulator_process(SIMULATOR_OPTIONS) as simulator:
         yield {
             "folder": str(folder),

@@ -20,8 +20,10 @@ from dialer.domain.phone import zone_key
 from dialer.domain.retry import RetryPolicy
 from dialer.domain.sms import segments
 from dialer.domain.statuses import CampaignStatus
+from dialer.errors import ProviderOutcomeUnknown
 from dialer.ports import ContactDraft
 from dialer.ports.cost_store import CostQuery, NewCharge
+from dialer.ports.messaging import MessageAccepted, SmsRequest, SmsSender
 from dialer.runner import run_to_end
 from dialer.services import costs
 from dialer.services.costs import Pricing
@@ -289,3 +291,41 @@ async def test_a_message_charged_again_keeps_its_one_charge(engine: EngineFactor
     assert [(r.campaign_id, r.count, r.amount) for r in counted] == [(campaign.id, len(ids), total)]
     assert spent_first - spent_before == pytest.approx(float(total))  # counted once, when stored
     assert spent(campaign.tenant_id, CostChannel.SMS) == spent_first
+
+
+class AnswerLost:
+    """The SMS provider takes each send, but its answer never reaches us (a timeout after
+    the request was sent): Dialer learns of the message from its status callbacks alone."""
+
+    def __init__(self, inner: SmsSender) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    async def send_sms(self, request: SmsRequest) -> MessageAccepted:
+        await self.inner.send_sms(request)
+        raise ProviderOutcomeUnknown("the answer to the send timed out")
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_an_sms_whose_send_answer_was_lost_is_charged_once_it_is_over(
+    engine: EngineFactory,
+) -> None:
+    numbers = {n: v for n, v in SMS_TO.items() if v[2] == 1 or v[1] == NYC}
+    async with engine(sim=unanswered()) as e:
+        services = e.runtime.services
+        assert services.sms is not None
+        services.sms = AnswerLost(services.sms)
+        await costs.add_card(e.store, services.pricing, SMS_CARD, e.clock.now())
+        campaign_settings = settings(retry=RetryPolicy(1), steps=(NOTED,), ramp_up=0)
+        campaign = await e.campaign(campaign_settings, noted(numbers))
+        rows = await run(e, campaign)
+        charged = await charges(e, CostChannel.SMS, [r["id"] for r in rows])
+    assert {r["status"] for r in rows} == {"DELIVERED"}
+    assert {r["segments"] for r in rows} == {None}  # the provider's count never reached us
+    assert set(charged) == {r["id"] for r in rows}
+    for row in rows:
+        _, prefix, _ = numbers[row["to_address"]]
+        # One segment each: the callbacks do not say how many the provider billed.
+        assert charged[row["id"]].amount == price_of(prefix).per_segment, row
