@@ -170,6 +170,7 @@ class RetrySpec(Strict):
     disconnected: RuleSpec | None = None
     machine: RuleSpec | None = None  # absent: a machine is retried by the no_answer rule
     unknown: RuleSpec | None = None
+    best_time: bool = Field(default=True, strict=True)
 
 
 class SegmentSpec(Strict):
@@ -259,7 +260,7 @@ def _to_settings(spec: CampaignSpec) -> CampaignSettings:
         rate_per_minute=per_minute,
         rate_per_hour=per_hour,
         window=spec.window.window(),
-        retry=RetryPolicy(spec.retry.max_attempts, rules),
+        retry=RetryPolicy(spec.retry.max_attempts, rules, spec.retry.best_time),
         priority=spec.priority,
         ring_timeout=spec.ring_timeout,
         max_call_duration=spec.max_call_duration,
@@ -393,7 +394,8 @@ def settings_to_mapping(settings: CampaignSettings) -> dict[str, Any]:
         "max_concurrency": settings.max_concurrency,
         "window": _window_document(settings.window),
         "retry": {"max_attempts": settings.retry.max_attempts}
-        | {o.value: _rule_document(r) for o, r in settings.retry.rules.items()},
+        | {o.value: _rule_document(r) for o, r in settings.retry.rules.items()}
+        | ({} if settings.retry.best_time else {"best_time": False}),
         "priority": settings.priority,
         "ring_timeout": settings.ring_timeout,
         "max_call_duration": settings.max_call_duration,

@@ -79,6 +79,9 @@ LAST_RETRY = datetime.max - timedelta(days=800)
 class RetryPolicy:
     max_attempts: int = 1
     rules: Mapping[Outcome, DelayRule] = field(default_factory=dict)
+    # a retry may move past its delay to the hour the contact most likely answers
+    # (domain.answer_times); False: exactly at the delay (or the window's next opening)
+    best_time: bool = True
 
     def rule_for(self, outcome: Outcome) -> DelayRule:
         if outcome in self.rules:

@@ -17,6 +17,7 @@ from dialer.domain.model import (
 )
 from dialer.domain.safety import NumberHistory
 from dialer.domain.statuses import AttemptStatus, CampaignStatus, LeadStatus
+from dialer.ports.answer_store import AnswerStats
 from dialer.ports.cost_store import Costs
 from dialer.ports.message_store import Messages
 from dialer.ports.records import (
@@ -478,6 +479,9 @@ class UnitOfWork(Protocol):
 
     @property
     def costs(self) -> Costs: ...
+
+    @property
+    def answers(self) -> AnswerStats: ...
 
     async def commit(self) -> None: ...
 

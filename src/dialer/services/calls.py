@@ -31,6 +31,7 @@ from dialer.observability.scope import attempt_scope
 from dialer.observability.tracing import Span, SpanKind
 from dialer.ports import Lease, Origination, UnitOfWork
 from dialer.services import message_steps
+from dialer.services.answer_times import best_retry
 from dialer.services.budgets import settle_quietly
 from dialer.services.context import Services
 from dialer.services.send_slots import keep_slot
@@ -90,9 +91,22 @@ async def finish_with(
         lead.next_attempt_at = None
     else:
         decide_lead(services, lead, attempt, campaign.settings)
+        await _at_the_best_time(services, uow, campaign, lead)
         await message_steps.after_call(services, uow, campaign, lead, attempt.status)
     await uow.leads.save(lead, attempt.status.value, now)
     await services.outbox.lead_finished(uow, campaign, lead, attempt.status.value, now)
+
+
+async def _at_the_best_time(
+    services: Services, uow: UnitOfWork, campaign: Campaign, lead: Lead
+) -> None:
+    """Move a retry to the hour its contact most likely answers, unless the policy opts out."""
+    retry = lead.next_attempt_at
+    if lead.status is not LeadStatus.WAITING_RETRY or retry is None:
+        return
+    if campaign.settings.retry.best_time:
+        best = await best_retry(uow, services.answer_levels, campaign, lead, retry)
+        lead.next_attempt_at = best or retry
 
 
 def decide_lead(

@@ -12,6 +12,7 @@ from dialer.ports.budget import BudgetLedger
 from dialer.ports.messaging import EmailSender, SmsSender
 from dialer.ports.webhook_sender import WebhookSender
 from dialer.ports.webhook_store import Endpoint
+from dialer.services.answer_times import AnswerLevels
 from dialer.services.attempt_writes import AttemptWrites
 from dialer.services.costs import Pricing
 from dialer.services.webhook_events import Outbox
@@ -49,6 +50,8 @@ class Services:
         default_factory=dict, repr=False, compare=False
     )
     budgets: BudgetLedger | None = None  # None: campaigns with a budget make no call
+    # tenants' and campaigns' answer-time counts, read once a minute (services.answer_times)
+    answer_levels: AnswerLevels = field(default_factory=AnswerLevels, repr=False, compare=False)
     pricing: Pricing = field(default_factory=Pricing, repr=False, compare=False)  # rate cards
     writes: AttemptWrites = field(init=False, repr=False, compare=False)
 

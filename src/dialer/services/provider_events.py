@@ -45,7 +45,9 @@ from dialer.errors import DialerError, NotFound, ProviderError, Unavailable
 from dialer.observability import logs
 from dialer.observability.scope import LateScope
 from dialer.ports import ProviderEvent, RecordedEvent, UnitOfWork
+from dialer.ports.answer_store import AnswerKey
 from dialer.ports.cost_store import NewCharge
+from dialer.services.answer_times import add_counts, increments
 from dialer.services.budgets import settle_quietly
 from dialer.services.calls import finish_with, lease_of
 from dialer.services.coalescing import Coalescer
@@ -146,6 +148,7 @@ class _Batch:
     # (event type, attempt id) of the starts and answers, in the order they happened
     announced: list[tuple[str, int]] = field(default_factory=list)
     charged: list[NewCharge] = field(default_factory=list)  # the charges of the calls it ended
+    answers: dict[AnswerKey, tuple[int, int]] = field(default_factory=dict)  # to count
 
     def ended(self) -> list[CallAttempt]:
         """The attempts this batch ended (or, from UNKNOWN, ended again)."""
@@ -279,6 +282,7 @@ async def _finish(services: Services, uow: UnitOfWork, batch: _Batch, now: datet
         if lead is not None:
             await finish_with(services, uow, attempt, lead, campaign)
     batch.charged = await charge_calls(uow, services.pricing, services.telephony.name, ended, now)
+    batch.answers = increments(ended, leads)
 
 
 async def _voicemail(
@@ -326,6 +330,7 @@ async def _after_commit(services: Services, batch: _Batch) -> None:
         log.warning("%d leases not released now (%s); they will expire", len(ended), exc)
     # Budgets are settled to the real cost; a call whose cost is unknown, at its worst case.
     count_spend(batch.charged)
+    await add_counts(services.store, batch.answers)
     costs = {charge.subject_id: to_micros(charge.amount) for charge in batch.charged}
     await settle_quietly(services, [(a.lease_id, costs.get(a.id)) for a in batch.ended()])
     if live:

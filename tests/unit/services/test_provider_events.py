@@ -66,7 +66,7 @@ async def test_concurrent_events_are_one_unit_of_work_and_each_has_its_outcome()
         writer.write(10**6, ended(call_c)),  # no such attempt
         return_exceptions=True,
     )
-    assert store.units == 1
+    assert store.units == 2  # the batch, then its answer-time counts (services.answer_times)
     effects = [r.effect if not isinstance(r, BaseException) else type(r) for r in results]
     assert effects == ["ANSWERED", "COMPLETED", "duplicate", "NO_ANSWER", NotFound, NotFound]
     async with p.services.store.unit() as uow:
@@ -92,7 +92,7 @@ async def test_a_batch_that_fails_as_a_whole_is_written_one_event_at_a_time() ->
     writer = EventWriter(p.services)
     results = await asyncio.gather(*(writer.write(i, ended(call)) for i, call in sent))
     assert [r.effect for r in results] == ["COMPLETED", "COMPLETED"]
-    assert store.units == 3  # the batch, then each event alone
+    assert store.units == 5  # the batch, then each event alone, each with its answer counts
     assert (await p.services.admission.usage()).global_active == 0
     await Dispatcher(p.services, p.executor).run_once()  # the leads are done: nothing to dial
     assert p.executor.jobs == []

@@ -6,6 +6,7 @@ the schema Alembic compares against. Importing a module registers its tables."""
 from __future__ import annotations
 
 from dialer.adapters.store import (
+    answer_tables,
     api_tables,
     cluster_tables,
     cost_tables,
@@ -24,6 +25,7 @@ TABLE_MODULES = (
     message_tables,
     webhook_tables,
     cost_tables,
+    answer_tables,
 )
 
 __all__ = ["TABLE_MODULES", "metadata"]

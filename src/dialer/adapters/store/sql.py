@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialer.adapters.store.access import SqlAccess
+from dialer.adapters.store.answers import SqlAnswerStats
 from dialer.adapters.store.attempts import SqlAttempts
 from dialer.adapters.store.campaigns import SqlCampaigns
 from dialer.adapters.store.cluster import SqlCluster
@@ -46,6 +47,7 @@ class SqlUnitOfWork:
         self.messages = SqlMessages(conn, bulk_statements=bulk_statements)
         self.webhooks = SqlWebhooks(conn, bulk_statements=bulk_statements)
         self.costs = SqlCosts(conn, bulk_statements=bulk_statements)
+        self.answers = SqlAnswerStats(conn, bulk_statements=bulk_statements)
 
     async def commit(self) -> None:
         await self._conn.commit()

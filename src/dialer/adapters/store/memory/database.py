@@ -22,9 +22,10 @@ from dialer.adapters.store.memory.rows import (
 from dialer.adapters.store.memory.tables import Journal, Table
 from dialer.adapters.store.memory.webhooks import WebhookTables
 from dialer.domain.breaker import ProviderHealth
-from dialer.domain.costs import RateCard
+from dialer.domain.costs import CostChannel, RateCard
 from dialer.domain.messages import Message
 from dialer.domain.statuses import MessageStatus
+from dialer.ports.answer_store import AnswerKey
 from dialer.ports.cost_store import NewCharge
 from dialer.ports.message_store import OptOut
 from dialer.ports.records import DashboardSession, NodeBeat, StoredApiKey
@@ -53,6 +54,10 @@ def _live(row: AttemptRow) -> bool | None:
 
 def _unsent(row: AttemptRow) -> bool | None:
     return True if row.is_unsent else None
+
+
+def _unpriced(charge: NewCharge) -> bool | None:
+    return True if charge.channel is CostChannel.CALL and charge.provider_amount is None else None
 
 
 class Database:
@@ -122,8 +127,10 @@ class Database:
         )
         self.webhooks = WebhookTables(journal)
         self.rate_cards = Table[int, RateCard](journal)
-        # (channel, attempt or message id) -> its charge
-        self.charges = Table[tuple[str, int], NewCharge](journal)
+        self.answer_stats = Table[AnswerKey, tuple[AnswerKey, int, int]](journal)
+        # (channel, attempt or message id) -> its charge; "unpriced": the calls' charges
+        # still without the provider's own price
+        self.charges = Table[tuple[str, int], NewCharge](journal, groups={"unpriced": _unpriced})
 
     def due_zones(self, campaign_id: int) -> list[str]:
         """The zone keys of the campaign's leads still to be called."""

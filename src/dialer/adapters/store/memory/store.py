@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from dialer.adapters.store.memory.access import MemoryAccess
+from dialer.adapters.store.memory.answers import MemoryAnswerStats
 from dialer.adapters.store.memory.attempts import MemoryAttempts
 from dialer.adapters.store.memory.campaigns import MemoryCampaigns
 from dialer.adapters.store.memory.cluster import MemoryCluster
@@ -60,6 +61,7 @@ class MemoryUnitOfWork:
         self.messages = MemoryMessages(db)
         self.webhooks = MemoryWebhooks(db.webhooks)
         self.costs = MemoryCosts(db)
+        self.answers = MemoryAnswerStats(db)
 
     async def commit(self) -> None:
         self._db.journal.forget()
