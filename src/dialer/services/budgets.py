@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +34,7 @@ from dialer.services.context import Services
 
 log = logging.getLogger(__name__)
 
+BUDGETED = "b"  # the first letter of the lease id of a call under a budget
 UNPRICED = "no_price"  # the lead's skip reason: its call could not be bounded
 DAY_KEPT = timedelta(days=3)  # a day's account outlives its day by this much
 RESERVATION_SLACK = 300.0  # seconds past the longest possible call before one counts as lost
@@ -192,9 +194,16 @@ async def exhausted(services: Services, account: BudgetAccount, worst: int) -> b
     return balance is not None and balance.spent + worst > account.limit
 
 
+def lease_id(*, budgeted: bool) -> str:
+    """A new lease id; a call under a budget is marked by its first letter, so that only its
+    end asks the ledger to settle (a deployment with no budget never pays for one)."""
+    return (BUDGETED if budgeted else "") + uuid.uuid4().hex
+
+
 async def settle_quietly(services: Services, settlements: list[tuple[str, int | None]]) -> None:
     """Settle reservations after the calls' ends are committed; if the ledger cannot be
     reached now, each is counted at its worst case when it expires (never under)."""
+    settlements = [s for s in settlements if s[0].startswith(BUDGETED)]
     if services.budgets is None or not settlements:
         return
     try:

@@ -14,11 +14,11 @@ import dataclasses
 import itertools
 import logging
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
+from dialer.domain.budgets import Budget
 from dialer.domain.caller_id import choose_caller_id
 from dialer.domain.model import CallAttempt, Campaign, Lead, ScopeLimits
 from dialer.domain.phone import zones_of_key
@@ -35,7 +35,7 @@ from dialer.ports import (
     Scope,
     UnitOfWork,
 )
-from dialer.services.budgets import settle_quietly
+from dialer.services.budgets import lease_id, settle_quietly
 from dialer.services.context import Services
 from dialer.services.dispatch_budgets import BudgetStep, hold_budgets, pause_for_budget
 from dialer.services.dispatch_metrics import DispatchMetrics
@@ -199,7 +199,8 @@ class Dispatcher:
                 return 0
             leads = await self._drop_do_not_call(uow, campaign, leads, now, report)
             leads = await self._respect_quiet_hours(uow, campaign, leads, now, report)
-            requests = [(uuid.uuid4().hex, lead.phone) for lead in leads]
+            marked = self._under_budget(campaign)
+            requests = [(lease_id(budgeted=marked), lead.phone) for lead in leads]
             ttl = self.services.limits.lease_ttl
             results = await self.services.admission.acquire_batch(scope, requests, ttl)
             batch = _Batch(campaign, leads, results)
@@ -330,11 +331,17 @@ class Dispatcher:
             report.count(NUMBER_POLICY)
             self._metrics.refused(batch.campaign.id, NUMBER_POLICY)
 
+    def _tenant_budget(self, campaign: Campaign) -> Budget | None:
+        tenant = self._tenants.get(campaign.tenant_id)  # read by _scope, just before
+        return tenant.value.budget if tenant else None
+
+    def _under_budget(self, campaign: Campaign) -> bool:
+        return campaign.settings.budget is not None or self._tenant_budget(campaign) is not None
+
     async def _hold_budgets(
         self, uow: UnitOfWork, batch: _Batch, now: datetime, report: TickReport
     ) -> BudgetStep:
-        tenant = self._tenants.get(batch.campaign.tenant_id)
-        budget = tenant.value.budget if tenant else None
+        budget = self._tenant_budget(batch.campaign)
         step = await hold_budgets(
             self.services, uow, batch.campaign, budget, batch.leads, batch.results, now
         )
