@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from dialer.api.dashboard import tenant_settings, webhooks
+from dialer.api.dashboard import costs, tenant_settings, webhooks
 from dialer.api.dashboard.routes import router
 from dialer.api.dashboard.web import (
     HERE,
@@ -27,6 +27,7 @@ def install(app: FastAPI, runtime: Runtime) -> None:
     app.state.dashboard = Dashboard(runtime)
     app.include_router(router)
     app.include_router(tenant_settings.router)
+    app.include_router(costs.router)
     app.include_router(webhooks.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
     app.add_exception_handler(PageRedirect, on_redirect)

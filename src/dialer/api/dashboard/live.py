@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dialer.api.dashboard.spending import campaign_costs
 from dialer.domain.channels import Channel
 from dialer.domain.figures import ChannelFigures
 from dialer.domain.model import Campaign
@@ -205,15 +206,17 @@ class Snapshots:
             "tenant": {"live": usage.by_tenant.get(tenant_id, 0), "cap": tenant_cap},
             "global": {"live": usage.global_active, "cap": services.limits.global_max},
         }
-        if campaign_id is not None and any(c.id == campaign_id for c in campaigns):
-            snapshot["campaign"] = await self._detail(campaign_id, usage, snapshot)
+        shown = next((c for c in campaigns if c.id == campaign_id), None)
+        if shown is not None:
+            snapshot["campaign"] = await self._detail(shown, usage, snapshot)
         return snapshot
 
     async def _detail(
-        self, campaign_id: int, usage: Usage, snapshot: dict[str, Any]
+        self, campaign: Campaign, usage: Usage, snapshot: dict[str, Any]
     ) -> dict[str, Any]:
+        campaign_id, now = campaign.id, self.services.clock.now()
         progress = await campaign_progress(
-            self.services.store, campaign_id, self.services.clock.now(), self.services.limits
+            self.services.store, campaign_id, now, self.services.limits
         )
         remaining = sum(progress.leads.get(s, 0) for s in OPEN_LEADS)
         completion = self.rates.measured(campaign_id)
@@ -221,6 +224,7 @@ class Snapshots:
         live = usage.by_campaign.get(campaign_id, 0)
         async with self.services.store.unit() as uow:
             unsent = await uow.views.unsent_attempt_count(campaign_id)
+        money = await campaign_costs(self.services, campaign, now)
         tenant, world = snapshot["tenant"], snapshot["global"]
         return {
             "id": campaign_id,
@@ -241,6 +245,8 @@ class Snapshots:
             "waiting": progress.waiting_lines(),  # why the due leads are not dialled
             "leads": {s.value: n for s, n in progress.leads.items()},
             "channels": _channels(progress.channels),  # none for a campaign without steps
+            "costs": money,  # so far, today, per channel, and against its budget
+            "meters": money["meters"],
             "text": {
                 "status": progress.status.value,
                 "progress": f"{progress.finished_leads} / {progress.total_leads}",
@@ -254,6 +260,7 @@ class Snapshots:
                 "cap-global": cap_text(world["cap"]),
                 **figures["text"],
                 **_channel_text(progress.channels),
+                **money["text"],
             },
         }
 

@@ -100,6 +100,17 @@
     });
   }
 
+  // Money meters (a budget's spend): the server sends decimal strings; a number here only
+  // places the bar.
+  function applyMeters(meters) {
+    Object.keys(meters || {}).forEach(function (key) {
+      const el = document.querySelector('[data-meter="' + key + '"]');
+      if (!el) return;
+      el.max = Number(meters[key].max);
+      el.value = Number(meters[key].value);
+    });
+  }
+
   function applyCampaign(detail) {
     if (!detail) return;
     Object.keys(detail.text).forEach(function (key) {
@@ -110,6 +121,7 @@
     });
     setMeter(document.querySelector('[data-meter="progress"]'), detail.done, detail.total);
     applyCaps(detail.caps);
+    applyMeters(detail.meters);
     applyOutcomes(detail.outcomes);
     applyWaiting(detail.waiting || []);
     applyActions(detail.status);
