@@ -21,7 +21,15 @@ from dialer.domain.machines import Voicemail
 from dialer.domain.model import Campaign, CampaignSettings
 from dialer.domain.phone import zone_key
 from dialer.domain.retry import FixedDelays, Outcome, RetryPolicy
-from dialer.ports import CallRequest, Clock, ContactDraft, Origination, ProviderEvent, Store
+from dialer.ports import (
+    CallPrice,
+    CallRequest,
+    Clock,
+    ContactDraft,
+    Origination,
+    ProviderEvent,
+    Store,
+)
 from dialer.runner import webhook_listener
 from dialer.services.campaigns import create_campaign
 from dialer.services.contacts import import_drafts
@@ -200,6 +208,7 @@ class NoTelephony:
 
     name = "twilio"
     leaves_voicemail = True
+    reports_prices = False
 
     async def create_call(self, request: CallRequest) -> str:
         raise AssertionError("not used")
@@ -211,6 +220,9 @@ class NoTelephony:
         raise AssertionError("not used")
 
     async def hang_up(self, provider_call_id: str) -> None:
+        raise AssertionError("not used")
+
+    async def call_price(self, provider_call_id: str) -> CallPrice | None:
         raise AssertionError("not used")
 
     async def leave_voicemail(self, provider_call_id: str, voicemail: Voicemail) -> None:

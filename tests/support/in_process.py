@@ -16,7 +16,7 @@ from dialer.adapters.clock import ManualClock
 from dialer.adapters.store.memory import MemoryStore
 from dialer.domain.machines import Voicemail
 from dialer.domain.statuses import CallProgress
-from dialer.ports import CallRequest, Origination, ProviderEvent
+from dialer.ports import CallPrice, CallRequest, Origination, ProviderEvent
 from dialer.services.context import Limits, Services
 from tests.support.clock import T0
 
@@ -30,6 +30,8 @@ class InProcessProvider:
     hung_up: list[str] = field(default_factory=list)
     voicemails: list[tuple[str, Voicemail]] = field(default_factory=list)
     leaves_voicemail: bool = True
+    reports_prices: bool = True
+    prices: dict[str, CallPrice] = field(default_factory=dict)  # what call_price reports
 
     async def create_call(self, request: CallRequest) -> str:
         self.created.append(request)
@@ -43,6 +45,9 @@ class InProcessProvider:
 
     async def hang_up(self, provider_call_id: str) -> None:
         self.hung_up.append(provider_call_id)
+
+    async def call_price(self, provider_call_id: str) -> CallPrice | None:
+        return self.prices.get(provider_call_id)
 
     async def leave_voicemail(self, provider_call_id: str, voicemail: Voicemail) -> None:
         self.voicemails.append((provider_call_id, voicemail))

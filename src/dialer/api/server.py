@@ -26,12 +26,15 @@ from dialer.bootstrap import Runtime, open_runtime
 from dialer.services import adhoc_calls, idempotency
 from dialer.services.heartbeat import CAPACITY_IN_USE, Heartbeat
 from dialer.services.loops import run_forever
+from dialer.services.provider_prices import PricePolicy, fetch_provider_prices
 from dialer.settings import Settings
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_SECONDS = 2.0
 PRUNE_EVERY = timedelta(hours=1)
+PRICES = PricePolicy(every=60.0)
+PRICES_BATCH = 200
 NEVER = datetime.min.replace(tzinfo=UTC)
 
 
@@ -68,6 +71,12 @@ class Loops:
         await self.runtime.reconciler.run_once()
         return self.runtime.settings.reconcile_seconds
 
+    async def _prices(self) -> float:
+        """The provider's price of calls ended a few minutes ago (housekeeping's pass, which
+        ``dialer beat`` runs when the loops run elsewhere)."""
+        await fetch_provider_prices(self.runtime.services, PRICES_BATCH, PRICES)
+        return PRICES.every
+
     async def _housekeeping(self) -> float:
         services = self.runtime.services
         if await adhoc_calls.reopen_stranded(services):
@@ -84,7 +93,7 @@ class Loops:
         work = {"housekeeping": self._housekeeping, "heartbeat": self._beat}
         if not api_only:
             work |= {"dispatcher": self._dispatch, "reaper": self._reap}
-            work |= {"reconciler": self._reconcile}
+            work |= {"reconciler": self._reconcile, "prices": self._prices}
             if self.runtime.webhooks is not None:
                 work |= {"webhooks": self.runtime.webhooks.tick}
         return [asyncio.create_task(run_forever(n, t), name=n) for n, t in work.items()]

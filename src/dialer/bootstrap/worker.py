@@ -15,6 +15,7 @@ from dialer.services.batches import (
 )
 from dialer.services.heartbeat import Heartbeat
 from dialer.services.housekeeping import HousekeepingPolicy, housekeeping
+from dialer.services.provider_prices import PricePolicy
 from dialer.services.retrying import OwnCallsOnly, RetryingAdmission, RetryingTelephony
 from dialer.settings import Settings
 
@@ -82,6 +83,7 @@ class WorkerRuntime:
             unsent_grace=settings.unsent_grace_seconds,
             quiet=settings.quiet_call_seconds,
             heartbeat_retention=settings.heartbeat_retention_seconds,
+            prices=PricePolicy(every=settings.housekeeping_seconds),
         )
         return vars(await housekeeping((await self.open()).services, policy))
 

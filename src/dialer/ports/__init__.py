@@ -51,6 +51,7 @@ from dialer.ports.store import (
     Views,
 )
 from dialer.ports.telephony import (
+    CallPrice,
     CallRequest,
     CreateOutcome,
     GuardBackend,
@@ -67,6 +68,7 @@ __all__ = [
     "AdmissionResult",
     "AttemptQuery",
     "Attempts",
+    "CallPrice",
     "CallRequest",
     "CampaignRoute",
     "Campaigns",

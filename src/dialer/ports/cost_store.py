@@ -3,7 +3,7 @@ each call and message, which the rollups sum."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -27,6 +27,16 @@ class NewCharge:
     day: date  # the UTC day it ended on: what the rollups group by
     created_at: datetime
     provider_amount: Decimal | None = None  # the provider's own price, when it gave one
+
+
+@dataclass(frozen=True)
+class UnpricedCall:
+    """A call Dialer charged whose provider has not given its own price yet."""
+
+    attempt_id: int
+    provider_call_id: str
+    currency: str  # the charge's: a provider price in another currency is not comparable
+    ended_at: datetime  # when it was charged, as it ended
 
 
 class CostGrouping(StrEnum):
@@ -75,6 +85,21 @@ class Costs(Protocol):
     async def charges_of(
         self, channel: CostChannel, subject_ids: Collection[int]
     ) -> dict[int, NewCharge]: ...
+
+    async def unpriced_calls(
+        self, provider: str, ended_after: datetime, ended_before: datetime, limit: int
+    ) -> list[UnpricedCall]:
+        """Calls charged by ``provider``'s card from ``ended_after`` to ``ended_before`` (both
+        included), with a provider call id and no provider price yet: at most ``limit``, the
+        oldest first."""
+        ...
+
+    async def set_provider_amounts(
+        self, channel: CostChannel, amounts: Mapping[int, Decimal]
+    ) -> None:
+        """Keep the provider's own price beside each charge (by call or message id) that has
+        none yet; one it has already is left as it is."""
+        ...
 
     async def spent(
         self,

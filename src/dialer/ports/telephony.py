@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
@@ -56,6 +57,15 @@ class ProviderEvent:
         return key
 
 
+@dataclass(frozen=True)
+class CallPrice:
+    """What the provider charged for one call, as it reported it: never negative (Twilio's
+    minus sign, a debit, is the adapter's business), in its currency (ISO 4217)."""
+
+    amount: Decimal
+    currency: str
+
+
 class Telephony(Protocol):
     name: str
 
@@ -74,6 +84,14 @@ class Telephony(Protocol):
         ...
 
     async def hang_up(self, provider_call_id: str) -> None: ...
+
+    # Whether ``call_price`` can report a price: the provider-price pass asks no other.
+    reports_prices: bool
+
+    async def call_price(self, provider_call_id: str) -> CallPrice | None:
+        """What the provider charged for the call, once it has priced it; None until then,
+        and always where ``reports_prices`` is False (see each adapter)."""
+        ...
 
     # Whether ``leave_voicemail`` works with this provider (a campaign's voicemail needs it).
     leaves_voicemail: bool

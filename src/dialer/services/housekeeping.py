@@ -11,12 +11,14 @@ message left behind sooner than lease expiry would, without ever guessing.
   id for is adopted). A call the provider does not know is left alone: it may still be on its
   way, and only the reaper, after the lease, may conclude.
 * **Heartbeats** of processes silent for longer than the retention are deleted.
+* **Provider prices.** Calls that ended a few minutes ago are given the provider's own price,
+  once it has one, beside Dialer's cost (``services.provider_prices``).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from dialer.domain.model import CallAttempt
@@ -28,6 +30,7 @@ from dialer.services.context import Services
 from dialer.services.heartbeat import prune_heartbeats
 from dialer.services.provider_events import apply_event
 from dialer.services.provider_lookup import ENDING_PROGRESS, ask_provider
+from dialer.services.provider_prices import PricePolicy, fetch_provider_prices
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ class HousekeepingPolicy:
     quiet: float = 180.0
     heartbeat_retention: float = 86_400.0
     batch: int = 200  # attempts looked at per pass, of each kind
+    prices: PricePolicy = field(default_factory=PricePolicy)
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class HousekeepingReport:
     withdrawn: int = 0
     resolved: int = 0
     pruned: int = 0
+    priced: int = 0
 
 
 async def housekeeping(services: Services, policy: HousekeepingPolicy) -> HousekeepingReport:
@@ -54,6 +59,7 @@ async def housekeeping(services: Services, policy: HousekeepingPolicy) -> Housek
         withdrawn=await withdraw_unsent(services, policy.unsent_grace, policy.batch),
         resolved=await resolve_quiet_calls(services, policy.quiet, policy.batch),
         pruned=await prune_heartbeats(services.store, policy.heartbeat_retention),
+        priced=(await fetch_provider_prices(services, policy.batch, policy.prices)).priced,
     )
 
 

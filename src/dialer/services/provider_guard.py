@@ -52,6 +52,7 @@ from dialer.errors import (
     ProviderUnavailable,
 )
 from dialer.ports import (
+    CallPrice,
     CallRequest,
     Clock,
     CreateOutcome,
@@ -197,6 +198,7 @@ class GuardedTelephony:
         self.guard = guard
         self.name = inner.name
         self.leaves_voicemail = inner.leaves_voicemail
+        self.reports_prices = inner.reports_prices
 
     async def create_call(self, request: CallRequest) -> str:
         await self.guard.admit_create()
@@ -220,6 +222,9 @@ class GuardedTelephony:
 
     async def hang_up(self, provider_call_id: str) -> None:
         await self.inner.hang_up(provider_call_id)
+
+    async def call_price(self, provider_call_id: str) -> CallPrice | None:
+        return await self.inner.call_price(provider_call_id)
 
     async def leave_voicemail(self, provider_call_id: str, voicemail: Voicemail) -> None:
         await self.inner.leave_voicemail(provider_call_id, voicemail)

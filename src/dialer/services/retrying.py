@@ -29,6 +29,7 @@ from dialer.errors import ProviderAuthFailed, ProviderThrottled, ProviderUnavail
 from dialer.ports import (
     Admission,
     AdmissionResult,
+    CallPrice,
     CallRequest,
     Lease,
     ProviderEvent,
@@ -62,6 +63,7 @@ class RetryingTelephony:
         self.inner = inner
         self.name = inner.name
         self.leaves_voicemail = inner.leaves_voicemail
+        self.reports_prices = inner.reports_prices
         self.retries = retries
         self.backoff = backoff
         self._rng = rng or random.Random()
@@ -103,6 +105,9 @@ class RetryingTelephony:
 
     async def hang_up(self, provider_call_id: str) -> None:
         await self.inner.hang_up(provider_call_id)
+
+    async def call_price(self, provider_call_id: str) -> CallPrice | None:
+        return await self.inner.call_price(provider_call_id)
 
     async def leave_voicemail(self, provider_call_id: str, voicemail: Voicemail) -> None:
         await self.inner.leave_voicemail(provider_call_id, voicemail)
@@ -191,6 +196,7 @@ class OwnCallsOnly:
         self.inner = inner
         self.name = inner.name
         self.leaves_voicemail = inner.leaves_voicemail
+        self.reports_prices = inner.reports_prices
         self.store = store
 
     async def find_call(self, request: CallRequest, since: datetime) -> str | None:
@@ -212,6 +218,9 @@ class OwnCallsOnly:
 
     async def hang_up(self, provider_call_id: str) -> None:
         await self.inner.hang_up(provider_call_id)
+
+    async def call_price(self, provider_call_id: str) -> CallPrice | None:
+        return await self.inner.call_price(provider_call_id)
 
     async def leave_voicemail(self, provider_call_id: str, voicemail: Voicemail) -> None:
         await self.inner.leave_voicemail(provider_call_id, voicemail)

@@ -99,18 +99,18 @@ class TwilioApi:
     async def create(self, request: Request) -> Response:
         params = await _form(request)
         call = await self.engine.create(lambda: wire.parse_create(params))
-        return JSONResponse(call.resource(), status_code=201)
+        return JSONResponse(self.engine.resource(call), status_code=201)
 
     async def list_calls(self, request: Request) -> Response:
         query = parse_qs(request.url.query, keep_blank_values=True)
         return JSONResponse(self.engine.list_calls(query))
 
     async def fetch(self, request: Request) -> Response:
-        return JSONResponse(self.engine.get(request.path_params["sid"]).resource())
+        return JSONResponse(self.engine.resource(self.engine.get(request.path_params["sid"])))
 
     async def update(self, request: Request) -> Response:
         call = self.engine.update(request.path_params["sid"], await _form(request))
-        return JSONResponse(call.resource())
+        return JSONResponse(self.engine.resource(call))
 
     async def stats(self, _: Request) -> Response:
         return JSONResponse(self.engine.observer.snapshot())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,6 +14,7 @@ from dialer.simulator.delivery import Delivery
 
 # Twilio's REST resource has no "initiated" status: the call stays "queued" until it rings.
 REST_STATUS = {wire.INITIATED: wire.QUEUED}
+PRICE_PLACES = Decimal("0.00001")  # Twilio's prices: "-0.01300"
 
 
 @dataclass(slots=True)
@@ -43,13 +45,19 @@ class Call:
     outbox: Outbox = field(default_factory=Outbox)
     machine: bool = False  # an answering machine answers (or answered) it
     answered_by: str | None = None  # what detection reported (Twilio's AnsweredBy words)
+    ended_at: float | None = None  # simulated clock reading
+    price: Decimal | None = None  # what it cost, set as it ends (shown once priced: resource)
+    price_unit: str = "USD"
 
     @property
     def ended(self) -> bool:
         return self.status in wire.TERMINAL
 
-    def resource(self) -> dict[str, Any]:
+    def resource(self, priced: bool = False) -> dict[str, Any]:
+        """The Call resource; ``priced``: Twilio has priced the ended call (its ``price``
+        shows, as a debit: negative, to 5 places)."""
         request = self.request
+        price = self.price if priced else None
         uri = wire.call_uri(self.account_sid, self.sid)
         return {
             "sid": self.sid,
@@ -66,8 +74,8 @@ class Call:
             "start_time": wire.rfc2822(self.start_time),
             "end_time": wire.rfc2822(self.end_time),
             "duration": str(self.duration) if self.duration is not None else None,
-            "price": None,
-            "price_unit": "USD",
+            "price": None if price is None else f"{-price:.5f}",
+            "price_unit": self.price_unit,
             "direction": "outbound-api",
             "answered_by": self.answered_by,
             "annotation": None,
@@ -111,6 +119,12 @@ class Call:
             if self.sip is not None:
                 form["SipResponseCode"] = str(self.sip)
         return form
+
+
+def call_price(duration: int, per_minute: float) -> Decimal:
+    """Twilio's price of a call that talked ``duration`` seconds: every started minute at
+    ``per_minute``; nothing for a call not answered."""
+    return (wire.minutes(duration) * Decimal(str(per_minute))).quantize(PRICE_PLACES)
 
 
 def campaign_of(url: str | None) -> str | None:

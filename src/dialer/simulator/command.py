@@ -84,6 +84,12 @@ def simulator(
     response_delay: Annotated[
         float, typer.Option(help=f"Delay before answering a create, {SECONDS}.")
     ] = 0.0,
+    price_per_minute: Annotated[
+        float, typer.Option(help="A call's price per started minute of talk (USD).")
+    ] = 0.013,
+    price_delay: Annotated[
+        float, typer.Option(help=f"Delay after a call ends before its price shows, {SECONDS}.")
+    ] = 30.0,
     seed: Annotated[int | None, typer.Option(help="Random seed, for a replayable run.")] = None,
     smtp_port: Annotated[
         int | None,
@@ -120,6 +126,8 @@ def simulator(
         "duplicate_callback_rate": duplicate_callback_rate,
         "reorder_rate": reorder_rate,
         "response_delay": response_delay,
+        "price_per_minute": price_per_minute,
+        "price_delay": price_delay,
     }
     try:
         settings["outcome_mix"] = parse_pairs("outcomes", outcomes.split(","))

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from dialer.domain.costs import CURRENCY
 from dialer.errors import InvalidInput, Problem
 from dialer.simulator.wire import E164
 
@@ -89,6 +90,7 @@ SECONDS_FIELDS = (
     "amd_beep_after",
     "voicemail_seconds",
     "machine_records",
+    "price_delay",
 )
 STRING_LIST_FIELDS = ("sms_opted_out", "email_bounce_patterns", "email_unsubscribed")
 # Fixed for the life of a simulator: POST /_sim/config cannot change these.
@@ -128,6 +130,12 @@ class SimulatorConfig:
     duplicate_callback_rate: float = 0.0  # callbacks sent twice
     reorder_rate: float = 0.0  # non-terminal callbacks delivered after the next one
     response_delay: float = 0.0  # added after creating a call, before answering the create
+    # What a call costs, as Twilio prices it: each started minute of talk at price_per_minute
+    # (in price_unit), nothing for a call not answered. The price shows on the Call resource
+    # price_delay after the call ended (null before), at the delay in force when it is read.
+    price_per_minute: float = 0.013
+    price_unit: str = "USD"
+    price_delay: float = 30.0
     callback_retry_delay: float = 1.0  # a failed callback delivery is retried once after this
     callback_connections: int = 32  # keep-alive pool for callbacks, and requests in flight
     seed: int | None = None
@@ -253,8 +261,10 @@ def _coerce_one(name: str, value: Any) -> Any:
         return {Outcome(key): _number(weight) for key, weight in _mapping(value).items()}
     if name == "outcome_overrides":
         return {str(number): Outcome(outcome) for number, outcome in _mapping(value).items()}
-    if name in RATE_FIELDS or name in SECONDS_FIELDS or name in ("cps", "speed", "sms_mps"):
+    if name in RATE_FIELDS or name in SECONDS_FIELDS or name in _NUMBERS:
         return _number(value)
+    if name == "price_unit":
+        return _text(value)
     if name.startswith("sms_"):
         return _coerce_sms(name, value)
     if name in STRING_LIST_FIELDS:
@@ -263,6 +273,9 @@ def _coerce_one(name: str, value: Any) -> Any:
     if whole and (isinstance(value, bool) or not isinstance(value, int)):
         raise TypeError(f"must be a whole number, not {value!r}")
     return value
+
+
+_NUMBERS = ("cps", "speed", "sms_mps", "price_per_minute")
 
 
 def _coerce_sms(name: str, value: Any) -> Any:
@@ -330,6 +343,17 @@ def _timing_problems(config: SimulatorConfig) -> list[Problem]:
         problems.append(Problem("ring_min", "must not be more than ring_max"))
     if config.callback_connections < 1:
         problems.append(Problem("callback_connections", "must be at least 1"))
+    return problems + _price_problems(config)
+
+
+def _price_problems(config: SimulatorConfig) -> list[Problem]:
+    problems = []
+    if not config.price_per_minute >= 0:
+        problems.append(
+            Problem("price_per_minute", f"must be 0 or more, not {config.price_per_minute}")
+        )
+    if not CURRENCY.match(config.price_unit):
+        problems.append(Problem("price_unit", "must be an ISO 4217 code like USD"))
     return problems
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from dialer.simulator import wire
 from dialer.simulator.callbacks import CallbackSender
-from dialer.simulator.calls import REST_STATUS, Call, campaign_of
+from dialer.simulator.calls import REST_STATUS, Call, call_price, campaign_of
 from dialer.simulator.clock import SimClock, TokenBucket
 from dialer.simulator.config import Outcome, SimulatorConfig
 from dialer.simulator.dialects import dialect_for
@@ -211,6 +211,13 @@ class Engine:
         self._end_now(call)
         return True
 
+    def resource(self, call: Call) -> dict[str, Any]:
+        """The call's REST resource now: priced once ``price_delay`` has passed since it
+        ended (the delay in force now)."""
+        ended = call.ended_at
+        priced = ended is not None and self.clock.elapsed() >= ended + self.config.price_delay
+        return call.resource(priced)
+
     def calls_newest_first(self, to: str | None = None) -> list[Call]:
         return self._candidates(to)
 
@@ -224,7 +231,7 @@ class Engine:
         window = selected[page * page_size : (page + 1) * page_size + 1]
         return wire.list_page(
             self.config.account_sid,
-            [call.resource() for call in window[:page_size]],
+            [self.resource(call) for call in window[:page_size]],
             filters=filters,
             page=page,
             page_size=page_size,
@@ -242,6 +249,7 @@ class Engine:
             created_at=now,
             updated_at=now,
             campaign=campaign_of(request.status_callback),
+            price_unit=self.config.price_unit,
         )
         self._calls[call.sid] = call
         self._calls_to.setdefault(request.to, []).append(call)
@@ -318,6 +326,8 @@ class Engine:
                 self.observer.count("machines_answered")
         elif status in wire.TERMINAL:
             call.end_time, call.duration, call.sip, call.lifecycle = now, duration or 0, sip, None
+            call.ended_at = self.clock.elapsed()
+            call.price = call_price(call.duration, self.config.price_per_minute)
             request = call.request
             self.observer.call_ended(request.to, request.from_, call.campaign, status)
         self._notify(call, now)

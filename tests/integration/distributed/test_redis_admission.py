@@ -35,7 +35,7 @@ async def test_scripts_come_back_after_noscript(redis_admission: RedisAdmission)
         await client.script_flush()
         [result] = await redis_admission.acquire_batch(SCOPE, calls(1), ttl=60)
         assert result.admitted
-        sha = redis_backend._Scripts(client).sha["acquire"]
+        sha = redis_backend.Scripts(client).sha["acquire"]
         assert await client.script_exists(sha) == [True]
     finally:
         await client.aclose()

@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 
 from dialer.adapters.store.tables import Id, UtcDateTime, metadata
@@ -19,6 +20,7 @@ from dialer.adapters.store.tables import Id, UtcDateTime, metadata
 # Amounts in millionths of the currency (the domain's MONEY_PLACES), as integers: exact, and
 # summed exactly, on SQLite (which has no decimal type) as on PostgreSQL.
 Micros = BigInteger
+UNPRICED_PREDICATE = "provider_amount_micros IS NULL AND channel = 'call'"
 
 rate_cards = Table(
     "rate_cards",
@@ -52,4 +54,12 @@ charges = Table(
     # The rollups: a tenant's charges by day, and a campaign's.
     Index("ix_charges_tenant_day", "tenant_id", "day"),
     Index("ix_charges_campaign", "campaign_id", "day"),
+    # The calls still without the provider's own price (services.provider_prices): partial,
+    # so it holds only the few charges waiting for one.
+    Index(
+        "ix_charges_unpriced",
+        "created_at",
+        postgresql_where=text(UNPRICED_PREDICATE),
+        sqlite_where=text(UNPRICED_PREDICATE),
+    ),
 )

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 
 from dialer.adapters.store.base import SqlRepository
 from dialer.adapters.store.cost_tables import charges, rate_cards
+from dialer.adapters.store.tables import call_attempts
 from dialer.domain.costs import CostChannel, RateCard, from_micros, to_micros
-from dialer.ports.cost_store import CostGrouping, CostQuery, CostRow, NewCharge
+from dialer.ports.cost_store import CostGrouping, CostQuery, CostRow, NewCharge, UnpricedCall
 from dialer.rate_card_document import price_document, prices_from_documents
 
 _GROUP_COLUMNS = {
@@ -123,6 +125,51 @@ class SqlCosts(SqlRepository):
             )
         )
         return {row.subject_id: _charge(row) for row in found}
+
+    async def unpriced_calls(
+        self, provider: str, ended_after: datetime, ended_before: datetime, limit: int
+    ) -> list[UnpricedCall]:
+        c, a = charges.c, call_attempts.c
+        stmt = (
+            select(c.subject_id, a.provider_call_id, c.currency, c.created_at)
+            .join(call_attempts, a.id == c.subject_id)
+            .join(rate_cards, rate_cards.c.id == c.card_id)
+            .where(
+                c.channel == CostChannel.CALL.value,
+                c.provider_amount_micros.is_(None),
+                c.created_at >= ended_after,
+                c.created_at <= ended_before,
+                rate_cards.c.provider == provider,
+                a.provider_call_id.is_not(None),
+            )
+            .order_by(c.created_at, c.id)
+            .limit(limit)
+        )
+        return [
+            UnpricedCall(row.subject_id, row.provider_call_id, row.currency, row.created_at)
+            for row in await self._conn.execute(stmt)
+        ]
+
+    async def set_provider_amounts(
+        self, channel: CostChannel, amounts: Mapping[int, Decimal]
+    ) -> None:
+        if not amounts:
+            return
+        c = charges.c
+        stmt = (
+            update(charges)
+            .where(
+                c.channel == channel.value,
+                c.subject_id == bindparam("b_subject"),
+                c.provider_amount_micros.is_(None),
+            )
+            .values(provider_amount_micros=bindparam("b_micros"))
+        )
+        params = [
+            {"b_subject": subject, "b_micros": to_micros(amount)}
+            for subject, amount in sorted(amounts.items())
+        ]
+        await self._conn.execute(stmt, params)
 
     async def spent(
         self,

@@ -31,7 +31,7 @@ from dialer.adapters.telephony import rest
 from dialer.domain.machines import AnsweredBy, Voicemail
 from dialer.domain.statuses import CallProgress
 from dialer.errors import InvalidInput, Problem, ProviderOutcomeUnknown, ProviderRejected
-from dialer.ports import CallRequest, ProviderEvent
+from dialer.ports import CallPrice, CallRequest, ProviderEvent
 
 PLIVO_API_BASE = "https://api.plivo.com"
 NAME = "plivo"
@@ -103,6 +103,7 @@ class PlivoTelephony:
 
     name = NAME
     leaves_voicemail = False
+    reports_prices = False  # see call_price
 
     def __init__(
         self,
@@ -172,6 +173,13 @@ class PlivoTelephony:
             except rest.NotFoundAtProvider:
                 continue
             return
+
+    async def call_price(self, provider_call_id: str) -> CallPrice | None:
+        """None, always, and nothing is asked. Plivo's record of an ended call has a
+        ``total_amount``, but not the currency it is in (the account's), and Dialer does not
+        read it yet: Plivo calls keep Dialer's own cost only."""
+        del provider_call_id
+        return None
 
     async def leave_voicemail(self, provider_call_id: str, voicemail: Voicemail) -> None:
         raise ProviderRejected("plivo: Dialer leaves no voicemail through Plivo (no beep heard)")

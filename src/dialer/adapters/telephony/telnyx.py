@@ -49,7 +49,7 @@ from dialer.errors import (
     ProviderOutcomeUnknown,
     ProviderRejected,
 )
-from dialer.ports import CallRequest, ProviderEvent
+from dialer.ports import CallPrice, CallRequest, ProviderEvent
 
 TELNYX_API_BASE = "https://api.telnyx.com"
 NAME = "telnyx"
@@ -116,6 +116,7 @@ class TelnyxTelephony:
 
     name = NAME
     leaves_voicemail = False
+    reports_prices = False  # see call_price
 
     def __init__(
         self,
@@ -185,6 +186,13 @@ class TelnyxTelephony:
         except ProviderRejected as exc:
             if CALL_ENDED not in str(exc):
                 raise
+
+    async def call_price(self, provider_call_id: str) -> CallPrice | None:
+        """None, always, and nothing is asked: a Telnyx call resource carries no price.
+        Telnyx reports a call's cost in its ``call.cost`` webhook and in its detail records
+        (the reporting API), neither of which Dialer reads yet."""
+        del provider_call_id
+        return None
 
     async def leave_voicemail(self, provider_call_id: str, voicemail: Voicemail) -> None:
         raise ProviderRejected("telnyx: Dialer leaves no voicemail through Telnyx")

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -48,7 +49,7 @@ from dialer.errors import (
     ProviderUnavailable,
 )
 from dialer.observability import tracing
-from dialer.ports import CallRequest, ProviderEvent
+from dialer.ports import CallPrice, CallRequest, ProviderEvent
 
 TWILIO_API_BASE = "https://api.twilio.com"
 API_VERSION = "2010-04-01"
@@ -57,6 +58,9 @@ API_VERSION = "2010-04-01"
 # accepted. Ringing is for operators who want to see it, at two more callbacks per call.
 STATUS_CALLBACK_EVENTS = ("answered", "completed")
 RINGING_CALLBACK_EVENTS = ("initiated", "ringing", *STATUS_CALLBACK_EVENTS)
+# Endings that cost nothing when the call never connected (no duration): Twilio charges
+# only for a connected call.
+UNCHARGED_STATUSES = frozenset({"busy", "no-answer", "failed", "canceled"})
 CALL_NOT_LIVE = 21220  # Twilio's code for "the call is not in a state that can be changed"
 FIND_CALL_MAX_PAGES = 5
 
@@ -113,6 +117,7 @@ class TwilioTelephony:
 
     name = "twilio"
     leaves_voicemail = True
+    reports_prices = True
 
     def __init__(
         self,
@@ -150,6 +155,11 @@ class TwilioTelephony:
     async def fetch_call(self, provider_call_id: str) -> ProviderEvent:
         response = await self._send("GET", f"Calls/{provider_call_id}.json")
         return call_resource_event(_json_object(response))
+
+    async def call_price(self, provider_call_id: str) -> CallPrice | None:
+        """The Call resource's ``price`` (filled some time after the call ends)."""
+        response = await self._send("GET", f"Calls/{provider_call_id}.json")
+        return call_resource_price(_json_object(response))
 
     async def find_call(self, request: CallRequest, since: datetime) -> str | None:
         """The newest call to ``request.to`` from ``request.from_`` created at or after
@@ -311,6 +321,33 @@ def call_resource_event(payload: Mapping[str, Any]) -> ProviderEvent:
         answered_by=detected[0] if detected else None,
         greeting_ended=detected[1] if detected else False,
     )
+
+
+def call_resource_price(payload: Mapping[str, Any]) -> CallPrice | None:
+    """What a Call resource says the call cost: Twilio writes a charge as a negative amount
+    (``"-0.01400"``) in ``price_unit``, and leaves ``price`` null until it has priced the call,
+    some time after it ended. A call that ended without a word said (busy, no-answer, failed,
+    canceled, with no duration) is not charged: Twilio may leave its price null, and it costs
+    nothing."""
+    unit = payload.get("price_unit")
+    if not isinstance(unit, str) or not unit:
+        return None
+    price = _decimal_or_none(payload.get("price"))
+    if price is not None:
+        return CallPrice(abs(price), unit.upper())
+    talked = _int_or_none(payload.get("duration"))
+    unanswered = payload.get("status") in UNCHARGED_STATUSES and not talked
+    return CallPrice(Decimal(0), unit.upper()) if unanswered else None
+
+
+def _decimal_or_none(value: object) -> Decimal | None:
+    if not isinstance(value, str | int | float) or isinstance(value, bool) or value == "":
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
 
 
 def _int_or_none(value: object) -> int | None:

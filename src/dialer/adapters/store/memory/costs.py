@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Collection, Hashable, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
 from dialer.adapters.store.memory.base import MemoryRepository
-from dialer.domain.costs import CostChannel, RateCard, to_micros
-from dialer.ports.cost_store import CostGrouping, CostQuery, CostRow, NewCharge
+from dialer.domain.costs import CostChannel, RateCard, money, to_micros
+from dialer.ports.cost_store import CostGrouping, CostQuery, CostRow, NewCharge, UnpricedCall
 
 
 class MemoryCosts(MemoryRepository):
@@ -53,6 +53,39 @@ class MemoryCosts(MemoryRepository):
     ) -> dict[int, NewCharge]:
         found = (self._db.charges.get((channel.value, i)) for i in subject_ids)
         return {c.subject_id: c for c in found if c is not None}
+
+    async def unpriced_calls(
+        self, provider: str, ended_after: datetime, ended_before: datetime, limit: int
+    ) -> list[UnpricedCall]:
+        found = []
+        for charge in self._db.charges.group("unpriced", True):
+            call_id = self._call_id(charge)
+            card = self._db.rate_cards.get(charge.card_id)
+            if (
+                call_id is not None
+                and card is not None
+                and card.provider == provider
+                and ended_after <= charge.created_at <= ended_before
+            ):
+                found.append(
+                    UnpricedCall(charge.subject_id, call_id, charge.currency, charge.created_at)
+                )
+        found.sort(key=lambda u: (u.ended_at, u.attempt_id))
+        return found[:limit]
+
+    def _call_id(self, charge: NewCharge) -> str | None:
+        attempt = self._db.attempts.get(charge.subject_id)
+        return None if attempt is None else attempt.provider_call_id
+
+    async def set_provider_amounts(
+        self, channel: CostChannel, amounts: Mapping[int, Decimal]
+    ) -> None:
+        for subject, amount in amounts.items():
+            key = (channel.value, subject)
+            charge = self._db.charges.get(key)
+            if charge is not None and charge.provider_amount is None:
+                priced = dataclasses.replace(charge, provider_amount=money(amount))
+                self._db.charges.put(key, priced)
 
     async def spent(
         self,
