@@ -29,10 +29,10 @@ from pydantic import AfterValidator, Field, ValidationError, field_validator, mo
 
 from dialer.campaign_steps import Strict
 from dialer.domain.budgets import Budget
-from dialer.domain.costs import CURRENCY
 from dialer.domain.pre_dial import MAX_TIMEOUT, OnError, PreDialHook
 from dialer.domain.urls import check_http_url
 from dialer.errors import InvalidInput, Problem
+from dialer.rate_card_document import Currency
 
 
 class PreDialSpec(Strict):
@@ -60,15 +60,8 @@ BudgetAmount = Annotated[
 class BudgetSpec(Strict):
     total: BudgetAmount | None = None
     per_day: BudgetAmount | None = None
-    currency: str
+    currency: Currency
     timezone: str = "UTC"
-
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, value: str) -> str:
-        if not CURRENCY.match(value):
-            raise ValueError(f"expected an ISO 4217 code such as USD or EUR, got {value!r}")
-        return value
 
     @field_validator("timezone")
     @classmethod

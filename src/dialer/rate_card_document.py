@@ -17,15 +17,30 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from dialer.campaign_steps import Strict
-from dialer.domain.costs import CURRENCY, CostChannel, Increment, Price, RateCard, valid_prefix
+from dialer.domain.costs import (
+    CostChannel,
+    Increment,
+    Price,
+    RateCard,
+    check_currency,
+    valid_prefix,
+)
 from dialer.errors import InvalidInput, Problem
 from dialer.yaml_documents import load_strict_yaml
 
 MAX_PRICES = 100_000  # a carrier's full rate deck is some tens of thousands of prefixes
 MAX_FILE_BYTES = 16 << 20
+Currency = Annotated[str, AfterValidator(check_currency)]
 Amount = Annotated[Decimal, Field(ge=0, le=1_000_000, decimal_places=6, allow_inf_nan=False)]
 
 _NEEDED = {
@@ -62,18 +77,11 @@ class PriceSpec(Strict):
 class RateCardSpec(Strict):
     provider: str = Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_-]*$")
     channel: CostChannel
-    currency: str
+    currency: Currency
     effective_at: AwareDatetime | None = None
     increment: str = "60/60"
     connection_fee: Amount = Decimal(0)
     prices: list[PriceSpec] = Field(min_length=1, max_length=MAX_PRICES)
-
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, value: str) -> str:
-        if not CURRENCY.match(value):
-            raise ValueError(f"expected an ISO 4217 code such as USD or EUR, got {value!r}")
-        return value
 
     @field_validator("increment")
     @classmethod

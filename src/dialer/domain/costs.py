@@ -127,6 +127,13 @@ def from_micros(micros: int) -> Decimal:
     return money(Decimal(micros) / 1_000_000)
 
 
+def check_currency(code: str) -> str:
+    """``code`` if it is an ISO 4217 currency code; ValueError saying what is expected."""
+    if not CURRENCY.match(code):
+        raise ValueError(f"expected an ISO 4217 code such as USD or EUR, got {code!r}")
+    return code
+
+
 def valid_prefix(prefix: str) -> bool:
     return bool(_PREFIX.match(prefix))
 
