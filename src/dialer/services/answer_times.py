@@ -97,4 +97,4 @@ async def best_retry(
     history = await levels.of(uow, lead, campaign)
     zones = zones_of_key(lead.zone_key)
     window = lead.window(campaign.settings.window)
-    return best_moment(history.rates(), earliest, window, zones)
+    return best_moment(history.rates(), earliest, window, zones, known=history.known_hours())

@@ -124,7 +124,7 @@ async def reserve_calls(
 ) -> list[Verdict]:
     """Reserve the worst case of each call ``(lease id, phone)`` on every budget account."""
     ledger = services.budgets
-    card = await services.pricing.card_for(uow, services.telephony.name, CostChannel.CALL, now)
+    card = await services.pricing.card_for(uow, services.telephony.name, CostChannel.CALL, now, now)
     if ledger is None or card is None or {card.currency} != budgets.currencies():
         return [Verdict(unpriced=True) for _ in calls]
     sources = budgets.accounts(campaign, now)
@@ -258,7 +258,7 @@ async def _live_worst(
         if campaign is None:
             campaign = campaigns[attempt.campaign_id] = await uow.campaigns.get(attempt.campaign_id)
         card: RateCard | None = await services.pricing.card_for(
-            uow, services.telephony.name, CostChannel.CALL, attempt.created_at or now
+            uow, services.telephony.name, CostChannel.CALL, attempt.created_at or now, now
         )
         worst = (
             worst_case_call(card, attempt.phone, campaign.settings.max_call_duration)

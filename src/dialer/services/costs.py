@@ -40,11 +40,17 @@ class Pricing:
     cards: dict[tuple[str, CostChannel], list[RateCard]] = field(default_factory=dict)
 
     async def card_for(
-        self, uow: UnitOfWork, provider: str, channel: CostChannel, created_at: datetime
+        self,
+        uow: UnitOfWork,
+        provider: str,
+        channel: CostChannel,
+        created_at: datetime,
+        now: datetime,
     ) -> RateCard | None:
-        """The card in force for something of ``channel`` created at ``created_at``."""
+        """The card in force for something of ``channel`` created at ``created_at``; the
+        cards are read again (at ``now``) only when it was created after the last read."""
         if self.read_at is None or self.read_at < created_at:
-            await self.refresh(uow, max(created_at, self.read_at or created_at))
+            await self.refresh(uow, now)
         return card_in_force(self.cards.get((provider, channel), []), created_at)
 
     async def refresh(self, uow: UnitOfWork, now: datetime) -> None:
@@ -89,7 +95,7 @@ async def charge_calls(
     charges = []
     for attempt in ended:
         created = attempt.created_at or now
-        card = await pricing.card_for(uow, provider, CostChannel.CALL, created)
+        card = await pricing.card_for(uow, provider, CostChannel.CALL, created, now)
         charge = call_charge(card, attempt.phone, attempt.duration) if card else None
         if charge is None:
             metrics.unpriced.labels(CostChannel.CALL.value).inc()
@@ -112,7 +118,9 @@ async def charge_messages(
         channel = CostChannel(message.channel.value)
         provider = providers.get(channel)
         card = (
-            await pricing.card_for(uow, provider, channel, message.created_at) if provider else None
+            await pricing.card_for(uow, provider, channel, message.created_at, now)
+            if provider
+            else None
         )
         charge = message_charge(card, message.to, message.segments) if card else None
         if charge is None:

@@ -98,3 +98,23 @@ def test_the_horizon_bounds_the_wait() -> None:
         evening_people().rates(), MONDAY_9_NY, ALWAYS, NY, horizon=timedelta(hours=3)
     )
     assert best == MONDAY_9_NY
+
+
+def test_a_retry_never_moves_to_an_hour_nobody_has_called_in() -> None:
+    # The tenant tried only 09:00 Monday, and rarely reached anyone then; every other hour is
+    # the prior's 30 %, which is no evidence: the retry keeps its delay.
+    history = AnswerHistory({9: (500, 25)}, {}, {})
+    assert history.known_hours() == {9}
+    rates = history.rates()
+    assert rates[10] > rates[9] * 2
+    assert best_moment(rates, MONDAY_9_NY, ALWAYS, NY, known=history.known_hours()) == (MONDAY_9_NY)
+
+
+def test_one_unanswered_try_does_not_move_a_contacts_retry() -> None:
+    flat = dict.fromkeys(range(HOURS_IN_WEEK), (100, 30))
+    once = AnswerHistory(flat, {}, {9: (1, 0)})
+    twice = AnswerHistory(flat, {}, {9: (3, 0)})
+    known = once.known_hours()
+    assert best_moment(once.rates(), MONDAY_9_NY, ALWAYS, NY, known=known) == MONDAY_9_NY
+    moved = best_moment(twice.rates(), MONDAY_9_NY, ALWAYS, NY, known=known)
+    assert moved == MONDAY_9_NY.replace(hour=15)  # 10:00 New York: the next hour
